@@ -1,0 +1,90 @@
+//! The one place where domain errors become HTTP responses.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use coda_core::CodaError;
+use serde::Serialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// Code, message and details of an error.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `NOT_FOUND`.
+    pub code: String,
+    /// What went wrong, for people.
+    pub message: String,
+    /// Structured context (may be empty).
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+/// A domain error on its way out as HTTP.
+#[derive(Debug)]
+pub struct ApiError(pub CodaError);
+
+impl From<CodaError> for ApiError {
+    fn from(e: CodaError) -> Self {
+        ApiError(e)
+    }
+}
+
+/// The HTTP status of each domain error.
+pub fn status_of(e: &CodaError) -> StatusCode {
+    match e {
+        CodaError::NotFound(_) => StatusCode::NOT_FOUND,
+        CodaError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+        CodaError::Unprocessable { .. } | CodaError::InvalidAudio(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        CodaError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        CodaError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        CodaError::Conflict { .. } => StatusCode::CONFLICT,
+        CodaError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        CodaError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+        CodaError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        CodaError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Builds an error response of the standard shape.
+pub fn error_response(status: StatusCode, code: &str, message: &str, details: Value) -> Response {
+    let body = json!({ "error": { "code": code, "message": message, "details": details } });
+    (status, Json(body)).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = status_of(&self.0);
+        let message = match &self.0 {
+            // Internal details stay in the logs.
+            CodaError::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                "internal error".to_string()
+            }
+            e => e.to_string(),
+        };
+        let mut resp = error_response(status, self.0.code(), &message, self.0.details());
+        match &self.0 {
+            CodaError::RangeNotSatisfiable { size } => {
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    resp.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+            }
+            CodaError::Unauthorized(_) => {
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+/// Handler result type.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,178 @@
+//! Coda's HTTP API (`/v1`): axum routes over the core services.
+//!
+//! The router is built from trait objects only, so `coda serve` (local
+//! adapters) and the Lambda functions (AWS adapters) serve the same handlers.
+
+pub mod error;
+pub mod extract;
+pub mod openapi;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use coda_core::auth::{TokenSigner, UrlSigner};
+use coda_core::model::{JobKind, Owner};
+use coda_core::ports::{BlobStore, Clock, IdGen, JobQueue, JobRepo, SessionRepo, UploadRepo};
+use coda_core::services::Limits;
+use coda_core::CodaError;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::error::{error_response, ApiError};
+
+/// Finds the caller of a request (a bearer JWT locally, the authorizer's claims on AWS).
+pub trait Authenticator: Send + Sync {
+    /// The owner, or `Unauthorized`.
+    fn authenticate(&self, req: &Request) -> Result<Owner, CodaError>;
+}
+
+/// Verifies `Authorization: Bearer <HS256 JWT>` and takes the owner from `sub`.
+pub struct JwtAuth {
+    /// The signer holding the shared secret.
+    pub signer: TokenSigner,
+    /// Time source for expiry checks.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Authenticator for JwtAuth {
+    fn authenticate(&self, req: &Request) -> Result<Owner, CodaError> {
+        let value = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| CodaError::Unauthorized("missing Authorization header; send 'Bearer <token>'".into()))?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .ok_or_else(|| CodaError::Unauthorized("Authorization must be 'Bearer <token>'".into()))?;
+        let claims = self.signer.verify(token.trim(), self.clock.now())?;
+        Ok(Owner(claims.sub))
+    }
+}
+
+/// Everything the handlers use, as ports.
+pub struct AppState {
+    /// Sessions table.
+    pub sessions: Arc<dyn SessionRepo>,
+    /// Uploads table.
+    pub uploads: Arc<dyn UploadRepo>,
+    /// Jobs table.
+    pub jobs: Arc<dyn JobRepo>,
+    /// The jobs queue.
+    pub queue: Arc<dyn JobQueue>,
+    /// Object storage.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Id source.
+    pub ids: Arc<dyn IdGen>,
+    /// Limits and lifetimes.
+    pub limits: Limits,
+    /// Job kinds this deployment runs.
+    pub available: Vec<JobKind>,
+    /// Signs the local store's object URLs; None where the store presigns itself (S3).
+    pub url_signer: Option<UrlSigner>,
+    /// How callers are identified.
+    pub auth: Arc<dyn Authenticator>,
+    /// Worker count reported by health.
+    pub workers: usize,
+}
+
+/// Shared state handle.
+pub type SharedState = Arc<AppState>;
+
+/// The whole `/v1` API with its middleware.
+pub fn router(state: SharedState) -> Router {
+    let body_limit = usize::try_from(state.limits.max_upload_bytes).unwrap_or(usize::MAX).saturating_add(64 * 1024);
+    let protected = Router::new()
+        .route("/v1/sessions", post(routes::create_session))
+        .route("/v1/sessions/{id}", get(routes::get_session).delete(routes::delete_session))
+        .route("/v1/sessions/{id}/files", post(routes::add_session_file))
+        .route("/v1/uploads", post(routes::create_upload))
+        .route("/v1/jobs", post(routes::create_job).get(routes::list_jobs))
+        .route("/v1/jobs/{id}", get(routes::get_job).delete(routes::cancel_job))
+        .route("/v1/blobs/{*key}", get(routes::get_blob))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    let public = Router::new()
+        .route("/v1/health", get(routes::health))
+        .route("/v1/openapi.json", get(openapi::serve))
+        .route("/v1/objects/{*key}", put(routes::put_signed_object).get(routes::get_signed_object));
+    let request_id = HeaderName::from_static("x-request-id");
+    protected
+        .merge(public)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(json_errors))
+        .layer(CatchPanicLayer::custom(|_| {
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error", serde_json::json!({}))
+        }))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn authenticate(State(state): State<SharedState>, mut req: Request, next: Next) -> Response {
+    match state.auth.authenticate(&req) {
+        Ok(owner) => {
+            req.extensions_mut().insert(owner);
+            next.run(req).await
+        }
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+async fn not_found(req: Request) -> Response {
+    let msg = format!("no route for {} {}", req.method(), req.uri().path());
+    error_response(StatusCode::NOT_FOUND, "NOT_FOUND", &msg, serde_json::json!({}))
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    let msg = format!("{} is not allowed on {}", req.method(), req.uri().path());
+    error_response(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", &msg, serde_json::json!({}))
+}
+
+/// Rewrites any error that is not already JSON (framework rejections) into the standard shape.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return resp;
+    }
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
+        StatusCode::NOT_FOUND => "NOT_FOUND",
+        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
+        s if s.is_server_error() => "INTERNAL",
+        _ => "BAD_REQUEST",
+    };
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let message = String::from_utf8_lossy(&text).trim().to_string();
+    let message = if message.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { message };
+    let mut out = error_response(status, code, &message, serde_json::json!({}));
+    for (k, v) in parts.headers.iter() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
+}

@@ -1,0 +1,318 @@
+//! Handlers: thin adapters from HTTP to the core services.
+
+use axum::body::Body;
+use axum::extract::{Multipart, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use coda_core::model::{JobStatus, Session, SessionFile};
+use coda_core::ports::BlobData;
+use coda_core::range::parse_range;
+use coda_core::services::jobs::{JobView, NewJob};
+use coda_core::services::uploads::NewUpload;
+use coda_core::services::{access, jobs, sessions, uploads};
+use coda_core::CodaError;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{body_bytes, Caller, JsonBody};
+use crate::SharedState;
+
+/// Service health.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok` when the queue answers.
+    pub status: String,
+    /// Messages waiting or in flight on the jobs queue.
+    pub queue_depth: u64,
+    /// Worker tasks pulling the queue.
+    pub workers: usize,
+}
+
+/// Answers whether the server and its queue work.
+#[utoipa::path(get, path = "/v1/health", tag = "health", responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
+pub async fn health(State(s): State<SharedState>) -> ApiResult<Json<Health>> {
+    let depth = s.queue.depth().await?;
+    Ok(Json(Health { status: "ok".into(), queue_depth: depth, workers: s.workers }))
+}
+
+/// A new session's identity and lifetime.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct SessionCreated {
+    /// Session id.
+    pub session_id: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Eviction time.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Creates a session.
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", security(("bearer" = [])),
+    responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody)))]
+pub async fn create_session(State(s): State<SharedState>, Caller(owner): Caller) -> ApiResult<Response> {
+    let ses = sessions::create(s.sessions.as_ref(), s.clock.as_ref(), s.ids.as_ref(), &s.limits, &owner).await?;
+    let body = SessionCreated { session_id: ses.session_id, created_at: ses.created_at, expires_at: ses.expires_at };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Reads a session: history, files, current score and audio.
+#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 200, body = Session), (status = 404, body = ErrorBody)))]
+pub async fn get_session(State(s): State<SharedState>, Caller(owner): Caller, Path(id): Path<String>) -> ApiResult<Json<Session>> {
+    Ok(Json(sessions::get(s.sessions.as_ref(), s.clock.as_ref(), &owner, &id).await?))
+}
+
+/// Deletes a session and its files.
+#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete_session(State(s): State<SharedState>, Caller(owner): Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    sessions::delete(s.sessions.as_ref(), s.blobs.as_ref(), s.clock.as_ref(), &owner, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Uploads a file straight into a session (multipart field `file`).
+#[utoipa::path(post, path = "/v1/sessions/{id}/files", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "session id")),
+    request_body(content_type = "multipart/form-data", description = "one part named `file`, with a filename"),
+    responses((status = 201, body = SessionFile), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
+pub async fn add_session_file(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult<Response> {
+    sessions::get(s.sessions.as_ref(), s.clock.as_ref(), &owner, &id).await?;
+    let mut mp = <Multipart as axum::extract::FromRequest<()>>::from_request(req, &())
+        .await
+        .map_err(|e| CodaError::bad_request("INVALID_MULTIPART", e.body_text()))?;
+    loop {
+        let field = mp.next_field().await.map_err(multipart_error)?;
+        let Some(field) = field else {
+            return Err(CodaError::bad_request("MISSING_FILE", "multipart body has no part named 'file'").into());
+        };
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = field
+            .file_name()
+            .map(str::to_string)
+            .ok_or_else(|| CodaError::bad_request("INVALID_FILENAME", "the 'file' part has no filename"))?;
+        let bytes = field.bytes().await.map_err(multipart_error)?;
+        let f = sessions::attach_file(s.sessions.as_ref(), s.blobs.as_ref(), s.clock.as_ref(), &s.limits, &owner, &id, &name, bytes)
+            .await?;
+        return Ok((StatusCode::CREATED, Json(f)).into_response());
+    }
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError(CodaError::PayloadTooLarge { message: e.body_text(), details: serde_json::json!({}) });
+    }
+    ApiError(CodaError::bad_request("INVALID_MULTIPART", e.body_text()))
+}
+
+/// A signed upload slot.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct UploadCreated {
+    /// Upload id.
+    pub upload_id: String,
+    /// The blob key the bytes will have.
+    pub key: String,
+    /// PUT the bytes here (no Authorization header needed).
+    pub put_url: String,
+    /// The URL stops working at this instant.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Opens an upload: returns a signed URL to PUT the bytes to; jobs start when they land.
+#[utoipa::path(post, path = "/v1/uploads", tag = "uploads", security(("bearer" = [])), request_body = NewUpload,
+    responses((status = 201, body = UploadCreated), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_upload(State(s): State<SharedState>, Caller(owner): Caller, JsonBody(req): JsonBody<NewUpload>) -> ApiResult<Response> {
+    let (u, put_url) = uploads::create(
+        s.uploads.as_ref(),
+        s.sessions.as_ref(),
+        s.blobs.as_ref(),
+        s.clock.as_ref(),
+        s.ids.as_ref(),
+        &s.limits,
+        &s.available,
+        &owner,
+        req,
+    )
+    .await?;
+    let body = UploadCreated { upload_id: u.upload_id, key: u.key, put_url, expires_at: u.expires_at };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// The signature of a local signed URL.
+#[derive(Deserialize, IntoParams)]
+pub struct Signature {
+    /// Unix seconds after which the URL fails.
+    pub expires: i64,
+    /// Hex HMAC over method, key and expiry.
+    pub signature: String,
+}
+
+/// What a signed PUT stored.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ObjectStored {
+    /// Upload id.
+    pub upload_id: String,
+    /// Blob key.
+    pub key: String,
+    /// Bytes stored.
+    pub size: u64,
+    /// The content type sniffed from the bytes.
+    pub content_type: String,
+}
+
+fn signer(s: &SharedState) -> ApiResult<&coda_core::auth::UrlSigner> {
+    s.url_signer.as_ref().ok_or_else(|| ApiError(CodaError::NotFound("object route".into())))
+}
+
+/// Receives the bytes of an upload at its signed URL (local stand-in for S3).
+#[utoipa::path(put, path = "/v1/objects/{key}", tag = "uploads", params(("key" = String, Path, description = "blob key"), Signature),
+    request_body(content_type = "application/octet-stream", description = "the file's bytes"),
+    responses((status = 200, body = ObjectStored), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
+pub async fn put_signed_object(
+    State(s): State<SharedState>,
+    Path(key): Path<String>,
+    Query(sig): Query<Signature>,
+    req: Request,
+) -> ApiResult<Response> {
+    signer(&s)?.verify("PUT", &key, sig.expires, &sig.signature, s.clock.now())?;
+    let bytes = body_bytes(req, &()).await?;
+    let size = bytes.len() as u64;
+    let upload = uploads::receive_bytes(s.uploads.as_ref(), s.blobs.as_ref(), s.clock.as_ref(), &s.limits, &key, bytes).await?;
+    let meta = s.blobs.head(&key).await?.ok_or_else(|| CodaError::Internal("object vanished after write".into()))?;
+    let mut resp =
+        Json(ObjectStored { upload_id: upload.upload_id, key, size, content_type: meta.content_type }).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", meta.etag)) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(resp)
+}
+
+/// Serves a blob at a signed URL (what job output `url`s point to locally).
+#[utoipa::path(get, path = "/v1/objects/{key}", tag = "blobs", params(("key" = String, Path, description = "blob key"), Signature),
+    responses((status = 200, description = "the bytes"), (status = 206, description = "a range"), (status = 401, body = ErrorBody), (status = 416, body = ErrorBody)))]
+pub async fn get_signed_object(
+    State(s): State<SharedState>,
+    Path(key): Path<String>,
+    Query(sig): Query<Signature>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    signer(&s)?.verify("GET", &key, sig.expires, &sig.signature, s.clock.now())?;
+    serve_blob(&s, &key, &headers).await
+}
+
+/// Downloads one of the caller's blobs, with `Range` support.
+#[utoipa::path(get, path = "/v1/blobs/{key}", tag = "blobs", security(("bearer" = [])), params(("key" = String, Path, description = "blob key, slashes included")),
+    responses((status = 200, description = "the bytes"), (status = 206, description = "a range"), (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
+pub async fn get_blob(State(s): State<SharedState>, Caller(owner): Caller, Path(key): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+    access::check_blob_owner(&key, &owner, s.uploads.as_ref(), s.jobs.as_ref(), s.sessions.as_ref()).await?;
+    serve_blob(&s, &key, &headers).await
+}
+
+async fn serve_blob(s: &SharedState, key: &str, headers: &HeaderMap) -> ApiResult<Response> {
+    let meta = s.blobs.head(key).await?.ok_or_else(|| CodaError::NotFound(format!("blob '{key}'")))?;
+    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let range = parse_range(range_header, meta.size)?;
+    let BlobData { bytes, meta } = s.blobs.get(key, range).await?;
+    let mut resp = Response::new(Body::from(bytes));
+    let h = resp.headers_mut();
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(v) = HeaderValue::from_str(&meta.content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", meta.etag)) {
+        h.insert(header::ETAG, v);
+    }
+    if let Some((start, end)) = range {
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{}", meta.size)) {
+            resp.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// A job's id and state right after submission.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct JobAccepted {
+    /// Job id.
+    pub job_id: String,
+    /// Always `queued`.
+    pub status: JobStatus,
+}
+
+/// Submits a job on one of the caller's blobs.
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])), request_body = NewJob,
+    responses((status = 202, body = JobAccepted), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_job(State(s): State<SharedState>, Caller(owner): Caller, JsonBody(req): JsonBody<NewJob>) -> ApiResult<Response> {
+    let job = jobs::submit(
+        s.jobs.as_ref(),
+        s.queue.as_ref(),
+        s.uploads.as_ref(),
+        s.sessions.as_ref(),
+        s.blobs.as_ref(),
+        s.clock.as_ref(),
+        s.ids.as_ref(),
+        &s.available,
+        &owner,
+        req,
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(JobAccepted { job_id: job.job_id, status: job.status })).into_response())
+}
+
+/// Reads one of the caller's jobs.
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])), params(("id" = String, Path, description = "job id")),
+    responses((status = 200, body = JobView), (status = 404, body = ErrorBody)))]
+pub async fn get_job(State(s): State<SharedState>, Caller(owner): Caller, Path(id): Path<String>) -> ApiResult<Json<JobView>> {
+    let job = jobs::get(s.jobs.as_ref(), &owner, &id).await?;
+    Ok(Json(jobs::view(job, s.blobs.as_ref(), s.limits.download_url_ttl).await?))
+}
+
+/// Paging of the job list.
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Page size, 1..=100 (default 20).
+    pub limit: Option<usize>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of jobs.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct JobList {
+    /// Newest first.
+    pub jobs: Vec<JobView>,
+    /// Pass as `cursor` for the next page; absent at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// Lists the caller's jobs, newest first.
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = JobList), (status = 400, body = ErrorBody)))]
+pub async fn list_jobs(State(s): State<SharedState>, Caller(owner): Caller, Query(q): Query<ListQuery>) -> ApiResult<Json<JobList>> {
+    let page = jobs::list(s.jobs.as_ref(), &owner, q.limit, q.cursor.as_deref()).await?;
+    let mut views = Vec::with_capacity(page.items.len());
+    for j in page.items {
+        views.push(jobs::view(j, s.blobs.as_ref(), s.limits.download_url_ttl).await?);
+    }
+    Ok(Json(JobList { jobs: views, next_cursor: page.next_cursor }))
+}
+
+/// Cancels a queued or running job.
+#[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])), params(("id" = String, Path, description = "job id")),
+    responses((status = 200, body = JobView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn cancel_job(State(s): State<SharedState>, Caller(owner): Caller, Path(id): Path<String>) -> ApiResult<Json<JobView>> {
+    let job = jobs::cancel(s.jobs.as_ref(), s.clock.as_ref(), &owner, &id).await?;
+    Ok(Json(jobs::view(job, s.blobs.as_ref(), s.limits.download_url_ttl).await?))
+}

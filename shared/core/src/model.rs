@@ -1,0 +1,267 @@
+//! Domain types: sessions, uploads, jobs and their outputs.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::CodaError;
+
+/// Instants are UTC and serialise as RFC 3339.
+pub type Timestamp = DateTime<Utc>;
+
+/// The authenticated caller: the JWT's `sub`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Owner(pub String);
+
+impl Owner {
+    /// The owner's id as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One turn of a session's chat history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatMessage {
+    /// `user`, `assistant` or `tool`.
+    pub role: String,
+    /// The text of the turn.
+    pub content: String,
+    /// When the turn was recorded.
+    pub at: DateTime<Utc>,
+}
+
+/// A file attached to a session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SessionFile {
+    /// The sanitised file name.
+    pub name: String,
+    /// The blob key that holds the bytes.
+    pub key: String,
+    /// The sniffed content type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// When the file was attached.
+    pub added_at: DateTime<Utc>,
+}
+
+/// A working session: chat history, files, the current score and audio.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Session {
+    /// Session id (`ses_...`).
+    pub session_id: String,
+    /// Owner's id; never shown to other users.
+    #[serde(skip_serializing)]
+    #[serde(default)]
+    pub owner: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// After this instant the session is evicted.
+    pub expires_at: DateTime<Utc>,
+    /// Chat turns, oldest first.
+    pub history: Vec<ChatMessage>,
+    /// Attached files.
+    pub files: Vec<SessionFile>,
+    /// The current score, once one has been parsed.
+    #[schema(value_type = Option<Object>)]
+    pub current_score: Option<Value>,
+    /// Blob key of the latest rendered audio.
+    pub current_audio: Option<String>,
+    /// Optimistic-concurrency version; bumped by every write.
+    #[serde(skip_serializing)]
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// Where an upload stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadState {
+    /// The signed URL was issued; no bytes yet.
+    Pending,
+    /// The bytes landed and the jobs were created.
+    Received,
+}
+
+/// An upload slot: a signed URL that accepts one file and then starts jobs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Upload {
+    /// Upload id (`upl_...`).
+    pub upload_id: String,
+    /// Owner's id.
+    pub owner: String,
+    /// Blob key the bytes go to.
+    pub key: String,
+    /// Sanitised file name.
+    pub filename: String,
+    /// The size the client declared.
+    pub declared_size: u64,
+    /// The content type the client declared (not trusted).
+    pub declared_content_type: String,
+    /// The content type sniffed from the bytes, once they land.
+    pub content_type: Option<String>,
+    /// Job kinds to start once the bytes land.
+    pub jobs: Vec<JobKind>,
+    /// The session the file joins, if any.
+    pub session_id: Option<String>,
+    /// Pending or received.
+    pub state: UploadState,
+    /// Entity tag of the received object, for idempotent ingest.
+    pub etag: Option<String>,
+    /// Ids of the jobs ingest created.
+    pub job_ids: Vec<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// The signed URL stops working after this instant.
+    pub expires_at: DateTime<Utc>,
+    /// Optimistic-concurrency version.
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// What a job does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Decode the audio and measure duration, levels and loudness.
+    Probe,
+    /// Audio to notes (MIDI).
+    Transcribe,
+    /// Key, chords, tempo and tablature.
+    Analyze,
+    /// Stem separation.
+    Separate,
+    /// Singing synthesis from a score.
+    Synthesize,
+    /// Generated rhythms, melodies and chords.
+    Compose,
+}
+
+impl JobKind {
+    /// Every kind, in API order.
+    pub const ALL: [JobKind; 6] = [
+        JobKind::Probe,
+        JobKind::Transcribe,
+        JobKind::Analyze,
+        JobKind::Separate,
+        JobKind::Synthesize,
+        JobKind::Compose,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Probe => "probe",
+            JobKind::Transcribe => "transcribe",
+            JobKind::Analyze => "analyze",
+            JobKind::Separate => "separate",
+            JobKind::Synthesize => "synthesize",
+            JobKind::Compose => "compose",
+        }
+    }
+
+    /// Parses a wire name; an unknown name is a 422 `UNKNOWN_JOB_KIND`.
+    pub fn parse(s: &str) -> Result<JobKind, CodaError> {
+        JobKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            CodaError::Unprocessable {
+                code: "UNKNOWN_JOB_KIND",
+                message: format!("unknown job kind '{s}'"),
+                details: serde_json::json!({
+                    "kind": s,
+                    "known": JobKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()
+                }),
+            }
+        })
+    }
+}
+
+/// Lifecycle of a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Waiting on the queue (also between retries).
+    Queued,
+    /// A worker holds it.
+    Running,
+    /// Finished with outputs.
+    Succeeded,
+    /// Finished with an error.
+    Failed,
+    /// Stopped by its owner.
+    Canceled,
+}
+
+impl JobStatus {
+    /// Whether the job has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobStatus::Succeeded | JobStatus::Failed | JobStatus::Canceled)
+    }
+}
+
+/// One result file of a job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Output {
+    /// File name, e.g. `probe.json`.
+    pub name: String,
+    /// Blob key under `results/{job_id}/`.
+    pub key: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// Why a job failed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobError {
+    /// Stable code, e.g. `INVALID_AUDIO`.
+    pub code: String,
+    /// What went wrong, in words.
+    pub message: String,
+}
+
+/// An asynchronous unit of work.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Job id (`job_...`).
+    pub job_id: String,
+    /// Owner's id.
+    pub owner: String,
+    /// What it does.
+    pub kind: JobKind,
+    /// Where it stands.
+    pub status: JobStatus,
+    /// 0..=100.
+    pub progress: u8,
+    /// Kind-specific parameters.
+    pub params: Value,
+    /// The blob it reads.
+    pub input_key: String,
+    /// The files it wrote.
+    pub outputs: Vec<Output>,
+    /// The last error: final once failed, informative while retrying.
+    pub error: Option<JobError>,
+    /// How many times a worker has started it.
+    pub attempts: u32,
+    /// A worker's claim: another worker may take the job only after this instant.
+    pub lease_until: Option<Timestamp>,
+    /// The session it belongs to, if any.
+    pub session_id: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Optimistic-concurrency version.
+    pub version: u64,
+}
+
+/// A page of results and the cursor for the next one.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    /// The items, in order.
+    pub items: Vec<T>,
+    /// Pass back to get the next page; `None` at the end.
+    pub next_cursor: Option<String>,
+}

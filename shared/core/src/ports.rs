@@ -1,0 +1,180 @@
+//! Ports: what the domain needs from the outside world.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Job, Owner, Page, Session, Timestamp, Upload};
+use crate::Result;
+
+/// Metadata of a stored blob.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlobMeta {
+    /// Object key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Content type recorded at write time.
+    pub content_type: String,
+    /// Entity tag (content hash for the folder store).
+    pub etag: String,
+}
+
+/// Bytes read from a blob, possibly a range of it.
+#[derive(Clone, Debug)]
+pub struct BlobData {
+    /// The bytes returned.
+    pub bytes: Bytes,
+    /// Metadata of the whole blob.
+    pub meta: BlobMeta,
+}
+
+/// Object storage (a folder locally, S3 on AWS).
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Writes a whole object, replacing any previous one.
+    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta>;
+    /// Reads a whole object or the inclusive byte range `[start, end]`; NotFound if absent.
+    async fn get(&self, key: &str, range: Option<(u64, u64)>) -> Result<BlobData>;
+    /// Metadata, or None if absent.
+    async fn head(&self, key: &str) -> Result<Option<BlobMeta>>;
+    /// Deletes one object; deleting an absent one is not an error.
+    async fn delete(&self, key: &str) -> Result<()>;
+    /// Deletes every object under a prefix; returns how many went.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64>;
+    /// A URL that accepts one PUT of the object until it expires.
+    async fn presign_put(&self, key: &str, content_type: &str, ttl: Duration) -> Result<String>;
+    /// A URL that serves the object until it expires.
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String>;
+}
+
+/// An object-created event, as S3 notifications carry them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ObjectCreated {
+    /// Bucket or store name.
+    pub bucket: String,
+    /// Object key, decoded.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Entity tag.
+    pub etag: String,
+}
+
+/// Sessions table.
+#[async_trait]
+pub trait SessionRepo: Send + Sync {
+    /// Inserts a new session; Conflict if the id exists.
+    async fn create(&self, session: &Session) -> Result<()>;
+    /// Reads a session by id, expired or not.
+    async fn get(&self, id: &str) -> Result<Option<Session>>;
+    /// Writes `session` if its stored version still equals `session.version`; returns the stored copy.
+    async fn update(&self, session: &Session) -> Result<Session>;
+    /// Deletes a session row.
+    async fn delete(&self, id: &str) -> Result<()>;
+    /// Sessions whose `expires_at` is at or before `now`, at most `limit`.
+    async fn list_expired(&self, now: Timestamp, limit: usize) -> Result<Vec<Session>>;
+}
+
+/// Uploads table.
+#[async_trait]
+pub trait UploadRepo: Send + Sync {
+    /// Inserts a new upload; Conflict if the id exists.
+    async fn create(&self, upload: &Upload) -> Result<()>;
+    /// Reads an upload by id.
+    async fn get(&self, id: &str) -> Result<Option<Upload>>;
+    /// Conditional write on `upload.version`; returns the stored copy.
+    async fn update(&self, upload: &Upload) -> Result<Upload>;
+}
+
+/// Jobs table.
+#[async_trait]
+pub trait JobRepo: Send + Sync {
+    /// Inserts a new job; Conflict (`ALREADY_EXISTS`) if the id exists.
+    async fn create(&self, job: &Job) -> Result<()>;
+    /// Reads a job by id.
+    async fn get(&self, id: &str) -> Result<Option<Job>>;
+    /// Conditional write on `job.version`; returns the stored copy with the new version.
+    async fn update(&self, job: &Job) -> Result<Job>;
+    /// The owner's jobs, newest first.
+    async fn list_by_owner(
+        &self,
+        owner: &Owner,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Job>>;
+}
+
+/// A message handed out by a queue.
+#[derive(Clone, Debug)]
+pub struct QueueMessage {
+    /// Stable id of the message.
+    pub message_id: String,
+    /// Handle for extend/ack; changes on every receive.
+    pub receipt: String,
+    /// The payload.
+    pub body: String,
+    /// How many times it has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// A work queue with visibility timeouts and a dead-letter queue behind it.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Enqueues a message; returns its id.
+    async fn send(&self, body: &str) -> Result<String>;
+    /// Takes up to `max` visible messages, hiding them for `visibility`; waits up to `wait` for one.
+    async fn receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> Result<Vec<QueueMessage>>;
+    /// Changes how long a received message stays hidden (zero makes it visible now).
+    async fn extend(&self, receipt: &str, visibility: Duration) -> Result<()>;
+    /// Deletes a received message.
+    async fn ack(&self, receipt: &str) -> Result<()>;
+    /// Messages waiting or in flight (approximate on AWS).
+    async fn depth(&self) -> Result<u64>;
+}
+
+/// Receives object-created events from a blob store.
+#[async_trait]
+pub trait ObjectEvents: Send + Sync {
+    /// Called after an object is fully written.
+    async fn object_created(&self, event: ObjectCreated) -> Result<()>;
+}
+
+/// The time source; injected so tests are deterministic.
+pub trait Clock: Send + Sync {
+    /// The current instant.
+    fn now(&self) -> Timestamp;
+}
+
+/// The id source; injected so tests are deterministic.
+pub trait IdGen: Send + Sync {
+    /// A new unique id starting with `prefix` and an underscore.
+    fn new_id(&self, prefix: &str) -> String;
+}
+
+/// The wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        chrono::Utc::now()
+    }
+}
+
+/// Random ids: prefix plus 26 lowercase base-32 characters of a v4 UUID.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RandomIds;
+
+impl IdGen for RandomIds {
+    fn new_id(&self, prefix: &str) -> String {
+        format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+    }
+}

@@ -1,0 +1,37 @@
+//! Who may read a blob: keys are resolved to the row that owns them.
+//!
+//! Keys follow three layouts (`uploads/{upload_id}/...`, `results/{job_id}/...`,
+//! `sessions/{session_id}/...`); anything else, or anything of another owner,
+//! is "not found" so ids never leak.
+
+use crate::model::Owner;
+use crate::ports::{JobRepo, SessionRepo, UploadRepo};
+use crate::{CodaError, Result};
+
+/// Succeeds when `owner` owns the blob at `key`.
+pub async fn check_blob_owner(
+    key: &str,
+    owner: &Owner,
+    uploads: &dyn UploadRepo,
+    jobs: &dyn JobRepo,
+    sessions: &dyn SessionRepo,
+) -> Result<()> {
+    let not_found = || CodaError::NotFound(format!("blob '{key}'"));
+    let mut parts = key.splitn(3, '/');
+    let (Some(area), Some(id), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(not_found());
+    };
+    if rest.is_empty() || rest.split('/').any(|seg| seg == ".." || seg == "." || seg.is_empty()) {
+        return Err(not_found());
+    }
+    let row_owner = match area {
+        "uploads" => uploads.get(id).await?.map(|u| u.owner),
+        "results" => jobs.get(id).await?.map(|j| j.owner),
+        "sessions" => sessions.get(id).await?.map(|s| s.owner),
+        _ => None,
+    };
+    match row_owner {
+        Some(o) if o == owner.0 => Ok(()),
+        _ => Err(not_found()),
+    }
+}

@@ -1,0 +1,127 @@
+//! Ingest: an object landed under `uploads/`, so create and enqueue its jobs.
+//!
+//! The same function serves the local store's events and the S3 → SQS →
+//! Lambda path. It is idempotent on (key, etag): deliveries repeat.
+
+use serde_json::json;
+
+use crate::model::{Job, JobStatus, Upload, UploadState};
+use crate::ports::{BlobStore, Clock, JobQueue, JobRepo, ObjectCreated, SessionRepo, UploadRepo};
+use crate::services::jobs::{enqueue, job_id_for_upload};
+use crate::{CodaError, Result};
+
+/// What ingest did with one event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Jobs were created (ids listed).
+    Created(Vec<String>),
+    /// The event was seen before; nothing changed.
+    Duplicate,
+    /// Not an upload key, or no matching upload: nothing to do.
+    Ignored(String),
+}
+
+/// Handles one object-created event.
+#[allow(clippy::too_many_arguments)]
+pub async fn handle_object_created(
+    uploads: &dyn UploadRepo,
+    jobs: &dyn JobRepo,
+    queue: &dyn JobQueue,
+    sessions: &dyn SessionRepo,
+    blobs: &dyn BlobStore,
+    clock: &dyn Clock,
+    event: &ObjectCreated,
+) -> Result<IngestOutcome> {
+    let Some(upload_id) = event.key.strip_prefix("uploads/").and_then(|r| r.split('/').next()) else {
+        return Ok(IngestOutcome::Ignored(format!("key '{}' is not an upload", event.key)));
+    };
+    let Some(mut upload) = uploads.get(upload_id).await?.filter(|u| u.key == event.key) else {
+        return Ok(IngestOutcome::Ignored(format!("no upload for key '{}'", event.key)));
+    };
+    if upload.state == UploadState::Received && upload.etag.as_deref() == Some(event.etag.as_str()) {
+        // Enqueue again anyway: a crash may have come between the row and the queue,
+        // and workers drop messages for jobs that are already held or ended.
+        requeue_pending(&upload, jobs, queue).await?;
+        return Ok(IngestOutcome::Duplicate);
+    }
+    let meta = blobs.head(&event.key).await?;
+    let content_type = meta.map(|m| m.content_type).unwrap_or_else(|| "application/octet-stream".into());
+    let now = clock.now();
+    let mut created = vec![];
+    for kind in &upload.jobs {
+        let job = Job {
+            job_id: job_id_for_upload(&upload.upload_id, &event.etag, *kind),
+            owner: upload.owner.clone(),
+            kind: *kind,
+            status: JobStatus::Queued,
+            progress: 0,
+            params: json!({}),
+            input_key: upload.key.clone(),
+            outputs: vec![],
+            error: None,
+            attempts: 0,
+            lease_until: None,
+            session_id: upload.session_id.clone(),
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        };
+        match jobs.create(&job).await {
+            Ok(()) | Err(CodaError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        enqueue(queue, &job.job_id).await?;
+        created.push(job.job_id);
+    }
+    upload.state = UploadState::Received;
+    upload.etag = Some(event.etag.clone());
+    upload.content_type = Some(content_type.clone());
+    upload.job_ids = created.clone();
+    match uploads.update(&upload).await {
+        Ok(_) | Err(CodaError::Conflict { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(sid) = &upload.session_id {
+        attach_to_session(sessions, sid, &upload, event.size, &content_type, clock).await?;
+    }
+    Ok(IngestOutcome::Created(created))
+}
+
+async fn requeue_pending(upload: &Upload, jobs: &dyn JobRepo, queue: &dyn JobQueue) -> Result<()> {
+    for id in &upload.job_ids {
+        if let Some(j) = jobs.get(id).await? {
+            if j.status == JobStatus::Queued && j.attempts == 0 {
+                enqueue(queue, id).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn attach_to_session(
+    sessions: &dyn SessionRepo,
+    sid: &str,
+    upload: &Upload,
+    size: u64,
+    content_type: &str,
+    clock: &dyn Clock,
+) -> Result<()> {
+    loop {
+        let Some(mut s) = sessions.get(sid).await? else { return Ok(()) };
+        if s.files.iter().any(|f| f.key == upload.key) {
+            return Ok(());
+        }
+        s.files.push(crate::model::SessionFile {
+            name: upload.filename.clone(),
+            key: upload.key.clone(),
+            content_type: content_type.to_string(),
+            bytes: size,
+            added_at: clock.now(),
+        });
+        match sessions.update(&s).await {
+            Ok(_) => return Ok(()),
+            Err(CodaError::Conflict { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}

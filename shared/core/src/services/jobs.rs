@@ -1,0 +1,216 @@
+//! Job use cases: submit, read, list, cancel, and the conditional-update helper.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::access::check_blob_owner;
+use super::uploads::ensure_available;
+use chrono::{DateTime, Utc};
+use crate::model::{Job, JobError, JobKind, JobStatus, Owner, Page};
+use crate::ports::{BlobStore, Clock, IdGen, JobQueue, JobRepo, SessionRepo, UploadRepo};
+use crate::{CodaError, Result};
+
+/// A job submission.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct NewJob {
+    /// Job kind, e.g. `probe`.
+    pub kind: String,
+    /// Blob key of the input (from an upload, a session file or another job's output).
+    pub input_key: String,
+    /// Kind-specific parameters.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub params: Value,
+}
+
+/// The queue message that names a job.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobMessage {
+    /// The job to run.
+    pub job_id: String,
+}
+
+/// A job as clients see it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct JobView {
+    /// Job id.
+    pub job_id: String,
+    /// What it does.
+    pub kind: JobKind,
+    /// Where it stands.
+    pub status: JobStatus,
+    /// 0..=100.
+    pub progress: u8,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// The blob it reads.
+    pub input_key: String,
+    /// Result files with signed download URLs.
+    pub outputs: Vec<OutputView>,
+    /// Why it failed (or the last transient error while it retries).
+    pub error: Option<JobError>,
+    /// How many times a worker started it.
+    pub attempts: u32,
+    /// The session it belongs to.
+    pub session_id: Option<String>,
+    /// Kind-specific parameters.
+    #[schema(value_type = Object)]
+    pub params: Value,
+}
+
+/// One result file as clients see it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct OutputView {
+    /// File name.
+    pub name: String,
+    /// Blob key (download with `GET /v1/blobs/{key}`).
+    pub key: String,
+    /// A signed URL that serves the file without a token until it expires.
+    pub url: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// Renders a job for clients, signing a download URL per output.
+pub async fn view(job: Job, blobs: &dyn BlobStore, url_ttl: std::time::Duration) -> Result<JobView> {
+    let mut outputs = Vec::with_capacity(job.outputs.len());
+    for o in job.outputs {
+        outputs.push(OutputView {
+            url: blobs.presign_get(&o.key, url_ttl).await?,
+            name: o.name,
+            key: o.key,
+            content_type: o.content_type,
+            bytes: o.bytes,
+        });
+    }
+    Ok(JobView {
+        job_id: job.job_id,
+        kind: job.kind,
+        status: job.status,
+        progress: job.progress,
+        created_at: job.created_at,
+        updated_at: job.updated_at,
+        input_key: job.input_key,
+        outputs,
+        error: job.error,
+        attempts: job.attempts,
+        session_id: job.session_id,
+        params: job.params,
+    })
+}
+
+/// A deterministic id, so a repeated upload event creates no second job.
+pub fn job_id_for_upload(upload_id: &str, etag: &str, kind: JobKind) -> String {
+    let digest = Sha256::digest(format!("{upload_id}\n{etag}\n{}", kind.as_str()).as_bytes());
+    format!("job_{}", &hex::encode(digest)[..32])
+}
+
+/// Puts a job's message on the queue.
+pub async fn enqueue(queue: &dyn JobQueue, job_id: &str) -> Result<()> {
+    let body = serde_json::to_string(&JobMessage { job_id: job_id.to_string() }).map_err(CodaError::internal)?;
+    queue.send(&body).await.map(|_| ())
+}
+
+/// Creates a job on an owned input and enqueues it.
+#[allow(clippy::too_many_arguments)]
+pub async fn submit(
+    jobs: &dyn JobRepo,
+    queue: &dyn JobQueue,
+    uploads: &dyn UploadRepo,
+    sessions: &dyn SessionRepo,
+    blobs: &dyn BlobStore,
+    clock: &dyn Clock,
+    ids: &dyn IdGen,
+    available: &[JobKind],
+    owner: &Owner,
+    req: NewJob,
+) -> Result<Job> {
+    let kind = JobKind::parse(&req.kind)?;
+    ensure_available(kind, available)?;
+    if !(req.params.is_null() || req.params.is_object()) {
+        return Err(CodaError::bad_request("INVALID_PARAMS", "params must be a JSON object"));
+    }
+    check_blob_owner(&req.input_key, owner, uploads, jobs, sessions).await?;
+    if blobs.head(&req.input_key).await?.is_none() {
+        return Err(CodaError::NotFound(format!("blob '{}'", req.input_key)));
+    }
+    let now = clock.now();
+    let job = Job {
+        job_id: ids.new_id("job"),
+        owner: owner.0.clone(),
+        kind,
+        status: JobStatus::Queued,
+        progress: 0,
+        params: if req.params.is_null() { serde_json::json!({}) } else { req.params },
+        input_key: req.input_key,
+        outputs: vec![],
+        error: None,
+        attempts: 0,
+        lease_until: None,
+        session_id: None,
+        created_at: now,
+        updated_at: now,
+        version: 0,
+    };
+    jobs.create(&job).await?;
+    enqueue(queue, &job.job_id).await?;
+    Ok(job)
+}
+
+/// Reads the caller's job; another owner's is not found.
+pub async fn get(repo: &dyn JobRepo, owner: &Owner, id: &str) -> Result<Job> {
+    match repo.get(id).await? {
+        Some(j) if j.owner == owner.0 => Ok(j),
+        _ => Err(CodaError::NotFound(format!("job '{id}'"))),
+    }
+}
+
+/// The caller's jobs, newest first; `limit` is clamped to 1..=100.
+pub async fn list(repo: &dyn JobRepo, owner: &Owner, limit: Option<usize>, cursor: Option<&str>) -> Result<Page<Job>> {
+    repo.list_by_owner(owner, limit.unwrap_or(20).clamp(1, 100), cursor).await
+}
+
+/// Cancels a queued or running job; an ended job is a 409 `JOB_ENDED`.
+pub async fn cancel(repo: &dyn JobRepo, clock: &dyn Clock, owner: &Owner, id: &str) -> Result<Job> {
+    get(repo, owner, id).await?;
+    update_job(repo, id, |j| {
+        if j.status.is_terminal() {
+            return Err(CodaError::Conflict {
+                code: "JOB_ENDED",
+                message: format!("job '{}' already ended as {:?}", j.job_id, j.status).to_lowercase(),
+            });
+        }
+        j.status = JobStatus::Canceled;
+        j.lease_until = None;
+        j.updated_at = clock.now();
+        Ok(true)
+    })
+    .await
+}
+
+/// Read-modify-write with retries on lost races.
+///
+/// `f` returns `Ok(false)` to leave the row as it is (the current row is returned).
+pub async fn update_job(
+    repo: &dyn JobRepo,
+    id: &str,
+    mut f: impl FnMut(&mut Job) -> Result<bool> + Send,
+) -> Result<Job> {
+    for _ in 0..64 {
+        let mut job = repo.get(id).await?.ok_or_else(|| CodaError::NotFound(format!("job '{id}'")))?;
+        if !f(&mut job)? {
+            return Ok(job);
+        }
+        match repo.update(&job).await {
+            Err(CodaError::Conflict { code: "CONFLICT", .. }) => continue,
+            other => return other,
+        }
+    }
+    Err(CodaError::Unavailable(format!("job '{id}' is too contended to update")))
+}

@@ -1,0 +1,37 @@
+//! Application services: the use cases handlers call, written against ports only.
+
+pub mod access;
+pub mod ingest;
+pub mod jobs;
+pub mod sessions;
+pub mod uploads;
+
+use std::time::Duration;
+
+/// Limits and lifetimes the services enforce.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest accepted upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// How long a session lives.
+    pub session_ttl: Duration,
+    /// How long a signed upload URL works.
+    pub upload_url_ttl: Duration,
+    /// How long a signed download URL works.
+    pub download_url_ttl: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 200 * 1024 * 1024,
+            session_ttl: Duration::from_secs(24 * 3600),
+            upload_url_ttl: Duration::from_secs(3600),
+            download_url_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+pub(crate) fn chrono_dur(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}

@@ -1,0 +1,158 @@
+//! Upload use cases: issue a signed URL, then accept the bytes it carries.
+
+use bytes::Bytes;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::sessions::{too_large, unsupported};
+use super::{chrono_dur, Limits};
+use crate::filename::check_filename;
+use crate::model::{JobKind, Owner, Upload, UploadState};
+use crate::ports::{BlobStore, Clock, IdGen, SessionRepo, UploadRepo};
+use crate::sniff::sniff;
+use crate::{CodaError, Result};
+
+/// What a client asks for when it wants to upload a file.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct NewUpload {
+    /// The file's name; no paths.
+    pub filename: String,
+    /// Exact size in bytes of what will be PUT.
+    pub size: u64,
+    /// Declared MIME type (informative only; the bytes are sniffed).
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// Job kinds to start once the bytes land, e.g. `["probe"]`.
+    #[serde(default)]
+    pub jobs: Vec<String>,
+    /// Attach the upload to this session.
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+/// Checks an upload request and records the slot; returns it and its signed PUT URL.
+#[allow(clippy::too_many_arguments)]
+pub async fn create(
+    repo: &dyn UploadRepo,
+    sessions: &dyn SessionRepo,
+    blobs: &dyn BlobStore,
+    clock: &dyn Clock,
+    ids: &dyn IdGen,
+    limits: &Limits,
+    available: &[JobKind],
+    owner: &Owner,
+    req: NewUpload,
+) -> Result<(Upload, String)> {
+    let filename = check_filename(&req.filename)?;
+    if req.size > limits.max_upload_bytes {
+        return Err(too_large(req.size, limits.max_upload_bytes));
+    }
+    if req.size == 0 {
+        return Err(CodaError::bad_request("EMPTY_UPLOAD", "size must be at least 1 byte"));
+    }
+    let jobs = parse_kinds(&req.jobs, available)?;
+    if let Some(sid) = &req.session_id {
+        super::sessions::get(sessions, clock, owner, sid).await?;
+    }
+    let now = clock.now();
+    let upload_id = ids.new_id("upl");
+    let upload = Upload {
+        key: format!("uploads/{upload_id}/{filename}"),
+        upload_id,
+        owner: owner.0.clone(),
+        filename,
+        declared_size: req.size,
+        declared_content_type: req.content_type.unwrap_or_default(),
+        content_type: None,
+        jobs,
+        session_id: req.session_id,
+        state: UploadState::Pending,
+        etag: None,
+        job_ids: vec![],
+        created_at: now,
+        expires_at: now + chrono_dur(limits.upload_url_ttl),
+        version: 0,
+    };
+    repo.create(&upload).await?;
+    let url = blobs.presign_put(&upload.key, "application/octet-stream", limits.upload_url_ttl).await?;
+    Ok((upload, url))
+}
+
+/// Parses requested kinds; unknown names and kinds with no runner are 422s.
+pub fn parse_kinds(names: &[String], available: &[JobKind]) -> Result<Vec<JobKind>> {
+    let mut kinds = Vec::with_capacity(names.len());
+    for n in names {
+        let k = JobKind::parse(n)?;
+        ensure_available(k, available)?;
+        if !kinds.contains(&k) {
+            kinds.push(k);
+        }
+    }
+    Ok(kinds)
+}
+
+/// A kind this deployment cannot run yet is a 422 `JOB_KIND_UNAVAILABLE`.
+pub fn ensure_available(kind: JobKind, available: &[JobKind]) -> Result<()> {
+    if available.contains(&kind) {
+        return Ok(());
+    }
+    Err(CodaError::Unprocessable {
+        code: "JOB_KIND_UNAVAILABLE",
+        message: format!("job kind '{}' is not available on this server", kind.as_str()),
+        details: serde_json::json!({
+            "kind": kind.as_str(),
+            "available": available.iter().map(|k| k.as_str()).collect::<Vec<_>>()
+        }),
+    })
+}
+
+/// Accepts the bytes PUT to a signed URL (the local stand-in for S3's PUT).
+///
+/// The signature was checked by the caller; this checks the slot, the size
+/// and the content, then writes the blob, which raises the ingest event.
+pub async fn receive_bytes(
+    repo: &dyn UploadRepo,
+    blobs: &dyn BlobStore,
+    clock: &dyn Clock,
+    limits: &Limits,
+    key: &str,
+    bytes: Bytes,
+) -> Result<Upload> {
+    let not_found = || CodaError::NotFound(format!("upload for key '{key}'"));
+    let upload_id = key.strip_prefix("uploads/").and_then(|r| r.split('/').next()).ok_or_else(not_found)?;
+    let upload = repo.get(upload_id).await?.filter(|u| u.key == key).ok_or_else(not_found)?;
+    if upload.state != UploadState::Pending {
+        return Err(CodaError::Conflict {
+            code: "ALREADY_UPLOADED",
+            message: "this upload already received its bytes; create a new upload".into(),
+        });
+    }
+    if upload.expires_at <= clock.now() {
+        return Err(CodaError::Unauthorized("upload URL has expired".into()));
+    }
+    let size = bytes.len() as u64;
+    if size > limits.max_upload_bytes {
+        return Err(too_large(size, limits.max_upload_bytes));
+    }
+    if size != upload.declared_size {
+        return Err(CodaError::BadRequest {
+            code: "SIZE_MISMATCH",
+            message: format!("received {size} bytes but the upload declared {}", upload.declared_size),
+            details: serde_json::json!({ "declared": upload.declared_size, "received": size }),
+        });
+    }
+    let kind = sniff(&bytes).ok_or_else(|| unsupported(&upload.filename))?;
+    let needs_audio = upload.jobs.iter().any(|k| *k != JobKind::Synthesize);
+    if needs_audio && !kind.is_audio() {
+        return Err(CodaError::UnsupportedMediaType {
+            message: format!(
+                "'{}' looks like {} but the requested jobs need audio",
+                upload.filename,
+                kind.mime()
+            ),
+            details: serde_json::json!({ "detected": kind.mime() }),
+        });
+    }
+    blobs.put(key, bytes, kind.mime()).await?;
+    Ok(upload)
+}

@@ -1,0 +1,525 @@
+//! The job worker: pulls the jobs queue, runs the kind's runner, records the outcome.
+//!
+//! Exactly-once outcomes rest on two things: every status change is a
+//! conditional write, and a worker claims a job with a lease that it renews
+//! together with its message's visibility. A message for a job whose lease is
+//! live is a duplicate and waits; one for an ended job is acknowledged.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::watch;
+use tracing::{info, warn, Instrument};
+
+use crate::model::{Job, JobError, JobKind, JobStatus, Output};
+use crate::ports::{BlobStore, Clock, JobQueue, JobRepo, QueueMessage};
+use crate::services::chrono_dur;
+use crate::services::jobs::{update_job, JobMessage};
+use crate::{CodaError, Result};
+
+/// A file a runner produced.
+#[derive(Clone, Debug)]
+pub struct NewOutput {
+    /// File name under `results/{job_id}/`.
+    pub name: String,
+    /// MIME type.
+    pub content_type: String,
+    /// The bytes.
+    pub bytes: Bytes,
+}
+
+/// Progress and cancellation, shared between a runner and its supervisor.
+///
+/// Synchronous on purpose so CPU-bound runners can report from blocking threads.
+pub struct Progress {
+    tx: watch::Sender<u8>,
+    canceled: AtomicBool,
+}
+
+impl Progress {
+    fn new() -> Arc<Self> {
+        Arc::new(Self { tx: watch::channel(0).0, canceled: AtomicBool::new(false) })
+    }
+
+    /// Reports 0..=100; values never go down.
+    pub fn set(&self, pct: u8) {
+        self.tx.send_if_modified(|cur| {
+            let new = pct.min(100);
+            let changed = new > *cur;
+            if changed {
+                *cur = new;
+            }
+            changed
+        });
+    }
+
+    /// Whether the job was canceled; runners check between steps.
+    pub fn is_canceled(&self) -> bool {
+        self.canceled.load(Ordering::Relaxed)
+    }
+
+    /// Err(canceled) once the job was canceled, for `?` between steps.
+    pub fn check(&self) -> Result<()> {
+        if self.is_canceled() {
+            return Err(CodaError::Conflict { code: "CANCELED", message: "job was canceled".into() });
+        }
+        Ok(())
+    }
+}
+
+/// Runs one kind of job.
+#[async_trait]
+pub trait JobRunner: Send + Sync {
+    /// The kind it runs.
+    fn kind(&self) -> JobKind;
+    /// Turns the input into outputs. Transient errors are retried; others fail the job.
+    async fn run(&self, job: &Job, input: Bytes, progress: Arc<Progress>) -> Result<Vec<NewOutput>>;
+}
+
+/// Timing knobs of a worker.
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    /// How long a received message stays hidden; renewed at a third of it.
+    pub visibility: Duration,
+    /// Longest wait for a message per receive call.
+    pub poll_wait: Duration,
+    /// How long a running job may finish after shutdown starts before it is released.
+    pub shutdown_grace: Duration,
+    /// How often the supervisor checks for cancellation and writes progress.
+    pub supervise_every: Duration,
+    /// Delay before a transiently failed job is tried again.
+    pub retry_delay: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            visibility: Duration::from_secs(60),
+            poll_wait: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(10),
+            supervise_every: Duration::from_millis(250),
+            retry_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a worker needs: the ports it uses and the runners by kind.
+pub struct Worker {
+    /// Jobs table.
+    pub jobs: Arc<dyn JobRepo>,
+    /// The jobs queue.
+    pub queue: Arc<dyn JobQueue>,
+    /// The dead-letter queue behind it.
+    pub dead_letters: Arc<dyn JobQueue>,
+    /// Where inputs and outputs live.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Runners by kind.
+    pub runners: HashMap<JobKind, Arc<dyn JobRunner>>,
+    /// Timing knobs.
+    pub settings: WorkerSettings,
+}
+
+/// How the handling of one message ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// The job succeeded.
+    Succeeded,
+    /// The job failed for good.
+    Failed,
+    /// Failed transiently; the message comes back after the retry delay.
+    Retrying,
+    /// The job was canceled.
+    Canceled,
+    /// Shutdown came first; the job went back to the queue.
+    Released,
+    /// Nothing to run: a duplicate, an ended job or a malformed message.
+    Skipped,
+}
+
+enum Ending {
+    Done(Result<Vec<NewOutput>>),
+    Canceled,
+    Released,
+}
+
+impl Worker {
+    /// The kinds this worker can run.
+    pub fn kinds(&self) -> Vec<JobKind> {
+        JobKind::ALL.into_iter().filter(|k| self.runners.contains_key(k)).collect()
+    }
+
+    /// Pulls and handles messages until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, id: usize, mut shutdown: watch::Receiver<bool>) {
+        info!(worker = id, "worker started");
+        while !*shutdown.borrow() {
+            let received = tokio::select! {
+                r = self.queue.receive(1, self.settings.visibility, self.settings.poll_wait) => r,
+                _ = shutdown.changed() => break,
+            };
+            match received {
+                Ok(msgs) => {
+                    for m in msgs {
+                        self.handle(m, shutdown.clone()).await;
+                    }
+                }
+                Err(e) => {
+                    warn!(worker = id, error = %e, "receive failed; backing off");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+        info!(worker = id, "worker stopped");
+    }
+
+    /// Handles one message from the jobs queue.
+    pub async fn handle(&self, msg: QueueMessage, shutdown: watch::Receiver<bool>) -> Handled {
+        let Ok(JobMessage { job_id }) = serde_json::from_str::<JobMessage>(&msg.body) else {
+            warn!(message_id = %msg.message_id, "malformed job message dropped");
+            self.ack(&msg).await;
+            return Handled::Skipped;
+        };
+        let span = tracing::info_span!("job", job_id = %job_id);
+        self.handle_job(&job_id, msg, shutdown).instrument(span).await
+    }
+
+    async fn handle_job(&self, job_id: &str, msg: QueueMessage, shutdown: watch::Receiver<bool>) -> Handled {
+        let job = match self.claim(job_id).await {
+            Ok(Claim::Claimed(job)) => job,
+            Ok(Claim::Ended) => {
+                self.ack(&msg).await;
+                return Handled::Skipped;
+            }
+            Ok(Claim::HeldUntil(wait)) => {
+                // Another worker holds it; look again once its lease could have lapsed.
+                let _ = self.queue.extend(&msg.receipt, wait + Duration::from_secs(1)).await;
+                return Handled::Skipped;
+            }
+            Err(e) => {
+                warn!(error = %e, "could not claim job; it will be redelivered");
+                return Handled::Skipped;
+            }
+        };
+        let started = Instant::now();
+        info!(kind = job.kind.as_str(), attempt = job.attempts, "job started");
+        let ending = self.execute(&job, &msg, shutdown).await;
+        let outcome = self.finish(&job, &msg, ending).await;
+        info!(
+            kind = job.kind.as_str(),
+            attempt = job.attempts,
+            outcome = ?outcome,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "job ended"
+        );
+        outcome
+    }
+
+    async fn claim(&self, job_id: &str) -> Result<Claim> {
+        let now = self.clock.now();
+        let lease = chrono_dur(self.settings.visibility.mul_f64(0.9));
+        let mut held = None;
+        let job = update_job(self.jobs.as_ref(), job_id, |j| {
+            held = None;
+            match j.status {
+                s if s.is_terminal() => Ok(false),
+                JobStatus::Running if j.lease_until.is_some_and(|l| l > now) => {
+                    held = j.lease_until.map(|l| (l - now).to_std().unwrap_or_default());
+                    Ok(false)
+                }
+                _ => {
+                    j.status = JobStatus::Running;
+                    j.attempts += 1;
+                    j.progress = 0;
+                    j.outputs.clear();
+                    j.lease_until = Some(now + lease);
+                    j.updated_at = now;
+                    Ok(true)
+                }
+            }
+        })
+        .await;
+        let job = match job {
+            Ok(j) => j,
+            Err(CodaError::NotFound(_)) => return Ok(Claim::Ended),
+            Err(e) => return Err(e),
+        };
+        Ok(match (job.status, held) {
+            (_, Some(wait)) => Claim::HeldUntil(wait),
+            (s, _) if s.is_terminal() => Claim::Ended,
+            _ => Claim::Claimed(job),
+        })
+    }
+
+    async fn execute(&self, job: &Job, msg: &QueueMessage, mut shutdown: watch::Receiver<bool>) -> Ending {
+        let Some(runner) = self.runners.get(&job.kind).cloned() else {
+            return Ending::Done(Err(CodaError::unprocessable(
+                "JOB_KIND_UNAVAILABLE",
+                format!("no runner for job kind '{}'", job.kind.as_str()),
+            )));
+        };
+        let input = match self.blobs.get(&job.input_key, None).await {
+            Ok(d) => d.bytes,
+            Err(CodaError::NotFound(_)) => {
+                return Ending::Done(Err(CodaError::unprocessable(
+                    "INPUT_MISSING",
+                    format!("input '{}' no longer exists", job.input_key),
+                )))
+            }
+            Err(e) => return Ending::Done(Err(e)),
+        };
+        let progress = Progress::new();
+        let run = runner.run(job, input, progress.clone());
+        tokio::pin!(run);
+        let mut tick = tokio::time::interval(self.settings.supervise_every);
+        let mut last_beat = Instant::now();
+        let mut written_progress = 0u8;
+        let mut deadline: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                r = &mut run => return Ending::Done(r),
+                _ = tick.tick() => {
+                    if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                        return Ending::Released;
+                    }
+                    if last_beat.elapsed() >= self.settings.visibility / 3 {
+                        last_beat = Instant::now();
+                        self.heartbeat(job, msg).await;
+                    }
+                    match self.jobs.get(&job.job_id).await {
+                        Ok(Some(j)) if j.status == JobStatus::Canceled => {
+                            progress.canceled.store(true, Ordering::Relaxed);
+                            return Ending::Canceled;
+                        }
+                        Ok(Some(j)) if j.attempts != job.attempts => {
+                            warn!("lost the lease to another worker; abandoning this attempt");
+                            return Ending::Canceled;
+                        }
+                        _ => {}
+                    }
+                    let p = *progress.tx.borrow();
+                    if p > written_progress {
+                        written_progress = p;
+                        self.write_progress(job, p).await;
+                    }
+                }
+                _ = shutdown.changed(), if deadline.is_none() => {
+                    deadline = Some(tokio::time::Instant::now() + self.settings.shutdown_grace);
+                }
+            }
+        }
+    }
+
+    async fn heartbeat(&self, job: &Job, msg: &QueueMessage) {
+        if let Err(e) = self.queue.extend(&msg.receipt, self.settings.visibility).await {
+            warn!(error = %e, "heartbeat could not extend visibility");
+        }
+        let lease = self.clock.now() + chrono_dur(self.settings.visibility.mul_f64(0.9));
+        let r = update_job(self.jobs.as_ref(), &job.job_id, |j| {
+            if j.status != JobStatus::Running || j.attempts != job.attempts {
+                return Ok(false);
+            }
+            j.lease_until = Some(lease);
+            Ok(true)
+        })
+        .await;
+        if let Err(e) = r {
+            warn!(error = %e, "heartbeat could not renew the lease");
+        }
+    }
+
+    async fn write_progress(&self, job: &Job, pct: u8) {
+        let now = self.clock.now();
+        let _ = update_job(self.jobs.as_ref(), &job.job_id, |j| {
+            if j.status != JobStatus::Running || j.attempts != job.attempts || j.progress >= pct {
+                return Ok(false);
+            }
+            j.progress = pct;
+            j.updated_at = now;
+            Ok(true)
+        })
+        .await;
+    }
+
+    async fn finish(&self, job: &Job, msg: &QueueMessage, ending: Ending) -> Handled {
+        let results_prefix = format!("results/{}/", job.job_id);
+        match ending {
+            Ending::Done(Ok(outputs)) => match self.store_outputs(job, outputs).await {
+                Ok(stored) => {
+                    let now = self.clock.now();
+                    let r = update_job(self.jobs.as_ref(), &job.job_id, |j| {
+                        if j.status != JobStatus::Running || j.attempts != job.attempts {
+                            return Ok(false);
+                        }
+                        j.status = JobStatus::Succeeded;
+                        j.progress = 100;
+                        j.outputs = stored.clone();
+                        j.error = None;
+                        j.lease_until = None;
+                        j.updated_at = now;
+                        Ok(true)
+                    })
+                    .await;
+                    match r {
+                        Ok(j) if j.status == JobStatus::Succeeded && j.attempts == job.attempts => {
+                            self.ack(msg).await;
+                            Handled::Succeeded
+                        }
+                        Ok(j) => {
+                            // Canceled or taken over meanwhile: our files must not linger.
+                            if j.status == JobStatus::Canceled {
+                                let _ = self.blobs.delete_prefix(&results_prefix).await;
+                                self.ack(msg).await;
+                            }
+                            Handled::Canceled
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "could not record success; the job will be redelivered");
+                            Handled::Retrying
+                        }
+                    }
+                }
+                Err(e) => self.fail(job, msg, e).await,
+            },
+            Ending::Done(Err(e)) if e.code() == "CANCELED" => self.canceled(job, msg).await,
+            Ending::Done(Err(e)) => self.fail(job, msg, e).await,
+            Ending::Canceled => self.canceled(job, msg).await,
+            Ending::Released => {
+                let _ = update_job(self.jobs.as_ref(), &job.job_id, |j| {
+                    if j.status != JobStatus::Running || j.attempts != job.attempts {
+                        return Ok(false);
+                    }
+                    j.status = JobStatus::Queued;
+                    j.lease_until = None;
+                    j.progress = 0;
+                    Ok(true)
+                })
+                .await;
+                let _ = self.queue.extend(&msg.receipt, Duration::ZERO).await;
+                Handled::Released
+            }
+        }
+    }
+
+    async fn store_outputs(&self, job: &Job, outputs: Vec<NewOutput>) -> Result<Vec<Output>> {
+        // A retry replaces what an earlier attempt left behind instead of adding to it.
+        self.blobs.delete_prefix(&format!("results/{}/", job.job_id)).await?;
+        let mut stored = Vec::with_capacity(outputs.len());
+        for o in outputs {
+            let key = format!("results/{}/{}", job.job_id, o.name);
+            let meta = self.blobs.put(&key, o.bytes, &o.content_type).await?;
+            stored.push(Output { name: o.name, key, content_type: o.content_type, bytes: meta.size });
+        }
+        Ok(stored)
+    }
+
+    async fn canceled(&self, job: &Job, msg: &QueueMessage) -> Handled {
+        let _ = self.blobs.delete_prefix(&format!("results/{}/", job.job_id)).await;
+        self.ack(msg).await;
+        Handled::Canceled
+    }
+
+    async fn fail(&self, job: &Job, msg: &QueueMessage, e: CodaError) -> Handled {
+        let transient = e.is_transient();
+        let error = JobError { code: e.code().to_string(), message: e.to_string() };
+        let now = self.clock.now();
+        let r = update_job(self.jobs.as_ref(), &job.job_id, |j| {
+            if j.status != JobStatus::Running || j.attempts != job.attempts {
+                return Ok(false);
+            }
+            j.status = if transient { JobStatus::Queued } else { JobStatus::Failed };
+            j.error = Some(error.clone());
+            j.lease_until = None;
+            j.updated_at = now;
+            Ok(true)
+        })
+        .await;
+        if let Err(e) = r {
+            warn!(error = %e, "could not record failure; the job will be redelivered");
+            return Handled::Retrying;
+        }
+        if transient {
+            warn!(code = %error.code, error = %error.message, "transient failure; will retry");
+            let _ = self.queue.extend(&msg.receipt, self.settings.retry_delay).await;
+            Handled::Retrying
+        } else {
+            let _ = self.blobs.delete_prefix(&format!("results/{}/", job.job_id)).await;
+            self.ack(msg).await;
+            Handled::Failed
+        }
+    }
+
+    async fn ack(&self, msg: &QueueMessage) {
+        if let Err(e) = self.queue.ack(&msg.receipt).await {
+            warn!(error = %e, message_id = %msg.message_id, "ack failed; the message will be seen again");
+        }
+    }
+
+    /// Drains the dead-letter queue until shutdown: each dead job ends `failed`.
+    pub async fn run_dead_letters(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            let received = tokio::select! {
+                r = self.dead_letters.receive(10, self.settings.visibility, self.settings.poll_wait) => r,
+                _ = shutdown.changed() => break,
+            };
+            match received {
+                Ok(msgs) => {
+                    for m in msgs {
+                        self.handle_dead_letter(&m).await;
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, "dead-letter receive failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    /// Fails the job of one dead-lettered message, unless it ended or is held.
+    pub async fn handle_dead_letter(&self, msg: &QueueMessage) {
+        let Ok(JobMessage { job_id }) = serde_json::from_str::<JobMessage>(&msg.body) else {
+            let _ = self.dead_letters.ack(&msg.receipt).await;
+            return;
+        };
+        let now = self.clock.now();
+        let r = update_job(self.jobs.as_ref(), &job_id, |j| {
+            let held = j.status == JobStatus::Running && j.lease_until.is_some_and(|l| l > now);
+            if j.status.is_terminal() || held {
+                return Ok(false);
+            }
+            let last = j.error.as_ref().map(|e| e.message.clone()).unwrap_or_else(|| "no error recorded".into());
+            j.error = Some(JobError {
+                code: "RETRIES_EXHAUSTED".into(),
+                message: format!("gave up after {} attempts; last error: {last}", j.attempts),
+            });
+            j.status = JobStatus::Failed;
+            j.lease_until = None;
+            j.updated_at = now;
+            Ok(true)
+        })
+        .await;
+        match r {
+            Ok(j) => {
+                if j.status == JobStatus::Failed {
+                    warn!(job_id = %job_id, "job dead-lettered and failed");
+                }
+                let _ = self.dead_letters.ack(&msg.receipt).await;
+            }
+            Err(CodaError::NotFound(_)) => {
+                let _ = self.dead_letters.ack(&msg.receipt).await;
+            }
+            Err(e) => warn!(job_id = %job_id, error = %e, "could not fail dead-lettered job"),
+        }
+    }
+}
+
+enum Claim {
+    Claimed(Job),
+    Ended,
+    HeldUntil(Duration),
+}

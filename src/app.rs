@@ -1,0 +1,278 @@
+//! Local mode: wires the folder/SQLite adapters to the API and the workers.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use coda_api::{router, AppState, JwtAuth};
+use coda_core::auth::{hmac_sha256, TokenSigner, UrlSigner};
+use coda_core::model::JobKind;
+use coda_core::ports::{BlobStore, Clock, JobQueue, JobRepo, ObjectCreated, RandomIds, SessionRepo, SystemClock, UploadRepo};
+use coda_core::services::{ingest, sessions, Limits};
+use coda_core::worker::{JobRunner, Worker, WorkerSettings};
+use coda_local::{Db, FolderBlobStore, QueueEvents, SqliteJobRepo, SqliteQueue, SqliteSessionRepo, SqliteUploadRepo};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::config::{secs, Config};
+
+/// Name of the jobs queue and of its dead-letter queue.
+pub const JOBS_QUEUE: &str = "jobs";
+/// Dead-letter queue of the jobs queue.
+pub const JOBS_DLQ: &str = "jobs-dlq";
+/// Queue carrying object-created events (the local S3 → SQS).
+pub const INGEST_QUEUE: &str = "ingest";
+
+/// The signing keys of a data dir, derived from one secret made on first run.
+pub struct Keys {
+    /// Signs and verifies bearer tokens.
+    pub tokens: TokenSigner,
+    /// Signs the local object URLs.
+    pub urls: UrlSigner,
+}
+
+/// Reads `DATA/secret.key`, creating it (mode 0600) on first run.
+pub fn load_keys(data_dir: &Path) -> anyhow::Result<Keys> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    let path = data_dir.join("secret.key");
+    let secret = match std::fs::read_to_string(&path) {
+        Ok(s) => hex_decode(s.trim()).with_context(|| format!("{} is not a hex secret", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret: [u8; 32] = rand_bytes();
+            write_private(&path, hex_encode(&secret).as_bytes())?;
+            secret.to_vec()
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    // Separate keys per use, so a leaked URL signature never forges a token.
+    Ok(Keys {
+        tokens: TokenSigner::new(hmac_sha256(&secret, b"coda jwt").to_vec()),
+        urls: UrlSigner::new(hmac_sha256(&secret, b"coda urls").to_vec()),
+    })
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let a = uuid::Uuid::new_v4();
+    let b = uuid::Uuid::new_v4();
+    let mut out = [0u8; 32];
+    out[..16].copy_from_slice(a.as_bytes());
+    out[16..].copy_from_slice(b.as_bytes());
+    out
+}
+
+fn hex_encode(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn hex_decode(s: &str) -> anyhow::Result<Vec<u8>> {
+    anyhow::ensure!(s.len() >= 32 && s.len() % 2 == 0, "bad length");
+    (0..s.len()).step_by(2).map(|i| Ok(u8::from_str_radix(&s[i..i + 2], 16)?)).collect()
+}
+
+fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// A running local server with its workers.
+pub struct RunningApp {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Base URL of the API.
+    pub base_url: String,
+    /// Issues tokens for this server's users.
+    pub tokens: TokenSigner,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningApp {
+    /// A bearer token for `user`, valid for a day.
+    pub fn token(&self, user: &str) -> String {
+        self.tokens.issue(user, chrono::Utc::now(), 86400)
+    }
+
+    /// Graceful stop: no new requests, running jobs finish or go back to the queue.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// Abrupt stop, as a crash would do: nothing is finished or released.
+    pub fn abort(self) {
+        self.server.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+
+    /// Resolves when the server task ends.
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.server).await;
+    }
+}
+
+/// Starts the API and the workers on the local adapters.
+pub async fn start(config: &Config, runners: HashMap<JobKind, Arc<dyn JobRunner>>) -> anyhow::Result<RunningApp> {
+    let keys = load_keys(&config.data_dir)?;
+    let listener = tokio::net::TcpListener::bind(&config.addr)
+        .await
+        .with_context(|| format!("binding {}", config.addr))?;
+    let addr = listener.local_addr()?;
+    let base_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+
+    let db = Db::open(&config.data_dir.join("coda.db")).context("opening the database")?;
+    let sessions_repo: Arc<dyn SessionRepo> = Arc::new(SqliteSessionRepo::new(db.clone()));
+    let uploads_repo: Arc<dyn UploadRepo> = Arc::new(SqliteUploadRepo::new(db.clone()));
+    let jobs_repo: Arc<dyn JobRepo> = Arc::new(SqliteJobRepo::new(db.clone()));
+    let jobs_q: Arc<dyn JobQueue> =
+        Arc::new(SqliteQueue::new(db.clone(), JOBS_QUEUE, Some((JOBS_DLQ.into(), config.max_receives)), clock.clone()));
+    let dlq: Arc<dyn JobQueue> = Arc::new(SqliteQueue::new(db.clone(), JOBS_DLQ, None, clock.clone()));
+    let ingest_q: Arc<dyn JobQueue> =
+        Arc::new(SqliteQueue::new(db.clone(), INGEST_QUEUE, Some(("ingest-dlq".into(), 10)), clock.clone()));
+    let blobs: Arc<dyn BlobStore> = Arc::new(
+        FolderBlobStore::new(config.data_dir.join("blobs"), keys.urls.clone(), base_url.clone(), clock.clone())
+            .context("opening the blob store")?
+            .with_events(Arc::new(QueueEvents::new(ingest_q.clone())), "uploads/"),
+    );
+
+    let worker_count = config.worker_count();
+    let worker = Arc::new(Worker {
+        jobs: jobs_repo.clone(),
+        queue: jobs_q.clone(),
+        dead_letters: dlq,
+        blobs: blobs.clone(),
+        clock: clock.clone(),
+        runners,
+        settings: WorkerSettings {
+            visibility: secs(config.job_visibility_secs),
+            poll_wait: Duration::from_millis(500),
+            shutdown_grace: secs(config.shutdown_grace_secs),
+            supervise_every: Duration::from_millis(200),
+            retry_delay: secs(config.retry_delay_secs),
+        },
+    });
+    let available = worker.kinds();
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for i in 0..worker_count {
+        tasks.push(tokio::spawn(worker.clone().run(i, shutdown_rx.clone())));
+    }
+    tasks.push(tokio::spawn(worker.clone().run_dead_letters(shutdown_rx.clone())));
+    {
+        let (uploads, jobs, queue, sessions, blobs, clock) =
+            (uploads_repo.clone(), jobs_repo.clone(), jobs_q.clone(), sessions_repo.clone(), blobs.clone(), clock.clone());
+        let events = ingest_q.clone();
+        let shutdown = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            ingest_loop(&*events, &*uploads, &*jobs, &*queue, &*sessions, &*blobs, &*clock, shutdown).await
+        }));
+    }
+    {
+        let (repo, blobs, clock) = (sessions_repo.clone(), blobs.clone(), clock.clone());
+        let every = secs(config.evict_every_secs).max(Duration::from_millis(100));
+        let mut shutdown = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = shutdown.changed() => break,
+                }
+                match sessions::evict_expired(&*repo, &*blobs, &*clock).await {
+                    Ok(0) => {}
+                    Ok(n) => info!(evicted = n, "expired sessions evicted"),
+                    Err(e) => warn!(error = %e, "session eviction failed"),
+                }
+            }
+        }));
+    }
+
+    let state = Arc::new(AppState {
+        sessions: sessions_repo,
+        uploads: uploads_repo,
+        jobs: jobs_repo,
+        queue: jobs_q,
+        blobs,
+        clock: clock.clone(),
+        ids: Arc::new(RandomIds),
+        limits: Limits {
+            max_upload_bytes: config.max_upload_bytes,
+            session_ttl: secs(config.session_ttl_secs),
+            upload_url_ttl: secs(config.upload_url_ttl_secs),
+            download_url_ttl: secs(config.download_url_ttl_secs),
+        },
+        available,
+        url_signer: Some(keys.urls.clone()),
+        auth: Arc::new(JwtAuth { signer: keys.tokens.clone(), clock }),
+        workers: worker_count,
+    });
+    let app = router(state);
+    let mut server_shutdown = shutdown_rx.clone();
+    let server = tokio::spawn(async move {
+        let stop = async move {
+            let _ = server_shutdown.wait_for(|v| *v).await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+            warn!(error = %e, "server stopped with an error");
+        }
+    });
+    info!(%addr, workers = worker_count, data_dir = %config.data_dir.display(), "coda is serving");
+    Ok(RunningApp { addr, base_url, tokens: keys.tokens, shutdown: shutdown_tx, server, tasks })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn ingest_loop(
+    events: &dyn JobQueue,
+    uploads: &dyn UploadRepo,
+    jobs: &dyn JobRepo,
+    queue: &dyn JobQueue,
+    sessions: &dyn SessionRepo,
+    blobs: &dyn BlobStore,
+    clock: &dyn Clock,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    while !*shutdown.borrow() {
+        let msgs = tokio::select! {
+            r = events.receive(10, Duration::from_secs(30), Duration::from_millis(500)) => r,
+            _ = shutdown.changed() => break,
+        };
+        let msgs = match msgs {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "ingest receive failed");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        for m in msgs {
+            let Ok(event) = serde_json::from_str::<ObjectCreated>(&m.body) else {
+                warn!(message_id = %m.message_id, "malformed object event dropped");
+                let _ = events.ack(&m.receipt).await;
+                continue;
+            };
+            match ingest::handle_object_created(uploads, jobs, queue, sessions, blobs, clock, &event).await {
+                Ok(outcome) => {
+                    info!(key = %event.key, ?outcome, "ingested");
+                    let _ = events.ack(&m.receipt).await;
+                }
+                Err(e) => warn!(key = %event.key, error = %e, "ingest failed; will retry"),
+            }
+        }
+    }
+}

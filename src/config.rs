@@ -1,0 +1,180 @@
+//! Configuration: one typed struct from defaults, an optional TOML file, then `CODA_*` variables.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+/// How log lines look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines for a terminal.
+    Text,
+    /// One JSON object per line (CloudWatch-friendly).
+    Json,
+}
+
+/// Every setting of `coda serve`; see the README's configuration table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub addr: String,
+    /// Where the database, blobs and signing secret live.
+    pub data_dir: PathBuf,
+    /// Worker tasks pulling the jobs queue; 0 means one per core.
+    pub workers: usize,
+    /// Largest accepted upload in bytes.
+    pub max_upload_bytes: u64,
+    /// Session lifetime in seconds.
+    pub session_ttl_secs: f64,
+    /// Lifetime of signed upload URLs in seconds.
+    pub upload_url_ttl_secs: f64,
+    /// Lifetime of signed download URLs in seconds.
+    pub download_url_ttl_secs: f64,
+    /// Lifetime of tokens printed by `coda serve` and `coda token`, in seconds.
+    pub token_ttl_secs: f64,
+    /// Visibility timeout of a received job message in seconds (renewed while the job runs).
+    pub job_visibility_secs: f64,
+    /// Receives after which a job message goes to the dead-letter queue.
+    pub max_receives: u32,
+    /// Delay before a transiently failed job is retried, in seconds.
+    pub retry_delay_secs: f64,
+    /// On shutdown, how long running jobs may finish before they go back to the queue, in seconds.
+    pub shutdown_grace_secs: f64,
+    /// How often expired sessions are evicted, in seconds.
+    pub evict_every_secs: f64,
+    /// Base URL put in signed URLs; defaults to `http://{bound address}`.
+    pub public_url: Option<String>,
+    /// Log line format.
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from(".coda"),
+            workers: 0,
+            max_upload_bytes: 200 * 1024 * 1024,
+            session_ttl_secs: 24.0 * 3600.0,
+            upload_url_ttl_secs: 3600.0,
+            download_url_ttl_secs: 3600.0,
+            token_ttl_secs: 30.0 * 24.0 * 3600.0,
+            job_visibility_secs: 60.0,
+            max_receives: 3,
+            retry_delay_secs: 5.0,
+            shutdown_grace_secs: 10.0,
+            evict_every_secs: 60.0,
+            public_url: None,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// Seconds as a Duration, clamped to something sane.
+pub fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.clamp(0.0, 10.0 * 365.0 * 86400.0))
+}
+
+impl Config {
+    /// Defaults, then `file` (TOML) if given, then every `CODA_<FIELD>` variable in `env`.
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Config> {
+        let mut table = toml::Table::try_from(Config::default()).context("serialising defaults")?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+            let from_file: toml::Table = text.parse().with_context(|| format!("parsing {}", path.display()))?;
+            for (k, v) in from_file {
+                if !table.contains_key(&k) && k != "public_url" {
+                    bail!("unknown setting '{k}' in {}", path.display());
+                }
+                table.insert(k, v);
+            }
+        }
+        for (name, raw) in env {
+            let Some(field) = name.strip_prefix("CODA_") else { continue };
+            let key = field.to_ascii_lowercase();
+            if key == "config" {
+                continue;
+            }
+            if !table.contains_key(&key) && key != "public_url" {
+                continue;
+            }
+            table.insert(key, env_value(&raw));
+        }
+        let cfg: Config = table.try_into().context("invalid configuration")?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.max_upload_bytes == 0 {
+            bail!("max_upload_bytes must be at least 1");
+        }
+        if self.max_receives == 0 {
+            bail!("max_receives must be at least 1");
+        }
+        if self.job_visibility_secs < 0.3 {
+            bail!("job_visibility_secs must be at least 0.3");
+        }
+        Ok(())
+    }
+
+    /// Worker count with 0 resolved to the number of cores.
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        }
+    }
+}
+
+/// Environment values are TOML scalars when they parse as one (numbers, booleans), else strings.
+fn env_value(raw: &str) -> toml::Value {
+    let probe = format!("v = {raw}");
+    match probe.parse::<toml::Table>() {
+        Ok(mut t) => match t.remove("v") {
+            Some(v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_))) => v,
+            _ => toml::Value::String(raw.to_string()),
+        },
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_file_then_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("coda.toml");
+        std::fs::write(&f, "workers = 3\nmax_upload_bytes = 1000\nlog_format = \"json\"\n").unwrap();
+        let c = Config::load(Some(&f), env(&[("CODA_WORKERS", "5"), ("CODA_DATA_DIR", "/tmp/x"), ("OTHER", "1")])).unwrap();
+        assert_eq!(c.workers, 5);
+        assert_eq!(c.max_upload_bytes, 1000);
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.session_ttl_secs, 86400.0);
+        let c = Config::load(None, env(&[("CODA_SESSION_TTL_SECS", "2.5"), ("CODA_PUBLIC_URL", "https://x")])).unwrap();
+        assert_eq!(c.session_ttl_secs, 2.5);
+        assert_eq!(c.public_url.as_deref(), Some("https://x"));
+    }
+
+    #[test]
+    fn rejects_bad_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("coda.toml");
+        std::fs::write(&f, "wokers = 3\n").unwrap();
+        assert!(Config::load(Some(&f), env(&[])).unwrap_err().to_string().contains("wokers"));
+        assert!(Config::load(None, env(&[("CODA_WORKERS", "many")])).is_err());
+        assert!(Config::load(None, env(&[("CODA_MAX_RECEIVES", "0")])).is_err());
+    }
+}

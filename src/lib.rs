@@ -1,0 +1,5 @@
+//! The `coda` command's library: configuration, local wiring and logging.
+
+pub mod app;
+pub mod config;
+pub mod logging;

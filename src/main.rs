@@ -1,0 +1,130 @@
+//! `coda`: serve the API locally, issue tokens, and run jobs from the command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use coda::app;
+use coda::config::{Config, LogFormat};
+
+#[derive(Parser)]
+#[command(name = "coda", version, about = "Coda: an open backend for AI music work")]
+struct Cli {
+    /// Optional TOML config file (also CODA_CONFIG); CODA_* variables override it.
+    #[arg(long, global = true, env = "CODA_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API and the job workers on this machine.
+    Serve {
+        /// Address to bind, e.g. 127.0.0.1:8080 (port 0 picks a free one).
+        #[arg(long)]
+        addr: Option<String>,
+        /// Data directory (database, blobs, signing secret).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Worker tasks (default: one per core).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Log format.
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormat>,
+    },
+    /// Print a bearer token for a user of the local server.
+    Token {
+        /// The user name (the token's `sub`).
+        #[arg(long)]
+        user: String,
+        /// Data directory whose secret signs the token.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Lifetime in seconds (default: the configured token_ttl_secs).
+        #[arg(long)]
+        ttl_secs: Option<i64>,
+    },
+    /// Decode an audio file and print its probe report as JSON.
+    Probe {
+        /// The audio file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    match cli.command {
+        Command::Serve { addr, data, workers, log_format } => {
+            config.addr = addr.unwrap_or(config.addr);
+            config.data_dir = data.unwrap_or(config.data_dir);
+            config.workers = workers.unwrap_or(config.workers);
+            config.log_format = log_format.unwrap_or(config.log_format);
+            serve(config)
+        }
+        Command::Token { user, data, ttl_secs } => {
+            anyhow::ensure!(!user.trim().is_empty(), "--user must not be empty");
+            let keys = app::load_keys(&data.unwrap_or(config.data_dir))?;
+            let ttl = ttl_secs.unwrap_or(config.token_ttl_secs as i64);
+            println!("{}", keys.tokens.issue(&user, chrono::Utc::now(), ttl));
+            Ok(())
+        }
+        Command::Probe { file } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let report = coda_jobs::probe::probe_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    coda::logging::init(config.log_format);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let running = app::start(&config, coda_jobs::builtin_runners()).await?;
+        let token = running.tokens.issue("local", chrono::Utc::now(), config.token_ttl_secs as i64);
+        println!("coda listening on {}", running.base_url);
+        println!("token for user 'local': {token}");
+        println!("try: curl -H 'Authorization: Bearer {token}' {}/v1/health", running.base_url);
+        wait_for_signal().await;
+        eprintln!("shutting down: running jobs get {}s to finish, then go back to the queue", config.shutdown_grace_secs);
+        running.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
