@@ -10,10 +10,16 @@ use anyhow::Context;
 use coda_api::{router, AppState, JwtAuth};
 use coda_core::auth::{hmac_sha256, TokenSigner, UrlSigner};
 use coda_core::model::JobKind;
-use coda_core::ports::{BlobStore, Clock, JobQueue, JobRepo, ObjectCreated, RandomIds, SessionRepo, SystemClock, UploadRepo};
+use coda_core::ports::{
+    BlobStore, Clock, JobQueue, JobRepo, ObjectCreated, RandomIds, SessionRepo, SystemClock,
+    UploadRepo,
+};
 use coda_core::services::{ingest, sessions, Limits};
 use coda_core::worker::{JobRunner, Worker, WorkerSettings};
-use coda_local::{Db, FolderBlobStore, QueueEvents, SqliteJobRepo, SqliteQueue, SqliteSessionRepo, SqliteUploadRepo};
+use coda_local::{
+    Db, FolderBlobStore, QueueEvents, SqliteJobRepo, SqliteQueue, SqliteSessionRepo,
+    SqliteUploadRepo,
+};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -37,13 +43,23 @@ pub struct Keys {
 
 /// Reads `DATA/secret.key`, creating it (mode 0600) on first run.
 pub fn load_keys(data_dir: &Path) -> anyhow::Result<Keys> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
     let path = data_dir.join("secret.key");
     let secret = match std::fs::read_to_string(&path) {
-        Ok(s) => hex_decode(s.trim()).with_context(|| format!("{} is not a hex secret", path.display()))?,
+        Ok(s) => {
+            let secret = hex::decode(s.trim())
+                .with_context(|| format!("{} is not a hex secret", path.display()))?;
+            anyhow::ensure!(
+                secret.len() >= 16,
+                "{} holds a secret shorter than 16 bytes",
+                path.display()
+            );
+            secret
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let secret: [u8; 32] = rand_bytes();
-            write_private(&path, hex_encode(&secret).as_bytes())?;
+            write_private(&path, hex::encode(secret).as_bytes())?;
             secret.to_vec()
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
@@ -64,22 +80,15 @@ fn rand_bytes() -> [u8; 32] {
     out
 }
 
-fn hex_encode(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn hex_decode(s: &str) -> anyhow::Result<Vec<u8>> {
-    anyhow::ensure!(s.len() >= 32 && s.len() % 2 == 0, "bad length");
-    (0..s.len()).step_by(2).map(|i| Ok(u8::from_str_radix(&s[i..i + 2], 16)?)).collect()
-}
-
 fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
     f.write_all(data)?;
     f.sync_all()?;
     Ok(())
@@ -128,28 +137,48 @@ impl RunningApp {
 }
 
 /// Starts the API and the workers on the local adapters.
-pub async fn start(config: &Config, runners: HashMap<JobKind, Arc<dyn JobRunner>>) -> anyhow::Result<RunningApp> {
+pub async fn start(
+    config: &Config,
+    runners: HashMap<JobKind, Arc<dyn JobRunner>>,
+) -> anyhow::Result<RunningApp> {
     let keys = load_keys(&config.data_dir)?;
     let listener = tokio::net::TcpListener::bind(&config.addr)
         .await
         .with_context(|| format!("binding {}", config.addr))?;
     let addr = listener.local_addr()?;
-    let base_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let base_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
     let db = Db::open(&config.data_dir.join("coda.db")).context("opening the database")?;
     let sessions_repo: Arc<dyn SessionRepo> = Arc::new(SqliteSessionRepo::new(db.clone()));
     let uploads_repo: Arc<dyn UploadRepo> = Arc::new(SqliteUploadRepo::new(db.clone()));
     let jobs_repo: Arc<dyn JobRepo> = Arc::new(SqliteJobRepo::new(db.clone()));
-    let jobs_q: Arc<dyn JobQueue> =
-        Arc::new(SqliteQueue::new(db.clone(), JOBS_QUEUE, Some((JOBS_DLQ.into(), config.max_receives)), clock.clone()));
-    let dlq: Arc<dyn JobQueue> = Arc::new(SqliteQueue::new(db.clone(), JOBS_DLQ, None, clock.clone()));
-    let ingest_q: Arc<dyn JobQueue> =
-        Arc::new(SqliteQueue::new(db.clone(), INGEST_QUEUE, Some(("ingest-dlq".into(), 10)), clock.clone()));
+    let jobs_q: Arc<dyn JobQueue> = Arc::new(SqliteQueue::new(
+        db.clone(),
+        JOBS_QUEUE,
+        Some((JOBS_DLQ.into(), config.max_receives)),
+        clock.clone(),
+    ));
+    let dlq: Arc<dyn JobQueue> =
+        Arc::new(SqliteQueue::new(db.clone(), JOBS_DLQ, None, clock.clone()));
+    let ingest_q: Arc<dyn JobQueue> = Arc::new(SqliteQueue::new(
+        db.clone(),
+        INGEST_QUEUE,
+        Some(("ingest-dlq".into(), 10)),
+        clock.clone(),
+    ));
     let blobs: Arc<dyn BlobStore> = Arc::new(
-        FolderBlobStore::new(config.data_dir.join("blobs"), keys.urls.clone(), base_url.clone(), clock.clone())
-            .context("opening the blob store")?
-            .with_events(Arc::new(QueueEvents::new(ingest_q.clone())), "uploads/"),
+        FolderBlobStore::new(
+            config.data_dir.join("blobs"),
+            keys.urls.clone(),
+            base_url.clone(),
+            clock.clone(),
+        )
+        .context("opening the blob store")?
+        .with_events(Arc::new(QueueEvents::new(ingest_q.clone())), "uploads/"),
     );
 
     let worker_count = config.worker_count();
@@ -174,14 +203,25 @@ pub async fn start(config: &Config, runners: HashMap<JobKind, Arc<dyn JobRunner>
     for i in 0..worker_count {
         tasks.push(tokio::spawn(worker.clone().run(i, shutdown_rx.clone())));
     }
-    tasks.push(tokio::spawn(worker.clone().run_dead_letters(shutdown_rx.clone())));
+    tasks.push(tokio::spawn(
+        worker.clone().run_dead_letters(shutdown_rx.clone()),
+    ));
     {
-        let (uploads, jobs, queue, sessions, blobs, clock) =
-            (uploads_repo.clone(), jobs_repo.clone(), jobs_q.clone(), sessions_repo.clone(), blobs.clone(), clock.clone());
+        let (uploads, jobs, queue, sessions, blobs, clock) = (
+            uploads_repo.clone(),
+            jobs_repo.clone(),
+            jobs_q.clone(),
+            sessions_repo.clone(),
+            blobs.clone(),
+            clock.clone(),
+        );
         let events = ingest_q.clone();
         let shutdown = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
-            ingest_loop(&*events, &*uploads, &*jobs, &*queue, &*sessions, &*blobs, &*clock, shutdown).await
+            ingest_loop(
+                &*events, &*uploads, &*jobs, &*queue, &*sessions, &*blobs, &*clock, shutdown,
+            )
+            .await
         }));
     }
     {
@@ -219,7 +259,10 @@ pub async fn start(config: &Config, runners: HashMap<JobKind, Arc<dyn JobRunner>
         },
         available,
         url_signer: Some(keys.urls.clone()),
-        auth: Arc::new(JwtAuth { signer: keys.tokens.clone(), clock }),
+        auth: Arc::new(JwtAuth {
+            signer: keys.tokens.clone(),
+            clock,
+        }),
         workers: worker_count,
     });
     let app = router(state);
@@ -228,12 +271,22 @@ pub async fn start(config: &Config, runners: HashMap<JobKind, Arc<dyn JobRunner>
         let stop = async move {
             let _ = server_shutdown.wait_for(|v| *v).await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
             warn!(error = %e, "server stopped with an error");
         }
     });
     info!(%addr, workers = worker_count, data_dir = %config.data_dir.display(), "coda is serving");
-    Ok(RunningApp { addr, base_url, tokens: keys.tokens, shutdown: shutdown_tx, server, tasks })
+    Ok(RunningApp {
+        addr,
+        base_url,
+        tokens: keys.tokens,
+        shutdown: shutdown_tx,
+        server,
+        tasks,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -266,7 +319,11 @@ async fn ingest_loop(
                 let _ = events.ack(&m.receipt).await;
                 continue;
             };
-            match ingest::handle_object_created(uploads, jobs, queue, sessions, blobs, clock, &event).await {
+            match ingest::handle_object_created(
+                uploads, jobs, queue, sessions, blobs, clock, &event,
+            )
+            .await
+            {
                 Ok(outcome) => {
                     info!(key = %event.key, ?outcome, "ingested");
                     let _ = events.ack(&m.receipt).await;

@@ -81,11 +81,17 @@ pub fn secs(s: f64) -> Duration {
 
 impl Config {
     /// Defaults, then `file` (TOML) if given, then every `CODA_<FIELD>` variable in `env`.
-    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Config> {
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Config> {
         let mut table = toml::Table::try_from(Config::default()).context("serialising defaults")?;
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
-            let from_file: toml::Table = text.parse().with_context(|| format!("parsing {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config file {}", path.display()))?;
+            let from_file: toml::Table = text
+                .parse()
+                .with_context(|| format!("parsing {}", path.display()))?;
             for (k, v) in from_file {
                 if !table.contains_key(&k) && k != "public_url" {
                     bail!("unknown setting '{k}' in {}", path.display());
@@ -94,7 +100,9 @@ impl Config {
             }
         }
         for (name, raw) in env {
-            let Some(field) = name.strip_prefix("CODA_") else { continue };
+            let Some(field) = name.strip_prefix("CODA_") else {
+                continue;
+            };
             let key = field.to_ascii_lowercase();
             if key == "config" {
                 continue;
@@ -127,7 +135,9 @@ impl Config {
         if self.workers > 0 {
             self.workers
         } else {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
         }
     }
 }
@@ -137,7 +147,9 @@ fn env_value(raw: &str) -> toml::Value {
     let probe = format!("v = {raw}");
     match probe.parse::<toml::Table>() {
         Ok(mut t) => match t.remove("v") {
-            Some(v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_))) => v,
+            Some(
+                v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_)),
+            ) => v,
             _ => toml::Value::String(raw.to_string()),
         },
         Err(_) => toml::Value::String(raw.to_string()),
@@ -149,21 +161,43 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn defaults_file_then_env() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("coda.toml");
-        std::fs::write(&f, "workers = 3\nmax_upload_bytes = 1000\nlog_format = \"json\"\n").unwrap();
-        let c = Config::load(Some(&f), env(&[("CODA_WORKERS", "5"), ("CODA_DATA_DIR", "/tmp/x"), ("OTHER", "1")])).unwrap();
+        std::fs::write(
+            &f,
+            "workers = 3\nmax_upload_bytes = 1000\nlog_format = \"json\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&f),
+            env(&[
+                ("CODA_WORKERS", "5"),
+                ("CODA_DATA_DIR", "/tmp/x"),
+                ("OTHER", "1"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(c.workers, 5);
         assert_eq!(c.max_upload_bytes, 1000);
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(c.session_ttl_secs, 86400.0);
-        let c = Config::load(None, env(&[("CODA_SESSION_TTL_SECS", "2.5"), ("CODA_PUBLIC_URL", "https://x")])).unwrap();
+        let c = Config::load(
+            None,
+            env(&[
+                ("CODA_SESSION_TTL_SECS", "2.5"),
+                ("CODA_PUBLIC_URL", "https://x"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(c.session_ttl_secs, 2.5);
         assert_eq!(c.public_url.as_deref(), Some("https://x"));
     }
@@ -173,7 +207,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("coda.toml");
         std::fs::write(&f, "wokers = 3\n").unwrap();
-        assert!(Config::load(Some(&f), env(&[])).unwrap_err().to_string().contains("wokers"));
+        assert!(Config::load(Some(&f), env(&[]))
+            .unwrap_err()
+            .to_string()
+            .contains("wokers"));
         assert!(Config::load(None, env(&[("CODA_WORKERS", "many")])).is_err());
         assert!(Config::load(None, env(&[("CODA_MAX_RECEIVES", "0")])).is_err());
     }

@@ -9,7 +9,11 @@ use coda::app;
 use coda::config::{Config, LogFormat};
 
 #[derive(Parser)]
-#[command(name = "coda", version, about = "Coda: an open backend for AI music work")]
+#[command(
+    name = "coda",
+    version,
+    about = "Coda: an open backend for AI music work"
+)]
 struct Cli {
     /// Optional TOML config file (also CODA_CONFIG); CODA_* variables override it.
     #[arg(long, global = true, env = "CODA_CONFIG")]
@@ -68,14 +72,23 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
     match cli.command {
-        Command::Serve { addr, data, workers, log_format } => {
+        Command::Serve {
+            addr,
+            data,
+            workers,
+            log_format,
+        } => {
             config.addr = addr.unwrap_or(config.addr);
             config.data_dir = data.unwrap_or(config.data_dir);
             config.workers = workers.unwrap_or(config.workers);
             config.log_format = log_format.unwrap_or(config.log_format);
             serve(config)
         }
-        Command::Token { user, data, ttl_secs } => {
+        Command::Token {
+            user,
+            data,
+            ttl_secs,
+        } => {
             anyhow::ensure!(!user.trim().is_empty(), "--user must not be empty");
             let keys = app::load_keys(&data.unwrap_or(config.data_dir))?;
             let ttl = ttl_secs.unwrap_or(config.token_ttl_secs as i64);
@@ -83,8 +96,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Probe { file } => {
-            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let report = coda_jobs::probe::probe_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let report = coda_jobs::probe::probe_bytes(&bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
@@ -93,15 +108,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn serve(config: Config) -> anyhow::Result<()> {
     coda::logging::init(config.log_format);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let running = app::start(&config, coda_jobs::builtin_runners()).await?;
-        let token = running.tokens.issue("local", chrono::Utc::now(), config.token_ttl_secs as i64);
+        let token = running
+            .tokens
+            .issue("local", chrono::Utc::now(), config.token_ttl_secs as i64);
         println!("coda listening on {}", running.base_url);
         println!("token for user 'local': {token}");
-        println!("try: curl -H 'Authorization: Bearer {token}' {}/v1/health", running.base_url);
+        println!(
+            "try: curl -H 'Authorization: Bearer {token}' {}/v1/health",
+            running.base_url
+        );
         wait_for_signal().await;
-        eprintln!("shutting down: running jobs get {}s to finish, then go back to the queue", config.shutdown_grace_secs);
+        eprintln!(
+            "shutting down: running jobs get {}s to finish, then go back to the queue",
+            config.shutdown_grace_secs
+        );
         running.shutdown().await;
         Ok(())
     })

@@ -42,7 +42,9 @@ pub fn status_of(e: &CodaError) -> StatusCode {
     match e {
         CodaError::NotFound(_) => StatusCode::NOT_FOUND,
         CodaError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-        CodaError::Unprocessable { .. } | CodaError::InvalidAudio(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        CodaError::Unprocessable { .. } | CodaError::InvalidAudio(_) => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         CodaError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         CodaError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         CodaError::Conflict { .. } => StatusCode::CONFLICT,
@@ -78,7 +80,8 @@ impl IntoResponse for ApiError {
                 }
             }
             CodaError::Unauthorized(_) => {
-                resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
         }

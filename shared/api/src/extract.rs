@@ -37,7 +37,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let bytes = body_bytes(req, state).await?;
         serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
             let (code, what) = match e.classify() {
-                serde_json::error::Category::Data => ("INVALID_REQUEST", "request body has the wrong shape"),
+                serde_json::error::Category::Data => {
+                    ("INVALID_REQUEST", "request body has the wrong shape")
+                }
                 _ => ("INVALID_JSON", "request body is not valid JSON"),
             };
             ApiError(CodaError::BadRequest {

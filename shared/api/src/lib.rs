@@ -44,15 +44,19 @@ pub struct JwtAuth {
 
 impl Authenticator for JwtAuth {
     fn authenticate(&self, req: &Request) -> Result<Owner, CodaError> {
-        let value = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| CodaError::Unauthorized("missing Authorization header; send 'Bearer <token>'".into()))?;
+        let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
+            CodaError::Unauthorized("missing Authorization header; send 'Bearer <token>'".into())
+        })?;
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .ok_or_else(|| CodaError::Unauthorized("Authorization must be 'Bearer <token>'".into()))?;
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .ok_or_else(|| {
+                CodaError::Unauthorized("Authorization must be 'Bearer <token>'".into())
+            })?;
         let claims = self.signer.verify(token.trim(), self.clock.now())?;
         Ok(Owner(claims.sub))
     }
@@ -91,20 +95,32 @@ pub type SharedState = Arc<AppState>;
 
 /// The whole `/v1` API with its middleware.
 pub fn router(state: SharedState) -> Router {
-    let body_limit = usize::try_from(state.limits.max_upload_bytes).unwrap_or(usize::MAX).saturating_add(64 * 1024);
+    let body_limit = usize::try_from(state.limits.max_upload_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 * 1024);
     let protected = Router::new()
         .route("/v1/sessions", post(routes::create_session))
-        .route("/v1/sessions/{id}", get(routes::get_session).delete(routes::delete_session))
+        .route(
+            "/v1/sessions/{id}",
+            get(routes::get_session).delete(routes::delete_session),
+        )
         .route("/v1/sessions/{id}/files", post(routes::add_session_file))
         .route("/v1/uploads", post(routes::create_upload))
+        .route("/v1/uploads/{id}", get(routes::get_upload))
         .route("/v1/jobs", post(routes::create_job).get(routes::list_jobs))
-        .route("/v1/jobs/{id}", get(routes::get_job).delete(routes::cancel_job))
+        .route(
+            "/v1/jobs/{id}",
+            get(routes::get_job).delete(routes::cancel_job),
+        )
         .route("/v1/blobs/{*key}", get(routes::get_blob))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let public = Router::new()
         .route("/v1/health", get(routes::health))
         .route("/v1/openapi.json", get(openapi::serve))
-        .route("/v1/objects/{*key}", put(routes::put_signed_object).get(routes::get_signed_object));
+        .route(
+            "/v1/objects/{*key}",
+            put(routes::put_signed_object).get(routes::get_signed_object),
+        );
     let request_id = HeaderName::from_static("x-request-id");
     protected
         .merge(public)
@@ -136,12 +152,22 @@ async fn authenticate(State(state): State<SharedState>, mut req: Request, next: 
 
 async fn not_found(req: Request) -> Response {
     let msg = format!("no route for {} {}", req.method(), req.uri().path());
-    error_response(StatusCode::NOT_FOUND, "NOT_FOUND", &msg, serde_json::json!({}))
+    error_response(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        &msg,
+        serde_json::json!({}),
+    )
 }
 
 async fn method_not_allowed(req: Request) -> Response {
     let msg = format!("{} is not allowed on {}", req.method(), req.uri().path());
-    error_response(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", &msg, serde_json::json!({}))
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        &msg,
+        serde_json::json!({}),
+    )
 }
 
 /// Rewrites any error that is not already JSON (framework rejections) into the standard shape.
@@ -165,9 +191,15 @@ async fn json_errors(req: Request, next: Next) -> Response {
         _ => "BAD_REQUEST",
     };
     let (parts, body) = resp.into_parts();
-    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
     let message = String::from_utf8_lossy(&text).trim().to_string();
-    let message = if message.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { message };
+    let message = if message.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        message
+    };
     let mut out = error_response(status, code, &message, serde_json::json!({}));
     for (k, v) in parts.headers.iter() {
         if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {

@@ -13,7 +13,12 @@ impl Modify for BearerAuth {
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -29,6 +34,7 @@ impl Modify for BearerAuth {
         routes::delete_session,
         routes::add_session_file,
         routes::create_upload,
+        routes::get_upload,
         routes::put_signed_object,
         routes::get_signed_object,
         routes::get_blob,

@@ -6,11 +6,13 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use coda_core::model::{JobStatus, Session, SessionFile};
+use coda_core::model::{JobStatus, SessionFile};
 use coda_core::ports::BlobData;
 use coda_core::range::parse_range;
 use coda_core::services::jobs::{JobView, NewJob};
+use coda_core::services::sessions::SessionView;
 use coda_core::services::uploads::NewUpload;
+use coda_core::services::uploads::UploadView;
 use coda_core::services::{access, jobs, sessions, uploads};
 use coda_core::CodaError;
 use serde::{Deserialize, Serialize};
@@ -35,7 +37,11 @@ pub struct Health {
 #[utoipa::path(get, path = "/v1/health", tag = "health", responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
 pub async fn health(State(s): State<SharedState>) -> ApiResult<Json<Health>> {
     let depth = s.queue.depth().await?;
-    Ok(Json(Health { status: "ok".into(), queue_depth: depth, workers: s.workers }))
+    Ok(Json(Health {
+        status: "ok".into(),
+        queue_depth: depth,
+        workers: s.workers,
+    }))
 }
 
 /// A new session's identity and lifetime.
@@ -52,26 +58,59 @@ pub struct SessionCreated {
 /// Creates a session.
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions", security(("bearer" = [])),
     responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody)))]
-pub async fn create_session(State(s): State<SharedState>, Caller(owner): Caller) -> ApiResult<Response> {
-    let ses = sessions::create(s.sessions.as_ref(), s.clock.as_ref(), s.ids.as_ref(), &s.limits, &owner).await?;
-    let body = SessionCreated { session_id: ses.session_id, created_at: ses.created_at, expires_at: ses.expires_at };
+pub async fn create_session(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+) -> ApiResult<Response> {
+    let ses = sessions::create(
+        s.sessions.as_ref(),
+        s.clock.as_ref(),
+        s.ids.as_ref(),
+        &s.limits,
+        &owner,
+    )
+    .await?;
+    let body = SessionCreated {
+        session_id: ses.session_id,
+        created_at: ses.created_at,
+        expires_at: ses.expires_at,
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 /// Reads a session: history, files, current score and audio.
 #[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", security(("bearer" = [])),
     params(("id" = String, Path, description = "session id")),
-    responses((status = 200, body = Session), (status = 404, body = ErrorBody)))]
-pub async fn get_session(State(s): State<SharedState>, Caller(owner): Caller, Path(id): Path<String>) -> ApiResult<Json<Session>> {
-    Ok(Json(sessions::get(s.sessions.as_ref(), s.clock.as_ref(), &owner, &id).await?))
+    responses((status = 200, body = SessionView), (status = 404, body = ErrorBody)))]
+pub async fn get_session(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SessionView>> {
+    Ok(Json(
+        sessions::get(s.sessions.as_ref(), s.clock.as_ref(), &owner, &id)
+            .await?
+            .into(),
+    ))
 }
 
 /// Deletes a session and its files.
 #[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "sessions", security(("bearer" = [])),
     params(("id" = String, Path, description = "session id")),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-pub async fn delete_session(State(s): State<SharedState>, Caller(owner): Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    sessions::delete(s.sessions.as_ref(), s.blobs.as_ref(), s.clock.as_ref(), &owner, &id).await?;
+pub async fn delete_session(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    sessions::delete(
+        s.sessions.as_ref(),
+        s.blobs.as_ref(),
+        s.clock.as_ref(),
+        &owner,
+        &id,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -93,25 +132,40 @@ pub async fn add_session_file(
     loop {
         let field = mp.next_field().await.map_err(multipart_error)?;
         let Some(field) = field else {
-            return Err(CodaError::bad_request("MISSING_FILE", "multipart body has no part named 'file'").into());
+            return Err(CodaError::bad_request(
+                "MISSING_FILE",
+                "multipart body has no part named 'file'",
+            )
+            .into());
         };
         if field.name() != Some("file") {
             continue;
         }
-        let name = field
-            .file_name()
-            .map(str::to_string)
-            .ok_or_else(|| CodaError::bad_request("INVALID_FILENAME", "the 'file' part has no filename"))?;
+        let name = field.file_name().map(str::to_string).ok_or_else(|| {
+            CodaError::bad_request("INVALID_FILENAME", "the 'file' part has no filename")
+        })?;
         let bytes = field.bytes().await.map_err(multipart_error)?;
-        let f = sessions::attach_file(s.sessions.as_ref(), s.blobs.as_ref(), s.clock.as_ref(), &s.limits, &owner, &id, &name, bytes)
-            .await?;
+        let f = sessions::attach_file(
+            s.sessions.as_ref(),
+            s.blobs.as_ref(),
+            s.clock.as_ref(),
+            &s.limits,
+            &owner,
+            &id,
+            &name,
+            bytes,
+        )
+        .await?;
         return Ok((StatusCode::CREATED, Json(f)).into_response());
     }
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError(CodaError::PayloadTooLarge { message: e.body_text(), details: serde_json::json!({}) });
+        return ApiError(CodaError::PayloadTooLarge {
+            message: e.body_text(),
+            details: serde_json::json!({}),
+        });
     }
     ApiError(CodaError::bad_request("INVALID_MULTIPART", e.body_text()))
 }
@@ -132,7 +186,11 @@ pub struct UploadCreated {
 /// Opens an upload: returns a signed URL to PUT the bytes to; jobs start when they land.
 #[utoipa::path(post, path = "/v1/uploads", tag = "uploads", security(("bearer" = [])), request_body = NewUpload,
     responses((status = 201, body = UploadCreated), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create_upload(State(s): State<SharedState>, Caller(owner): Caller, JsonBody(req): JsonBody<NewUpload>) -> ApiResult<Response> {
+pub async fn create_upload(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+    JsonBody(req): JsonBody<NewUpload>,
+) -> ApiResult<Response> {
     let (u, put_url) = uploads::create(
         s.uploads.as_ref(),
         s.sessions.as_ref(),
@@ -145,8 +203,26 @@ pub async fn create_upload(State(s): State<SharedState>, Caller(owner): Caller, 
         req,
     )
     .await?;
-    let body = UploadCreated { upload_id: u.upload_id, key: u.key, put_url, expires_at: u.expires_at };
+    let body = UploadCreated {
+        upload_id: u.upload_id,
+        key: u.key,
+        put_url,
+        expires_at: u.expires_at,
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Reads an upload: its state and the jobs it started.
+#[utoipa::path(get, path = "/v1/uploads/{id}", tag = "uploads", security(("bearer" = [])), params(("id" = String, Path, description = "upload id")),
+    responses((status = 200, body = UploadView), (status = 404, body = ErrorBody)))]
+pub async fn get_upload(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<UploadView>> {
+    Ok(Json(
+        uploads::get(s.uploads.as_ref(), &owner, &id).await?.into(),
+    ))
 }
 
 /// The signature of a local signed URL.
@@ -172,7 +248,9 @@ pub struct ObjectStored {
 }
 
 fn signer(s: &SharedState) -> ApiResult<&coda_core::auth::UrlSigner> {
-    s.url_signer.as_ref().ok_or_else(|| ApiError(CodaError::NotFound("object route".into())))
+    s.url_signer
+        .as_ref()
+        .ok_or_else(|| ApiError(CodaError::NotFound("object route".into())))
 }
 
 /// Receives the bytes of an upload at its signed URL (local stand-in for S3).
@@ -188,10 +266,27 @@ pub async fn put_signed_object(
     signer(&s)?.verify("PUT", &key, sig.expires, &sig.signature, s.clock.now())?;
     let bytes = body_bytes(req, &()).await?;
     let size = bytes.len() as u64;
-    let upload = uploads::receive_bytes(s.uploads.as_ref(), s.blobs.as_ref(), s.clock.as_ref(), &s.limits, &key, bytes).await?;
-    let meta = s.blobs.head(&key).await?.ok_or_else(|| CodaError::Internal("object vanished after write".into()))?;
-    let mut resp =
-        Json(ObjectStored { upload_id: upload.upload_id, key, size, content_type: meta.content_type }).into_response();
+    let upload = uploads::receive_bytes(
+        s.uploads.as_ref(),
+        s.blobs.as_ref(),
+        s.clock.as_ref(),
+        &s.limits,
+        &key,
+        bytes,
+    )
+    .await?;
+    let meta = s
+        .blobs
+        .head(&key)
+        .await?
+        .ok_or_else(|| CodaError::Internal("object vanished after write".into()))?;
+    let mut resp = Json(ObjectStored {
+        upload_id: upload.upload_id,
+        key,
+        size,
+        content_type: meta.content_type,
+    })
+    .into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", meta.etag)) {
         resp.headers_mut().insert(header::ETAG, v);
     }
@@ -214,13 +309,29 @@ pub async fn get_signed_object(
 /// Downloads one of the caller's blobs, with `Range` support.
 #[utoipa::path(get, path = "/v1/blobs/{key}", tag = "blobs", security(("bearer" = [])), params(("key" = String, Path, description = "blob key, slashes included")),
     responses((status = 200, description = "the bytes"), (status = 206, description = "a range"), (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
-pub async fn get_blob(State(s): State<SharedState>, Caller(owner): Caller, Path(key): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
-    access::check_blob_owner(&key, &owner, s.uploads.as_ref(), s.jobs.as_ref(), s.sessions.as_ref()).await?;
+pub async fn get_blob(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    access::check_blob_owner(
+        &key,
+        &owner,
+        s.uploads.as_ref(),
+        s.jobs.as_ref(),
+        s.sessions.as_ref(),
+    )
+    .await?;
     serve_blob(&s, &key, &headers).await
 }
 
 async fn serve_blob(s: &SharedState, key: &str, headers: &HeaderMap) -> ApiResult<Response> {
-    let meta = s.blobs.head(key).await?.ok_or_else(|| CodaError::NotFound(format!("blob '{key}'")))?;
+    let meta = s
+        .blobs
+        .head(key)
+        .await?
+        .ok_or_else(|| CodaError::NotFound(format!("blob '{key}'")))?;
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let range = parse_range(range_header, meta.size)?;
     let BlobData { bytes, meta } = s.blobs.get(key, range).await?;
@@ -254,7 +365,11 @@ pub struct JobAccepted {
 /// Submits a job on one of the caller's blobs.
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])), request_body = NewJob,
     responses((status = 202, body = JobAccepted), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create_job(State(s): State<SharedState>, Caller(owner): Caller, JsonBody(req): JsonBody<NewJob>) -> ApiResult<Response> {
+pub async fn create_job(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+    JsonBody(req): JsonBody<NewJob>,
+) -> ApiResult<Response> {
     let job = jobs::submit(
         s.jobs.as_ref(),
         s.queue.as_ref(),
@@ -268,15 +383,28 @@ pub async fn create_job(State(s): State<SharedState>, Caller(owner): Caller, Jso
         req,
     )
     .await?;
-    Ok((StatusCode::ACCEPTED, Json(JobAccepted { job_id: job.job_id, status: job.status })).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(JobAccepted {
+            job_id: job.job_id,
+            status: job.status,
+        }),
+    )
+        .into_response())
 }
 
 /// Reads one of the caller's jobs.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])), params(("id" = String, Path, description = "job id")),
     responses((status = 200, body = JobView), (status = 404, body = ErrorBody)))]
-pub async fn get_job(State(s): State<SharedState>, Caller(owner): Caller, Path(id): Path<String>) -> ApiResult<Json<JobView>> {
+pub async fn get_job(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobView>> {
     let job = jobs::get(s.jobs.as_ref(), &owner, &id).await?;
-    Ok(Json(jobs::view(job, s.blobs.as_ref(), s.limits.download_url_ttl).await?))
+    Ok(Json(
+        jobs::view(job, s.blobs.as_ref(), s.limits.download_url_ttl).await?,
+    ))
 }
 
 /// Paging of the job list.
@@ -300,19 +428,32 @@ pub struct JobList {
 /// Lists the caller's jobs, newest first.
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, body = JobList), (status = 400, body = ErrorBody)))]
-pub async fn list_jobs(State(s): State<SharedState>, Caller(owner): Caller, Query(q): Query<ListQuery>) -> ApiResult<Json<JobList>> {
+pub async fn list_jobs(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<JobList>> {
     let page = jobs::list(s.jobs.as_ref(), &owner, q.limit, q.cursor.as_deref()).await?;
     let mut views = Vec::with_capacity(page.items.len());
     for j in page.items {
         views.push(jobs::view(j, s.blobs.as_ref(), s.limits.download_url_ttl).await?);
     }
-    Ok(Json(JobList { jobs: views, next_cursor: page.next_cursor }))
+    Ok(Json(JobList {
+        jobs: views,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Cancels a queued or running job.
 #[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])), params(("id" = String, Path, description = "job id")),
     responses((status = 200, body = JobView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn cancel_job(State(s): State<SharedState>, Caller(owner): Caller, Path(id): Path<String>) -> ApiResult<Json<JobView>> {
+pub async fn cancel_job(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobView>> {
     let job = jobs::cancel(s.jobs.as_ref(), s.clock.as_ref(), &owner, &id).await?;
-    Ok(Json(jobs::view(job, s.blobs.as_ref(), s.limits.download_url_ttl).await?))
+    Ok(Json(
+        jobs::view(job, s.blobs.as_ref(), s.limits.download_url_ttl).await?,
+    ))
 }

@@ -47,13 +47,19 @@ pub struct TokenSigner {
 impl TokenSigner {
     /// A signer over `secret`.
     pub fn new(secret: impl Into<Vec<u8>>) -> Self {
-        Self { secret: secret.into() }
+        Self {
+            secret: secret.into(),
+        }
     }
 
     /// A token for `sub` valid from `now` for `ttl_secs`.
     pub fn issue(&self, sub: &str, now: Timestamp, ttl_secs: i64) -> String {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-        let claims = Claims { sub: sub.to_string(), iat: now.timestamp(), exp: now.timestamp() + ttl_secs };
+        let claims = Claims {
+            sub: sub.to_string(),
+            iat: now.timestamp(),
+            exp: now.timestamp() + ttl_secs,
+        };
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
         let signing_input = format!("{header}.{payload}");
         let sig = URL_SAFE_NO_PAD.encode(hmac_sha256(&self.secret, signing_input.as_bytes()));
@@ -64,7 +70,8 @@ impl TokenSigner {
     pub fn verify(&self, token: &str, now: Timestamp) -> Result<Claims, CodaError> {
         let bad = |why: &str| CodaError::Unauthorized(format!("invalid token: {why}"));
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(bad("expected three dot-separated parts"));
         };
@@ -76,7 +83,9 @@ impl TokenSigner {
         if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
             return Err(bad("only HS256 is accepted"));
         }
-        let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad("signature is not base64url"))?;
+        let sig = URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|_| bad("signature is not base64url"))?;
         if !verify_hmac(&self.secret, format!("{h}.{p}").as_bytes(), &sig) {
             return Err(bad("signature does not verify"));
         }
@@ -104,12 +113,17 @@ pub struct UrlSigner {
 impl UrlSigner {
     /// A signer over `secret`.
     pub fn new(secret: impl Into<Vec<u8>>) -> Self {
-        Self { secret: secret.into() }
+        Self {
+            secret: secret.into(),
+        }
     }
 
     /// Hex signature of (method, key, expiry).
     pub fn sign(&self, method: &str, key: &str, expires: i64) -> String {
-        hex::encode(hmac_sha256(&self.secret, format!("{method}\n{key}\n{expires}").as_bytes()))
+        hex::encode(hmac_sha256(
+            &self.secret,
+            format!("{method}\n{key}\n{expires}").as_bytes(),
+        ))
     }
 
     /// Verifies a signature and that `expires` is still ahead of `now`.
@@ -123,8 +137,14 @@ impl UrlSigner {
     ) -> Result<(), CodaError> {
         let sig = hex::decode(signature)
             .map_err(|_| CodaError::Unauthorized("signature is not hex".into()))?;
-        if !verify_hmac(&self.secret, format!("{method}\n{key}\n{expires}").as_bytes(), &sig) {
-            return Err(CodaError::Unauthorized("URL signature does not verify".into()));
+        if !verify_hmac(
+            &self.secret,
+            format!("{method}\n{key}\n{expires}").as_bytes(),
+            &sig,
+        ) {
+            return Err(CodaError::Unauthorized(
+                "URL signature does not verify".into(),
+            ));
         }
         if expires <= now.timestamp() {
             return Err(CodaError::Unauthorized("signed URL has expired".into()));
@@ -147,7 +167,11 @@ mod tests {
         let s = TokenSigner::new(b"secret".to_vec());
         let tok = s.issue("alice", t(1000), 60);
         assert_eq!(s.verify(&tok, t(1010)).unwrap().sub, "alice");
-        assert!(s.verify(&tok, t(1060)).unwrap_err().to_string().contains("expired"));
+        assert!(s
+            .verify(&tok, t(1060))
+            .unwrap_err()
+            .to_string()
+            .contains("expired"));
         let other = TokenSigner::new(b"other".to_vec());
         assert!(other.verify(&tok, t(1010)).is_err());
         let mut tampered = tok.clone();
@@ -169,11 +193,23 @@ mod tests {
     fn url_signature_binds_method_key_and_expiry() {
         let u = UrlSigner::new(b"k".to_vec());
         let sig = u.sign("PUT", "uploads/a/x.wav", 2000);
-        assert!(u.verify("PUT", "uploads/a/x.wav", 2000, &sig, t(1999)).is_ok());
-        assert!(u.verify("PUT", "uploads/a/x.wav", 2000, &sig, t(2000)).is_err());
-        assert!(u.verify("GET", "uploads/a/x.wav", 2000, &sig, t(1)).is_err());
-        assert!(u.verify("PUT", "uploads/a/y.wav", 2000, &sig, t(1)).is_err());
-        assert!(u.verify("PUT", "uploads/a/x.wav", 2001, &sig, t(1)).is_err());
-        assert!(u.verify("PUT", "uploads/a/x.wav", 2000, "zz", t(1)).is_err());
+        assert!(u
+            .verify("PUT", "uploads/a/x.wav", 2000, &sig, t(1999))
+            .is_ok());
+        assert!(u
+            .verify("PUT", "uploads/a/x.wav", 2000, &sig, t(2000))
+            .is_err());
+        assert!(u
+            .verify("GET", "uploads/a/x.wav", 2000, &sig, t(1))
+            .is_err());
+        assert!(u
+            .verify("PUT", "uploads/a/y.wav", 2000, &sig, t(1))
+            .is_err());
+        assert!(u
+            .verify("PUT", "uploads/a/x.wav", 2001, &sig, t(1))
+            .is_err());
+        assert!(u
+            .verify("PUT", "uploads/a/x.wav", 2000, "zz", t(1))
+            .is_err());
     }
 }

@@ -10,10 +10,18 @@ pub enum CodaError {
     NotFound(String),
     /// The request is malformed.
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String, details: Value },
+    BadRequest {
+        code: &'static str,
+        message: String,
+        details: Value,
+    },
     /// The request is well-formed but cannot be processed.
     #[error("{message}")]
-    Unprocessable { code: &'static str, message: String, details: Value },
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        details: Value,
+    },
     /// A body or declared size exceeds the configured limit.
     #[error("{message}")]
     PayloadTooLarge { message: String, details: Value },
@@ -77,17 +85,28 @@ impl CodaError {
 
     /// Shorthand for a 400 with a code.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        CodaError::BadRequest { code, message: message.into(), details: json!({}) }
+        CodaError::BadRequest {
+            code,
+            message: message.into(),
+            details: json!({}),
+        }
     }
 
     /// Shorthand for a 422 with a code.
     pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        CodaError::Unprocessable { code, message: message.into(), details: json!({}) }
+        CodaError::Unprocessable {
+            code,
+            message: message.into(),
+            details: json!({}),
+        }
     }
 
     /// Shorthand for a lost conditional write.
     pub fn conflict(message: impl Into<String>) -> Self {
-        CodaError::Conflict { code: "CONFLICT", message: message.into() }
+        CodaError::Conflict {
+            code: "CONFLICT",
+            message: message.into(),
+        }
     }
 
     /// Shorthand for an internal error from any displayable cause.

@@ -40,13 +40,25 @@ mod tests {
 
     #[test]
     fn accepts_plain_names_and_unicode() {
-        assert_eq!(check_filename(" song 1 (final).wav ").unwrap(), "song 1 (final).wav");
+        assert_eq!(
+            check_filename(" song 1 (final).wav ").unwrap(),
+            "song 1 (final).wav"
+        );
         assert_eq!(check_filename("Café+ünï.flac").unwrap(), "Café+ünï.flac");
     }
 
     #[test]
     fn rejects_traversal_separators_controls_and_length() {
-        for bad in ["../etc/passwd", "..", "a/b.wav", "a\\b.wav", "x\u{0}.wav", "a\nb", "", "   "] {
+        for bad in [
+            "../etc/passwd",
+            "..",
+            "a/b.wav",
+            "a\\b.wav",
+            "x\u{0}.wav",
+            "a\nb",
+            "",
+            "   ",
+        ] {
             let e = check_filename(bad).unwrap_err();
             assert_eq!(e.code(), "INVALID_FILENAME", "{bad:?}");
         }

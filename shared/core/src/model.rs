@@ -48,13 +48,11 @@ pub struct SessionFile {
 }
 
 /// A working session: chat history, files, the current score and audio.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     /// Session id (`ses_...`).
     pub session_id: String,
-    /// Owner's id; never shown to other users.
-    #[serde(skip_serializing)]
-    #[serde(default)]
+    /// Owner's id.
     pub owner: String,
     /// Creation time.
     pub created_at: DateTime<Utc>,
@@ -65,12 +63,10 @@ pub struct Session {
     /// Attached files.
     pub files: Vec<SessionFile>,
     /// The current score, once one has been parsed.
-    #[schema(value_type = Option<Object>)]
     pub current_score: Option<Value>,
     /// Blob key of the latest rendered audio.
     pub current_audio: Option<String>,
     /// Optimistic-concurrency version; bumped by every write.
-    #[serde(skip_serializing)]
     #[serde(default)]
     pub version: u64,
 }
@@ -86,7 +82,7 @@ pub enum UploadState {
 }
 
 /// An upload slot: a signed URL that accepts one file and then starts jobs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Upload {
     /// Upload id (`upl_...`).
     pub upload_id: String,
@@ -164,16 +160,17 @@ impl JobKind {
 
     /// Parses a wire name; an unknown name is a 422 `UNKNOWN_JOB_KIND`.
     pub fn parse(s: &str) -> Result<JobKind, CodaError> {
-        JobKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
-            CodaError::Unprocessable {
+        JobKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| CodaError::Unprocessable {
                 code: "UNKNOWN_JOB_KIND",
                 message: format!("unknown job kind '{s}'"),
                 details: serde_json::json!({
                     "kind": s,
                     "known": JobKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()
                 }),
-            }
-        })
+            })
     }
 }
 
@@ -196,7 +193,10 @@ pub enum JobStatus {
 impl JobStatus {
     /// Whether the job has ended.
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobStatus::Succeeded | JobStatus::Failed | JobStatus::Canceled)
+        matches!(
+            self,
+            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Canceled
+        )
     }
 }
 

@@ -10,7 +10,9 @@ use crate::CodaError;
 pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, CodaError> {
     let Some(h) = header else { return Ok(None) };
     let unsatisfiable = || CodaError::RangeNotSatisfiable { size };
-    let Some(spec) = h.trim().strip_prefix("bytes=") else { return Ok(None) };
+    let Some(spec) = h.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
     if spec.contains(',') {
         return Err(unsatisfiable());
     }
@@ -24,7 +26,11 @@ pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>
         (size.saturating_sub(n), size - 1)
     } else {
         let start: u64 = a.parse().map_err(|_| unsatisfiable())?;
-        let end = if b.is_empty() { size.saturating_sub(1) } else { b.parse::<u64>().map_err(|_| unsatisfiable())? };
+        let end = if b.is_empty() {
+            size.saturating_sub(1)
+        } else {
+            b.parse::<u64>().map_err(|_| unsatisfiable())?
+        };
         if start >= size || end < start {
             return Err(unsatisfiable());
         }
@@ -50,8 +56,20 @@ mod tests {
 
     #[test]
     fn unsatisfiable() {
-        for h in ["bytes=10-", "bytes=5-2", "bytes=-0", "bytes=a-b", "bytes=0-1,3-4", "bytes=", "bytes=x"] {
-            assert_eq!(parse_range(Some(h), 10).unwrap_err().code(), "RANGE_NOT_SATISFIABLE", "{h}");
+        for h in [
+            "bytes=10-",
+            "bytes=5-2",
+            "bytes=-0",
+            "bytes=a-b",
+            "bytes=0-1,3-4",
+            "bytes=",
+            "bytes=x",
+        ] {
+            assert_eq!(
+                parse_range(Some(h), 10).unwrap_err().code(),
+                "RANGE_NOT_SATISFIABLE",
+                "{h}"
+            );
         }
         assert!(parse_range(Some("bytes=0-"), 0).is_err());
     }

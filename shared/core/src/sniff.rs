@@ -43,7 +43,12 @@ impl Sniffed {
     pub fn is_audio(self) -> bool {
         matches!(
             self,
-            Sniffed::Wav | Sniffed::Flac | Sniffed::Mp3 | Sniffed::Ogg | Sniffed::Mp4 | Sniffed::Aiff
+            Sniffed::Wav
+                | Sniffed::Flac
+                | Sniffed::Mp3
+                | Sniffed::Ogg
+                | Sniffed::Mp4
+                | Sniffed::Aiff
         )
     }
 
@@ -65,7 +70,9 @@ impl Sniffed {
 
 /// Recognises a file by its leading bytes.
 pub fn sniff(b: &[u8]) -> Option<Sniffed> {
-    let at = |off: usize, magic: &[u8]| b.len() >= off + magic.len() && &b[off..off + magic.len()] == magic;
+    let at = |off: usize, magic: &[u8]| {
+        b.len() >= off + magic.len() && &b[off..off + magic.len()] == magic
+    };
     if at(0, b"RIFF") && at(8, b"WAVE") || at(0, b"RF64") && at(8, b"WAVE") {
         return Some(Sniffed::Wav);
     }
@@ -91,11 +98,19 @@ pub fn sniff(b: &[u8]) -> Option<Sniffed> {
         return Some(Sniffed::Mp3);
     }
     // MPEG audio frame sync: 11 set bits, a valid layer and a bitrate index that is not "bad".
-    if b.len() >= 4 && b[0] == 0xFF && b[1] & 0xE0 == 0xE0 && b[1] & 0x06 != 0 && b[2] & 0xF0 != 0xF0 {
+    if b.len() >= 4
+        && b[0] == 0xFF
+        && b[1] & 0xE0 == 0xE0
+        && b[1] & 0x06 != 0
+        && b[2] & 0xF0 != 0xF0
+    {
         return Some(Sniffed::Mp3);
     }
     let text = b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b);
-    let start = text.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(text.len());
+    let start = text
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(text.len());
     if text[start..].starts_with(b"<?xml") || text[start..].starts_with(b"<score-partwise") {
         return Some(Sniffed::Xml);
     }

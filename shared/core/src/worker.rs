@@ -42,7 +42,10 @@ pub struct Progress {
 
 impl Progress {
     fn new() -> Arc<Self> {
-        Arc::new(Self { tx: watch::channel(0).0, canceled: AtomicBool::new(false) })
+        Arc::new(Self {
+            tx: watch::channel(0).0,
+            canceled: AtomicBool::new(false),
+        })
     }
 
     /// Reports 0..=100; values never go down.
@@ -65,7 +68,10 @@ impl Progress {
     /// Err(canceled) once the job was canceled, for `?` between steps.
     pub fn check(&self) -> Result<()> {
         if self.is_canceled() {
-            return Err(CodaError::Conflict { code: "CANCELED", message: "job was canceled".into() });
+            return Err(CodaError::Conflict {
+                code: "CANCELED",
+                message: "job was canceled".into(),
+            });
         }
         Ok(())
     }
@@ -77,7 +83,8 @@ pub trait JobRunner: Send + Sync {
     /// The kind it runs.
     fn kind(&self) -> JobKind;
     /// Turns the input into outputs. Transient errors are retried; others fail the job.
-    async fn run(&self, job: &Job, input: Bytes, progress: Arc<Progress>) -> Result<Vec<NewOutput>>;
+    async fn run(&self, job: &Job, input: Bytes, progress: Arc<Progress>)
+        -> Result<Vec<NewOutput>>;
 }
 
 /// Timing knobs of a worker.
@@ -151,7 +158,10 @@ enum Ending {
 impl Worker {
     /// The kinds this worker can run.
     pub fn kinds(&self) -> Vec<JobKind> {
-        JobKind::ALL.into_iter().filter(|k| self.runners.contains_key(k)).collect()
+        JobKind::ALL
+            .into_iter()
+            .filter(|k| self.runners.contains_key(k))
+            .collect()
     }
 
     /// Pulls and handles messages until `shutdown` turns true.
@@ -185,10 +195,17 @@ impl Worker {
             return Handled::Skipped;
         };
         let span = tracing::info_span!("job", job_id = %job_id);
-        self.handle_job(&job_id, msg, shutdown).instrument(span).await
+        self.handle_job(&job_id, msg, shutdown)
+            .instrument(span)
+            .await
     }
 
-    async fn handle_job(&self, job_id: &str, msg: QueueMessage, shutdown: watch::Receiver<bool>) -> Handled {
+    async fn handle_job(
+        &self,
+        job_id: &str,
+        msg: QueueMessage,
+        shutdown: watch::Receiver<bool>,
+    ) -> Handled {
         let job = match self.claim(job_id).await {
             Ok(Claim::Claimed(job)) => job,
             Ok(Claim::Ended) => {
@@ -197,7 +214,10 @@ impl Worker {
             }
             Ok(Claim::HeldUntil(wait)) => {
                 // Another worker holds it; look again once its lease could have lapsed.
-                let _ = self.queue.extend(&msg.receipt, wait + Duration::from_secs(1)).await;
+                let _ = self
+                    .queue
+                    .extend(&msg.receipt, wait + Duration::from_secs(1))
+                    .await;
                 return Handled::Skipped;
             }
             Err(e) => {
@@ -206,7 +226,11 @@ impl Worker {
             }
         };
         let started = Instant::now();
-        info!(kind = job.kind.as_str(), attempt = job.attempts, "job started");
+        info!(
+            kind = job.kind.as_str(),
+            attempt = job.attempts,
+            "job started"
+        );
         let ending = self.execute(&job, &msg, shutdown).await;
         let outcome = self.finish(&job, &msg, ending).await;
         info!(
@@ -228,7 +252,9 @@ impl Worker {
             match j.status {
                 s if s.is_terminal() => Ok(false),
                 JobStatus::Running if j.lease_until.is_some_and(|l| l > now) => {
-                    held = j.lease_until.map(|l| (l - now).to_std().unwrap_or_default());
+                    held = j
+                        .lease_until
+                        .map(|l| (l - now).to_std().unwrap_or_default());
                     Ok(false)
                 }
                 _ => {
@@ -251,11 +277,16 @@ impl Worker {
         Ok(match (job.status, held) {
             (_, Some(wait)) => Claim::HeldUntil(wait),
             (s, _) if s.is_terminal() => Claim::Ended,
-            _ => Claim::Claimed(job),
+            _ => Claim::Claimed(Box::new(job)),
         })
     }
 
-    async fn execute(&self, job: &Job, msg: &QueueMessage, mut shutdown: watch::Receiver<bool>) -> Ending {
+    async fn execute(
+        &self,
+        job: &Job,
+        msg: &QueueMessage,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Ending {
         let Some(runner) = self.runners.get(&job.kind).cloned() else {
             return Ending::Done(Err(CodaError::unprocessable(
                 "JOB_KIND_UNAVAILABLE",
@@ -315,7 +346,11 @@ impl Worker {
     }
 
     async fn heartbeat(&self, job: &Job, msg: &QueueMessage) {
-        if let Err(e) = self.queue.extend(&msg.receipt, self.settings.visibility).await {
+        if let Err(e) = self
+            .queue
+            .extend(&msg.receipt, self.settings.visibility)
+            .await
+        {
             warn!(error = %e, "heartbeat could not extend visibility");
         }
         let lease = self.clock.now() + chrono_dur(self.settings.visibility.mul_f64(0.9));
@@ -407,31 +442,48 @@ impl Worker {
 
     async fn store_outputs(&self, job: &Job, outputs: Vec<NewOutput>) -> Result<Vec<Output>> {
         // A retry replaces what an earlier attempt left behind instead of adding to it.
-        self.blobs.delete_prefix(&format!("results/{}/", job.job_id)).await?;
+        self.blobs
+            .delete_prefix(&format!("results/{}/", job.job_id))
+            .await?;
         let mut stored = Vec::with_capacity(outputs.len());
         for o in outputs {
             let key = format!("results/{}/{}", job.job_id, o.name);
             let meta = self.blobs.put(&key, o.bytes, &o.content_type).await?;
-            stored.push(Output { name: o.name, key, content_type: o.content_type, bytes: meta.size });
+            stored.push(Output {
+                name: o.name,
+                key,
+                content_type: o.content_type,
+                bytes: meta.size,
+            });
         }
         Ok(stored)
     }
 
     async fn canceled(&self, job: &Job, msg: &QueueMessage) -> Handled {
-        let _ = self.blobs.delete_prefix(&format!("results/{}/", job.job_id)).await;
+        let _ = self
+            .blobs
+            .delete_prefix(&format!("results/{}/", job.job_id))
+            .await;
         self.ack(msg).await;
         Handled::Canceled
     }
 
     async fn fail(&self, job: &Job, msg: &QueueMessage, e: CodaError) -> Handled {
         let transient = e.is_transient();
-        let error = JobError { code: e.code().to_string(), message: e.to_string() };
+        let error = JobError {
+            code: e.code().to_string(),
+            message: e.to_string(),
+        };
         let now = self.clock.now();
         let r = update_job(self.jobs.as_ref(), &job.job_id, |j| {
             if j.status != JobStatus::Running || j.attempts != job.attempts {
                 return Ok(false);
             }
-            j.status = if transient { JobStatus::Queued } else { JobStatus::Failed };
+            j.status = if transient {
+                JobStatus::Queued
+            } else {
+                JobStatus::Failed
+            };
             j.error = Some(error.clone());
             j.lease_until = None;
             j.updated_at = now;
@@ -444,10 +496,16 @@ impl Worker {
         }
         if transient {
             warn!(code = %error.code, error = %error.message, "transient failure; will retry");
-            let _ = self.queue.extend(&msg.receipt, self.settings.retry_delay).await;
+            let _ = self
+                .queue
+                .extend(&msg.receipt, self.settings.retry_delay)
+                .await;
             Handled::Retrying
         } else {
-            let _ = self.blobs.delete_prefix(&format!("results/{}/", job.job_id)).await;
+            let _ = self
+                .blobs
+                .delete_prefix(&format!("results/{}/", job.job_id))
+                .await;
             self.ack(msg).await;
             Handled::Failed
         }
@@ -492,7 +550,11 @@ impl Worker {
             if j.status.is_terminal() || held {
                 return Ok(false);
             }
-            let last = j.error.as_ref().map(|e| e.message.clone()).unwrap_or_else(|| "no error recorded".into());
+            let last = j
+                .error
+                .as_ref()
+                .map(|e| e.message.clone())
+                .unwrap_or_else(|| "no error recorded".into());
             j.error = Some(JobError {
                 code: "RETRIES_EXHAUSTED".into(),
                 message: format!("gave up after {} attempts; last error: {last}", j.attempts),
@@ -519,7 +581,7 @@ impl Worker {
 }
 
 enum Claim {
-    Claimed(Job),
+    Claimed(Box<Job>),
     Ended,
     HeldUntil(Duration),
 }

@@ -58,7 +58,12 @@ impl JobRunner for ProbeRunner {
         JobKind::Probe
     }
 
-    async fn run(&self, _job: &Job, input: Bytes, progress: Arc<Progress>) -> Result<Vec<NewOutput>> {
+    async fn run(
+        &self,
+        _job: &Job,
+        input: Bytes,
+        progress: Arc<Progress>,
+    ) -> Result<Vec<NewOutput>> {
         progress.set(5);
         // Decoding is CPU-bound; keep it off the async threads.
         let report = tokio::task::spawn_blocking(move || probe_bytes(&input))
@@ -67,6 +72,10 @@ impl JobRunner for ProbeRunner {
         progress.check()?;
         progress.set(95);
         let json = serde_json::to_vec_pretty(&report).map_err(CodaError::internal)?;
-        Ok(vec![NewOutput { name: "probe.json".into(), content_type: "application/json".into(), bytes: json.into() }])
+        Ok(vec![NewOutput {
+            name: "probe.json".into(),
+            content_type: "application/json".into(),
+            bytes: json.into(),
+        }])
     }
 }

@@ -64,7 +64,12 @@ impl std::fmt::Debug for FolderBlobStore {
 
 impl FolderBlobStore {
     /// A store rooted at `root` (created if missing) whose signed URLs start with `base_url`.
-    pub fn new(root: PathBuf, signer: UrlSigner, base_url: String, clock: Arc<dyn Clock>) -> Result<Self> {
+    pub fn new(
+        root: PathBuf,
+        signer: UrlSigner,
+        base_url: String,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
         let folder = Folder {
             objects: root.join("objects"),
             meta: root.join("meta"),
@@ -92,9 +97,17 @@ impl FolderBlobStore {
     fn presign(&self, method: &str, key: &str, ttl: Duration) -> Result<String> {
         validate_key(key)?;
         let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
-        let expires = self.clock.now().checked_add_signed(ttl).map_or(i64::MAX, |t| t.timestamp());
+        let expires = self
+            .clock
+            .now()
+            .checked_add_signed(ttl)
+            .map_or(i64::MAX, |t| t.timestamp());
         let signature = self.signer.sign(method, key, expires);
-        Ok(format!("{}/v1/objects/{}?expires={expires}&signature={signature}", self.base_url, encode_key_path(key)))
+        Ok(format!(
+            "{}/v1/objects/{}?expires={expires}&signature={signature}",
+            self.base_url,
+            encode_key_path(key)
+        ))
     }
 }
 
@@ -103,7 +116,9 @@ pub fn encode_key_path(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
     for b in key.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -124,7 +139,10 @@ fn validate_key(key: &str) -> Result<()> {
     if key.starts_with('/') {
         return Err(invalid_key(key, "it starts with '/'"));
     }
-    if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    if key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         return Err(invalid_key(key, "it has an empty, '.' or '..' segment"));
     }
     Ok(())
@@ -138,7 +156,12 @@ fn validate_prefix(prefix: &str) -> Result<()> {
     }
     let dirs = prefix.rsplit_once('/').map_or("", |(d, _)| d);
     let last = prefix.rsplit('/').next().unwrap_or("");
-    if (!dirs.is_empty() && dirs.split('/').any(|s| s.is_empty() || s == "." || s == "..")) || last == ".." {
+    if (!dirs.is_empty()
+        && dirs
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == ".."))
+        || last == ".."
+    {
         return Err(invalid_key(prefix, "it has an empty, '.' or '..' segment"));
     }
     Ok(())
@@ -181,7 +204,9 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T> + Send + 'static,
 {
-    tokio::task::spawn_blocking(f).await.map_err(|e| CodaError::Internal(format!("blob store task failed: {e}")))?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| CodaError::Internal(format!("blob store task failed: {e}")))?
 }
 
 impl Folder {
@@ -213,17 +238,29 @@ impl Folder {
         let raw = match fs::read(self.meta_path(key)) {
             Ok(raw) => raw,
             // A file where a folder of the key should be also means "no such key".
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => return Ok(None),
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+                return Ok(None)
+            }
             Err(e) => return Err(io_err(&format!("read metadata of '{key}'"), e)),
         };
-        let m: StoredMeta = serde_json::from_slice(&raw)
-            .map_err(|e| CodaError::Internal(format!("blob store: metadata of '{key}' is corrupt: {e}")))?;
-        Ok(Some(BlobMeta { key: key.to_string(), size: m.size, content_type: m.content_type, etag: m.etag }))
+        let m: StoredMeta = serde_json::from_slice(&raw).map_err(|e| {
+            CodaError::Internal(format!("blob store: metadata of '{key}' is corrupt: {e}"))
+        })?;
+        Ok(Some(BlobMeta {
+            key: key.to_string(),
+            size: m.size,
+            content_type: m.content_type,
+            etag: m.etag,
+        }))
     }
 
     fn put(&self, key: &str, bytes: &[u8], content_type: &str) -> Result<BlobMeta> {
         let etag = hex::encode(Sha256::digest(bytes))[..32].to_string();
-        let meta = StoredMeta { content_type: content_type.to_string(), etag, size: bytes.len() as u64 };
+        let meta = StoredMeta {
+            content_type: content_type.to_string(),
+            etag,
+            size: bytes.len() as u64,
+        };
         let meta_json = serde_json::to_vec(&meta).map_err(CodaError::internal)?;
         let tmp_object = self.write_tmp(bytes)?;
         let tmp_meta = match self.write_tmp(&meta_json) {
@@ -239,7 +276,12 @@ impl Folder {
             let _ = fs::remove_file(&tmp_meta);
         }
         result?;
-        Ok(BlobMeta { key: key.to_string(), size: meta.size, content_type: meta.content_type, etag: meta.etag })
+        Ok(BlobMeta {
+            key: key.to_string(),
+            size: meta.size,
+            content_type: meta.content_type,
+            etag: meta.etag,
+        })
     }
 
     /// Renames the synced temporary files into place: object first, meta (the commit point) last.
@@ -251,7 +293,8 @@ impl Folder {
         check_free(key, &self.meta, &meta)?;
         for (tmp, dest) in [(tmp_object, &object), (tmp_meta, &meta)] {
             let dir = dest.parent().unwrap_or(&self.objects);
-            fs::create_dir_all(dir).map_err(|e| io_err(&format!("create folder for '{key}'"), e))?;
+            fs::create_dir_all(dir)
+                .map_err(|e| io_err(&format!("create folder for '{key}'"), e))?;
             fs::rename(tmp, dest).map_err(|e| io_err(&format!("move '{key}' into place"), e))?;
             sync_dir(dir).map_err(|e| io_err(&format!("sync folder of '{key}'"), e))?;
         }
@@ -269,7 +312,10 @@ impl Folder {
             };
             (meta, file)
         };
-        let len = file.metadata().map_err(|e| io_err(&format!("stat '{key}'"), e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| io_err(&format!("stat '{key}'"), e))?
+            .len();
         if len != meta.size {
             return Err(CodaError::Internal(format!(
                 "blob store: '{key}' holds {len} bytes but its metadata says {}",
@@ -279,7 +325,8 @@ impl Folder {
         let bytes = match range {
             None => {
                 let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-                file.read_to_end(&mut buf).map_err(|e| io_err(&format!("read '{key}'"), e))?;
+                file.read_to_end(&mut buf)
+                    .map_err(|e| io_err(&format!("read '{key}'"), e))?;
                 buf
             }
             Some((start, end)) => {
@@ -287,8 +334,9 @@ impl Folder {
                     return Err(CodaError::RangeNotSatisfiable { size: len });
                 }
                 let end = end.min(len - 1);
-                let n = usize::try_from(end - start + 1)
-                    .map_err(|_| CodaError::Internal(format!("range of '{key}' too large for memory")))?;
+                let n = usize::try_from(end - start + 1).map_err(|_| {
+                    CodaError::Internal(format!("range of '{key}' too large for memory"))
+                })?;
                 let mut buf = vec![0; n];
                 file.seek(SeekFrom::Start(start))
                     .and_then(|_| file.read_exact(&mut buf))
@@ -296,7 +344,10 @@ impl Folder {
                 buf
             }
         };
-        Ok(BlobData { bytes: Bytes::from(bytes), meta })
+        Ok(BlobData {
+            bytes: Bytes::from(bytes),
+            meta,
+        })
     }
 
     /// Removes one key's meta (first, so it disappears from `head` at once) and object; true if the object existed.
@@ -304,7 +355,8 @@ impl Folder {
         let meta = self.meta_path(key);
         let object = self.object_path(key);
         remove_if_present(&meta).map_err(|e| io_err(&format!("delete metadata of '{key}'"), e))?;
-        let existed = remove_if_present(&object).map_err(|e| io_err(&format!("delete '{key}'"), e))?;
+        let existed =
+            remove_if_present(&object).map_err(|e| io_err(&format!("delete '{key}'"), e))?;
         prune_empty(&self.meta, &meta);
         prune_empty(&self.objects, &object);
         Ok(existed)
@@ -324,7 +376,11 @@ impl Folder {
         let mut metas = Vec::new();
         collect_keys(&self.meta.join(dir), dir, &mut metas)?;
         // Meta files without an object (from an interrupted delete) go too, uncounted.
-        keys.extend(metas.into_iter().filter_map(|k| k.strip_suffix(".json").map(str::to_string)));
+        keys.extend(
+            metas
+                .into_iter()
+                .filter_map(|k| k.strip_suffix(".json").map(str::to_string)),
+        );
         keys.sort();
         keys.dedup();
         let mut removed = 0;
@@ -341,7 +397,9 @@ impl Folder {
 fn check_free(key: &str, base: &Path, path: &Path) -> Result<()> {
     let clash = || CodaError::Conflict {
         code: "KEY_CONFLICT",
-        message: format!("object key '{key}' clashes with an existing key that is its folder or lies inside it"),
+        message: format!(
+            "object key '{key}' clashes with an existing key that is its folder or lies inside it"
+        ),
     };
     let mut cur = path.parent();
     while let Some(dir) = cur.filter(|d| d.starts_with(base) && *d != base) {
@@ -381,15 +439,25 @@ fn prune_empty(base: &Path, file: &Path) {
 fn collect_keys(dir: &Path, rel: &str, out: &mut Vec<String>) -> Result<()> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => return Ok(()),
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+            return Ok(())
+        }
         Err(e) => return Err(io_err(&format!("list {}", dir.display()), e)),
     };
     for entry in entries {
         let entry = entry.map_err(|e| io_err(&format!("list {}", dir.display()), e))?;
         // Names the store never wrote (not UTF-8) cannot be keys.
-        let Ok(name) = entry.file_name().into_string() else { continue };
-        let key = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-        let kind = entry.file_type().map_err(|e| io_err(&format!("stat {}", entry.path().display()), e))?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let key = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        let kind = entry
+            .file_type()
+            .map_err(|e| io_err(&format!("stat {}", entry.path().display()), e))?;
         if kind.is_dir() {
             collect_keys(&entry.path(), &key, out)?;
         } else if kind.is_file() {
@@ -478,24 +546,53 @@ mod tests {
 
     #[test]
     fn encodes_segments() {
-        assert_eq!(encode_key_path("uploads/x/Café + ünï.wav"), "uploads/x/Caf%C3%A9%20%2B%20%C3%BCn%C3%AF.wav");
+        assert_eq!(
+            encode_key_path("uploads/x/Café + ünï.wav"),
+            "uploads/x/Caf%C3%A9%20%2B%20%C3%BCn%C3%AF.wav"
+        );
         assert_eq!(encode_key_path("a-b_c.~d/e"), "a-b_c.~d/e");
     }
 
     #[test]
     fn validates_keys_and_prefixes() {
-        for ok in ["a", "a/b.wav", "uploads/x/Café + ünï.wav", "x/.hidden", "a..b"] {
+        for ok in [
+            "a",
+            "a/b.wav",
+            "uploads/x/Café + ünï.wav",
+            "x/.hidden",
+            "a..b",
+        ] {
             assert!(validate_key(ok).is_ok(), "{ok}");
         }
         let long = "a".repeat(1025);
-        for bad in ["", "/a", "a//b", "a/", "../x", "a/./b", "a/..", "a\\b", "a\u{0}b", "a\nb", long.as_str()] {
-            assert_eq!(validate_key(bad).unwrap_err().code(), "INVALID_KEY", "{bad:?}");
+        for bad in [
+            "",
+            "/a",
+            "a//b",
+            "a/",
+            "../x",
+            "a/./b",
+            "a/..",
+            "a\\b",
+            "a\u{0}b",
+            "a\nb",
+            long.as_str(),
+        ] {
+            assert_eq!(
+                validate_key(bad).unwrap_err().code(),
+                "INVALID_KEY",
+                "{bad:?}"
+            );
         }
         for ok in ["results/job_1/", "uploads/ab", "a"] {
             assert!(validate_prefix(ok).is_ok(), "{ok}");
         }
         for bad in ["", "/", "a//", "../", "a/..", "x/../y/"] {
-            assert_eq!(validate_prefix(bad).unwrap_err().code(), "INVALID_KEY", "{bad:?}");
+            assert_eq!(
+                validate_prefix(bad).unwrap_err().code(),
+                "INVALID_KEY",
+                "{bad:?}"
+            );
         }
     }
 }

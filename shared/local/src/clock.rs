@@ -15,14 +15,18 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock reading `start`.
     pub fn new(start: Timestamp) -> Self {
-        Self { now: Mutex::new(start) }
+        Self {
+            now: Mutex::new(start),
+        }
     }
 
     /// Moves the clock forward by `by` (saturating at the largest instant chrono can hold).
     pub fn advance(&self, by: Duration) {
         let mut now = self.now.lock().unwrap_or_else(|p| p.into_inner());
         let by = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
-        *now = now.checked_add_signed(by).unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+        *now = now
+            .checked_add_signed(by)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
     }
 
     /// Sets the clock to `to`, forwards or backwards.

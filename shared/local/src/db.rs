@@ -68,13 +68,16 @@ impl Db {
     pub fn open(path: &Path) -> Result<Db> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                CodaError::Internal(format!("cannot create database folder {}: {e}", dir.display()))
+                CodaError::Internal(format!(
+                    "cannot create database folder {}: {e}",
+                    dir.display()
+                ))
             })?;
         }
         let conn = Connection::open(path).map_err(sql_err)?;
         // WAL lets readers in other processes (e.g. a CLI) proceed while the server writes.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql_err)?;
         Self::init(conn)
     }
 
@@ -86,7 +89,10 @@ impl Db {
     fn init(conn: Connection) -> Result<Db> {
         conn.busy_timeout(Duration::from_secs(5)).map_err(sql_err)?;
         conn.execute_batch(SCHEMA).map_err(sql_err)?;
-        Ok(Db { conn: Arc::new(Mutex::new(conn)), sent: Arc::new(Notify::new()) })
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+            sent: Arc::new(Notify::new()),
+        })
     }
 
     /// Runs `f` on the connection in a blocking task.
@@ -148,7 +154,9 @@ mod tests {
         drop(Db::open(&path).unwrap());
         let db = Db::open(&path).unwrap();
         let conn = db.conn.lock().unwrap();
-        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(mode.to_lowercase(), "wal");
     }
 }

@@ -2,6 +2,9 @@
 //! SQLite-backed queue with SQS semantics, queue-delivered object events and
 //! a manual clock for tests. They need no network and no account.
 
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
 pub mod blob_store;
 pub mod clock;
 pub mod db;

@@ -25,14 +25,27 @@ pub struct SqliteQueue {
 
 impl std::fmt::Debug for SqliteQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteQueue").field("name", &self.name).field("dead_letter", &self.dead_letter).finish()
+        f.debug_struct("SqliteQueue")
+            .field("name", &self.name)
+            .field("dead_letter", &self.dead_letter)
+            .finish()
     }
 }
 
 impl SqliteQueue {
     /// The queue `name` in `db`; with `dead_letter = Some((dlq, n))`, a message received `n` times moves to `dlq`.
-    pub fn new(db: Db, name: &str, dead_letter: Option<(String, u32)>, clock: Arc<dyn Clock>) -> Self {
-        Self { db, name: name.to_string(), dead_letter, clock }
+    pub fn new(
+        db: Db,
+        name: &str,
+        dead_letter: Option<(String, u32)>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            db,
+            name: name.to_string(),
+            dead_letter,
+            clock,
+        }
     }
 
     /// The queue's name.
@@ -45,7 +58,11 @@ impl SqliteQueue {
     }
 
     /// One non-blocking receive attempt; returns the messages and whether any were dead-lettered.
-    async fn try_receive(&self, max: usize, visibility: Duration) -> Result<(Vec<QueueMessage>, bool)> {
+    async fn try_receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<(Vec<QueueMessage>, bool)> {
         let now = self.now_ms();
         let hidden_until = add_ms(now, visibility);
         let name = self.name.clone();
@@ -100,7 +117,12 @@ impl SqliteQueue {
 impl JobQueue for SqliteQueue {
     async fn send(&self, body: &str) -> Result<String> {
         let id = uuid::Uuid::new_v4().to_string();
-        let (name, body, now, msg_id) = (self.name.clone(), body.to_string(), self.now_ms(), id.clone());
+        let (name, body, now, msg_id) = (
+            self.name.clone(),
+            body.to_string(),
+            self.now_ms(),
+            id.clone(),
+        );
         self.db
             .call(move |conn| {
                 // seq is computed inside the INSERT so it stays monotonic without a second statement.
@@ -117,7 +139,12 @@ impl JobQueue for SqliteQueue {
         Ok(id)
     }
 
-    async fn receive(&self, max: usize, visibility: Duration, wait: Duration) -> Result<Vec<QueueMessage>> {
+    async fn receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> Result<Vec<QueueMessage>> {
         if max == 0 {
             return Ok(vec![]);
         }
@@ -176,8 +203,11 @@ impl JobQueue for SqliteQueue {
         let (name, receipt) = (self.name.clone(), receipt.to_string());
         self.db
             .call(move |conn| {
-                conn.execute("DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2", params![name, receipt])
-                    .map_err(sql_err)?;
+                conn.execute(
+                    "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
+                    params![name, receipt],
+                )
+                .map_err(sql_err)?;
                 Ok(())
             })
             .await
@@ -188,7 +218,11 @@ impl JobQueue for SqliteQueue {
         self.db
             .call(move |conn| {
                 let n: i64 = conn
-                    .query_row("SELECT COUNT(*) FROM queue_messages WHERE queue = ?1", params![name], |r| r.get(0))
+                    .query_row(
+                        "SELECT COUNT(*) FROM queue_messages WHERE queue = ?1",
+                        params![name],
+                        |r| r.get(0),
+                    )
                     .map_err(sql_err)?;
                 Ok(u64::try_from(n).unwrap_or(0))
             })

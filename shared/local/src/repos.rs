@@ -49,7 +49,7 @@ impl Row for Session {
     fn version(&self) -> u64 {
         self.version
     }
-    // Session skips owner and version when serialised (they must not reach clients), so the columns carry them.
+    // The columns are authoritative: the body's serde attributes may skip owner and version (they keep them from clients).
     fn restore(&mut self, owner: String, version: u64) {
         self.owner = owner;
         self.version = version;
@@ -121,15 +121,22 @@ fn decode<T: Row>(body: &str, owner: String, version: i64) -> Result<T> {
 }
 
 async fn create_row<T: Row>(db: &Db, row: &T) -> Result<()> {
-    let (id, owner, time, version, body) =
-        (row.id().to_string(), row.owner().to_string(), row.time().timestamp_millis(), version_to_sql(row.version())?, to_json(row)?);
+    let (id, owner, time, version, body) = (
+        row.id().to_string(),
+        row.owner().to_string(),
+        row.time().timestamp_millis(),
+        version_to_sql(row.version())?,
+        to_json(row)?,
+    );
     db.call(move |conn| {
         let sql = format!(
             "INSERT OR IGNORE INTO {} (id, owner, {}, body, version) VALUES (?1, ?2, ?3, ?4, ?5)",
             T::TABLE,
             T::TIME_COLUMN
         );
-        let inserted = conn.execute(&sql, params![id, owner, time, body, version]).map_err(sql_err)?;
+        let inserted = conn
+            .execute(&sql, params![id, owner, time, body, version])
+            .map_err(sql_err)?;
         if inserted == 0 {
             return Err(CodaError::Conflict {
                 code: "ALREADY_EXISTS",
@@ -144,25 +151,40 @@ async fn create_row<T: Row>(db: &Db, row: &T) -> Result<()> {
 async fn get_row<T: Row>(db: &Db, id: &str) -> Result<Option<T>> {
     let id = id.to_string();
     db.call(move |conn| {
-        let sql = format!("SELECT body, owner, version FROM {} WHERE id = ?1", T::TABLE);
+        let sql = format!(
+            "SELECT body, owner, version FROM {} WHERE id = ?1",
+            T::TABLE
+        );
         let found = conn
-            .query_row(&sql, params![id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+            .query_row(&sql, params![id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
             .optional()
             .map_err(sql_err)?;
-        found.map(|(body, owner, version)| decode(&body, owner, version)).transpose()
+        found
+            .map(|(body, owner, version)| decode(&body, owner, version))
+            .transpose()
     })
     .await
 }
 
 async fn update_row<T: Row>(db: &Db, row: &T) -> Result<T> {
     let expected = version_to_sql(row.version())?;
-    let next = expected
-        .checked_add(1)
-        .ok_or_else(|| CodaError::Internal(format!("{} '{}' version overflow", T::NOUN, row.id())))?;
+    let next = expected.checked_add(1).ok_or_else(|| {
+        CodaError::Internal(format!("{} '{}' version overflow", T::NOUN, row.id()))
+    })?;
     let mut stored = row.clone();
     stored.set_version(next as u64);
-    let (id, owner, time, body) =
-        (row.id().to_string(), row.owner().to_string(), row.time().timestamp_millis(), to_json(&stored)?);
+    let (id, owner, time, body) = (
+        row.id().to_string(),
+        row.owner().to_string(),
+        row.time().timestamp_millis(),
+        to_json(&stored)?,
+    );
     db.call(move |conn| {
         // One transaction so "no row" and "lost the race" are told apart against the same snapshot.
         let tx = conn.transaction().map_err(sql_err)?;
@@ -189,15 +211,23 @@ async fn update_row<T: Row>(db: &Db, row: &T) -> Result<T> {
 }
 
 fn current_version(tx: &Transaction<'_>, table: &str, id: &str) -> Result<Option<i64>> {
-    tx.query_row(&format!("SELECT version FROM {table} WHERE id = ?1"), params![id], |r| r.get(0))
-        .optional()
-        .map_err(sql_err)
+    tx.query_row(
+        &format!("SELECT version FROM {table} WHERE id = ?1"),
+        params![id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(sql_err)
 }
 
 async fn delete_row<T: Row>(db: &Db, id: &str) -> Result<()> {
     let id = id.to_string();
     db.call(move |conn| {
-        conn.execute(&format!("DELETE FROM {} WHERE id = ?1", T::TABLE), params![id]).map_err(sql_err)?;
+        conn.execute(
+            &format!("DELETE FROM {} WHERE id = ?1", T::TABLE),
+            params![id],
+        )
+        .map_err(sql_err)?;
         Ok(())
     })
     .await
@@ -247,7 +277,11 @@ impl SessionRepo for SqliteSessionRepo {
                     .map_err(sql_err)?;
                 let rows = stmt
                     .query_map(params![now_ms, limit], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
                     })
                     .map_err(sql_err)?;
                 rows.map(|r| {
@@ -299,11 +333,6 @@ impl SqliteJobRepo {
     pub fn new(db: Db) -> Self {
         Self { db }
     }
-
-    /// Deletes a job row; deleting a missing one is not an error.
-    pub async fn delete(&self, id: &str) -> Result<()> {
-        delete_row::<Job>(&self.db, id).await
-    }
 }
 
 /// Encodes the keyset position after `job`.
@@ -313,7 +342,9 @@ fn encode_cursor(job: &Job) -> Result<String> {
 
 fn decode_cursor(cursor: &str) -> Result<(i64, String)> {
     let bad = || CodaError::bad_request("INVALID_CURSOR", "the cursor is not one this API issued");
-    let raw = URL_SAFE_NO_PAD.decode(cursor.trim_end_matches('=')).map_err(|_| bad())?;
+    let raw = URL_SAFE_NO_PAD
+        .decode(cursor.trim_end_matches('='))
+        .map_err(|_| bad())?;
     serde_json::from_slice(&raw).map_err(|_| bad())
 }
 
@@ -331,18 +362,29 @@ impl JobRepo for SqliteJobRepo {
         update_row(&self.db, job).await
     }
 
-    async fn list_by_owner(&self, owner: &Owner, limit: usize, cursor: Option<&str>) -> Result<Page<Job>> {
+    async fn list_by_owner(
+        &self,
+        owner: &Owner,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Job>> {
         let after = cursor.map(decode_cursor).transpose()?;
         // An empty page could not say where the next one starts, so at least one row is read.
         let limit = limit.max(1);
         let owner = owner.0.clone();
         // One extra row tells whether another page exists without a second query.
-        let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1).saturating_add(1);
+        let fetch = i64::try_from(limit)
+            .unwrap_or(i64::MAX - 1)
+            .saturating_add(1);
         let mut items: Vec<Job> = self
             .db
             .call(move |conn| {
                 let map = |r: &rusqlite::Row<'_>| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
                 };
                 let rows: Vec<(String, String, i64)> = match &after {
                     None => {
@@ -352,7 +394,9 @@ impl JobRepo for SqliteJobRepo {
                                  ORDER BY created_at_ms DESC, id DESC LIMIT ?2",
                             )
                             .map_err(sql_err)?;
-                        let rows = stmt.query_map(params![owner, fetch], map).map_err(sql_err)?;
+                        let rows = stmt
+                            .query_map(params![owner, fetch], map)
+                            .map_err(sql_err)?;
                         rows.collect::<rusqlite::Result<_>>().map_err(sql_err)?
                     }
                     Some((ms, id)) => {
@@ -363,11 +407,15 @@ impl JobRepo for SqliteJobRepo {
                                  ORDER BY created_at_ms DESC, id DESC LIMIT ?4",
                             )
                             .map_err(sql_err)?;
-                        let rows = stmt.query_map(params![owner, ms, id, fetch], map).map_err(sql_err)?;
+                        let rows = stmt
+                            .query_map(params![owner, ms, id, fetch], map)
+                            .map_err(sql_err)?;
                         rows.collect::<rusqlite::Result<_>>().map_err(sql_err)?
                     }
                 };
-                rows.into_iter().map(|(body, owner, version)| decode(&body, owner, version)).collect()
+                rows.into_iter()
+                    .map(|(body, owner, version)| decode(&body, owner, version))
+                    .collect()
             })
             .await?;
         let next_cursor = if items.len() > limit {
@@ -387,9 +435,16 @@ mod tests {
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
         let raw = URL_SAFE_NO_PAD.encode(br#"[1700000000123,"job_x"]"#);
-        assert_eq!(decode_cursor(&raw).unwrap(), (1_700_000_000_123, "job_x".to_string()));
+        assert_eq!(
+            decode_cursor(&raw).unwrap(),
+            (1_700_000_000_123, "job_x".to_string())
+        );
         for bad in ["", "!!!", "bm90IGpzb24", &URL_SAFE_NO_PAD.encode(b"[1]")] {
-            assert_eq!(decode_cursor(bad).unwrap_err().code(), "INVALID_CURSOR", "{bad}");
+            assert_eq!(
+                decode_cursor(bad).unwrap_err().code(),
+                "INVALID_CURSOR",
+                "{bad}"
+            );
         }
     }
 }

@@ -21,7 +21,11 @@ pub async fn check_blob_owner(
     let (Some(area), Some(id), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(not_found());
     };
-    if rest.is_empty() || rest.split('/').any(|seg| seg == ".." || seg == "." || seg.is_empty()) {
+    if rest.is_empty()
+        || rest
+            .split('/')
+            .any(|seg| seg == ".." || seg == "." || seg.is_empty())
+    {
         return Err(not_found());
     }
     let row_owner = match area {

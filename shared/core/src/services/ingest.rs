@@ -32,20 +32,33 @@ pub async fn handle_object_created(
     clock: &dyn Clock,
     event: &ObjectCreated,
 ) -> Result<IngestOutcome> {
-    let Some(upload_id) = event.key.strip_prefix("uploads/").and_then(|r| r.split('/').next()) else {
-        return Ok(IngestOutcome::Ignored(format!("key '{}' is not an upload", event.key)));
+    let Some(upload_id) = event
+        .key
+        .strip_prefix("uploads/")
+        .and_then(|r| r.split('/').next())
+    else {
+        return Ok(IngestOutcome::Ignored(format!(
+            "key '{}' is not an upload",
+            event.key
+        )));
     };
     let Some(mut upload) = uploads.get(upload_id).await?.filter(|u| u.key == event.key) else {
-        return Ok(IngestOutcome::Ignored(format!("no upload for key '{}'", event.key)));
+        return Ok(IngestOutcome::Ignored(format!(
+            "no upload for key '{}'",
+            event.key
+        )));
     };
-    if upload.state == UploadState::Received && upload.etag.as_deref() == Some(event.etag.as_str()) {
+    if upload.state == UploadState::Received && upload.etag.as_deref() == Some(event.etag.as_str())
+    {
         // Enqueue again anyway: a crash may have come between the row and the queue,
         // and workers drop messages for jobs that are already held or ended.
         requeue_pending(&upload, jobs, queue).await?;
         return Ok(IngestOutcome::Duplicate);
     }
     let meta = blobs.head(&event.key).await?;
-    let content_type = meta.map(|m| m.content_type).unwrap_or_else(|| "application/octet-stream".into());
+    let content_type = meta
+        .map(|m| m.content_type)
+        .unwrap_or_else(|| "application/octet-stream".into());
     let now = clock.now();
     let mut created = vec![];
     for kind in &upload.jobs {
@@ -107,7 +120,9 @@ async fn attach_to_session(
     clock: &dyn Clock,
 ) -> Result<()> {
     loop {
-        let Some(mut s) = sessions.get(sid).await? else { return Ok(()) };
+        let Some(mut s) = sessions.get(sid).await? else {
+            return Ok(());
+        };
         if s.files.iter().any(|f| f.key == upload.key) {
             return Ok(());
         }

@@ -7,10 +7,10 @@ use utoipa::ToSchema;
 
 use super::access::check_blob_owner;
 use super::uploads::ensure_available;
-use chrono::{DateTime, Utc};
 use crate::model::{Job, JobError, JobKind, JobStatus, Owner, Page};
 use crate::ports::{BlobStore, Clock, IdGen, JobQueue, JobRepo, SessionRepo, UploadRepo};
 use crate::{CodaError, Result};
+use chrono::{DateTime, Utc};
 
 /// A job submission.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -78,7 +78,11 @@ pub struct OutputView {
 }
 
 /// Renders a job for clients, signing a download URL per output.
-pub async fn view(job: Job, blobs: &dyn BlobStore, url_ttl: std::time::Duration) -> Result<JobView> {
+pub async fn view(
+    job: Job,
+    blobs: &dyn BlobStore,
+    url_ttl: std::time::Duration,
+) -> Result<JobView> {
     let mut outputs = Vec::with_capacity(job.outputs.len());
     for o in job.outputs {
         outputs.push(OutputView {
@@ -113,7 +117,10 @@ pub fn job_id_for_upload(upload_id: &str, etag: &str, kind: JobKind) -> String {
 
 /// Puts a job's message on the queue.
 pub async fn enqueue(queue: &dyn JobQueue, job_id: &str) -> Result<()> {
-    let body = serde_json::to_string(&JobMessage { job_id: job_id.to_string() }).map_err(CodaError::internal)?;
+    let body = serde_json::to_string(&JobMessage {
+        job_id: job_id.to_string(),
+    })
+    .map_err(CodaError::internal)?;
     queue.send(&body).await.map(|_| ())
 }
 
@@ -134,7 +141,10 @@ pub async fn submit(
     let kind = JobKind::parse(&req.kind)?;
     ensure_available(kind, available)?;
     if !(req.params.is_null() || req.params.is_object()) {
-        return Err(CodaError::bad_request("INVALID_PARAMS", "params must be a JSON object"));
+        return Err(CodaError::bad_request(
+            "INVALID_PARAMS",
+            "params must be a JSON object",
+        ));
     }
     check_blob_owner(&req.input_key, owner, uploads, jobs, sessions).await?;
     if blobs.head(&req.input_key).await?.is_none() {
@@ -147,7 +157,11 @@ pub async fn submit(
         kind,
         status: JobStatus::Queued,
         progress: 0,
-        params: if req.params.is_null() { serde_json::json!({}) } else { req.params },
+        params: if req.params.is_null() {
+            serde_json::json!({})
+        } else {
+            req.params
+        },
         input_key: req.input_key,
         outputs: vec![],
         error: None,
@@ -172,8 +186,14 @@ pub async fn get(repo: &dyn JobRepo, owner: &Owner, id: &str) -> Result<Job> {
 }
 
 /// The caller's jobs, newest first; `limit` is clamped to 1..=100.
-pub async fn list(repo: &dyn JobRepo, owner: &Owner, limit: Option<usize>, cursor: Option<&str>) -> Result<Page<Job>> {
-    repo.list_by_owner(owner, limit.unwrap_or(20).clamp(1, 100), cursor).await
+pub async fn list(
+    repo: &dyn JobRepo,
+    owner: &Owner,
+    limit: Option<usize>,
+    cursor: Option<&str>,
+) -> Result<Page<Job>> {
+    repo.list_by_owner(owner, limit.unwrap_or(20).clamp(1, 100), cursor)
+        .await
 }
 
 /// Cancels a queued or running job; an ended job is a 409 `JOB_ENDED`.
@@ -183,7 +203,8 @@ pub async fn cancel(repo: &dyn JobRepo, clock: &dyn Clock, owner: &Owner, id: &s
         if j.status.is_terminal() {
             return Err(CodaError::Conflict {
                 code: "JOB_ENDED",
-                message: format!("job '{}' already ended as {:?}", j.job_id, j.status).to_lowercase(),
+                message: format!("job '{}' already ended as {:?}", j.job_id, j.status)
+                    .to_lowercase(),
             });
         }
         j.status = JobStatus::Canceled;
@@ -203,14 +224,21 @@ pub async fn update_job(
     mut f: impl FnMut(&mut Job) -> Result<bool> + Send,
 ) -> Result<Job> {
     for _ in 0..64 {
-        let mut job = repo.get(id).await?.ok_or_else(|| CodaError::NotFound(format!("job '{id}'")))?;
+        let mut job = repo
+            .get(id)
+            .await?
+            .ok_or_else(|| CodaError::NotFound(format!("job '{id}'")))?;
         if !f(&mut job)? {
             return Ok(job);
         }
         match repo.update(&job).await {
-            Err(CodaError::Conflict { code: "CONFLICT", .. }) => continue,
+            Err(CodaError::Conflict {
+                code: "CONFLICT", ..
+            }) => continue,
             other => return other,
         }
     }
-    Err(CodaError::Unavailable(format!("job '{id}' is too contended to update")))
+    Err(CodaError::Unavailable(format!(
+        "job '{id}' is too contended to update"
+    )))
 }

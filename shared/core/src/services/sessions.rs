@@ -1,13 +1,51 @@
 //! Session use cases: create, read, delete, attach files, evict.
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::{chrono_dur, Limits};
 use crate::filename::check_filename;
-use crate::model::{Owner, Session, SessionFile};
+use crate::model::{ChatMessage, Owner, Session, SessionFile};
 use crate::ports::{BlobStore, Clock, IdGen, SessionRepo};
 use crate::sniff::sniff;
 use crate::{CodaError, Result};
+
+/// A session as its owner sees it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionView {
+    /// Session id.
+    pub session_id: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Eviction time.
+    pub expires_at: DateTime<Utc>,
+    /// Chat turns, oldest first.
+    pub history: Vec<ChatMessage>,
+    /// Attached files.
+    pub files: Vec<SessionFile>,
+    /// The current score, once one has been parsed.
+    #[schema(value_type = Option<Object>)]
+    pub current_score: Option<Value>,
+    /// Blob key of the latest rendered audio.
+    pub current_audio: Option<String>,
+}
+
+impl From<Session> for SessionView {
+    fn from(s: Session) -> Self {
+        Self {
+            session_id: s.session_id,
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            history: s.history,
+            files: s.files,
+            current_score: s.current_score,
+            current_audio: s.current_audio,
+        }
+    }
+}
 
 /// Creates an empty session that expires after the configured TTL.
 pub async fn create(
@@ -34,7 +72,12 @@ pub async fn create(
 }
 
 /// Reads the caller's live session; other owners' and expired ones are not found.
-pub async fn get(repo: &dyn SessionRepo, clock: &dyn Clock, owner: &Owner, id: &str) -> Result<Session> {
+pub async fn get(
+    repo: &dyn SessionRepo,
+    clock: &dyn Clock,
+    owner: &Owner,
+    id: &str,
+) -> Result<Session> {
     match repo.get(id).await? {
         Some(s) if s.owner == owner.0 && s.expires_at > clock.now() => Ok(s),
         _ => Err(CodaError::NotFound(format!("session '{id}'"))),
@@ -58,7 +101,9 @@ async fn remove(repo: &dyn SessionRepo, blobs: &dyn BlobStore, s: &Session) -> R
     for f in &s.files {
         blobs.delete(&f.key).await?;
     }
-    blobs.delete_prefix(&format!("sessions/{}/", s.session_id)).await?;
+    blobs
+        .delete_prefix(&format!("sessions/{}/", s.session_id))
+        .await?;
     repo.delete(&s.session_id).await
 }
 
@@ -101,7 +146,11 @@ pub async fn attach_file(
 }
 
 /// Deletes sessions past their expiry; returns how many went.
-pub async fn evict_expired(repo: &dyn SessionRepo, blobs: &dyn BlobStore, clock: &dyn Clock) -> Result<usize> {
+pub async fn evict_expired(
+    repo: &dyn SessionRepo,
+    blobs: &dyn BlobStore,
+    clock: &dyn Clock,
+) -> Result<usize> {
     let expired = repo.list_expired(clock.now(), 100).await?;
     for s in &expired {
         remove(repo, blobs, s).await?;

@@ -1,7 +1,8 @@
 //! Upload use cases: issue a signed URL, then accept the bytes it carries.
 
 use bytes::Bytes;
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::sessions::{too_large, unsupported};
@@ -30,6 +31,59 @@ pub struct NewUpload {
     pub session_id: Option<String>,
 }
 
+/// An upload as its owner sees it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct UploadView {
+    /// Upload id.
+    pub upload_id: String,
+    /// Blob key of the bytes.
+    pub key: String,
+    /// File name.
+    pub filename: String,
+    /// `pending` until the bytes land, then `received`.
+    pub state: UploadState,
+    /// The declared size in bytes.
+    pub size: u64,
+    /// The content type sniffed from the bytes.
+    pub content_type: Option<String>,
+    /// Job kinds requested.
+    pub jobs: Vec<JobKind>,
+    /// Ids of the jobs started from it.
+    pub job_ids: Vec<String>,
+    /// The session it joined.
+    pub session_id: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// The signed URL stops working at this instant.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<Upload> for UploadView {
+    fn from(u: Upload) -> Self {
+        Self {
+            upload_id: u.upload_id,
+            key: u.key,
+            filename: u.filename,
+            state: u.state,
+            size: u.declared_size,
+            content_type: u.content_type,
+            jobs: u.jobs,
+            job_ids: u.job_ids,
+            session_id: u.session_id,
+            created_at: u.created_at,
+            expires_at: u.expires_at,
+        }
+    }
+}
+
+/// Reads the caller's upload; another owner's is not found.
+pub async fn get(repo: &dyn UploadRepo, owner: &Owner, id: &str) -> Result<Upload> {
+    match repo.get(id).await? {
+        Some(u) if u.owner == owner.0 => Ok(u),
+        _ => Err(CodaError::NotFound(format!("upload '{id}'"))),
+    }
+}
+
 /// Checks an upload request and records the slot; returns it and its signed PUT URL.
 #[allow(clippy::too_many_arguments)]
 pub async fn create(
@@ -48,7 +102,10 @@ pub async fn create(
         return Err(too_large(req.size, limits.max_upload_bytes));
     }
     if req.size == 0 {
-        return Err(CodaError::bad_request("EMPTY_UPLOAD", "size must be at least 1 byte"));
+        return Err(CodaError::bad_request(
+            "EMPTY_UPLOAD",
+            "size must be at least 1 byte",
+        ));
     }
     let jobs = parse_kinds(&req.jobs, available)?;
     if let Some(sid) = &req.session_id {
@@ -74,7 +131,13 @@ pub async fn create(
         version: 0,
     };
     repo.create(&upload).await?;
-    let url = blobs.presign_put(&upload.key, "application/octet-stream", limits.upload_url_ttl).await?;
+    let url = blobs
+        .presign_put(
+            &upload.key,
+            "application/octet-stream",
+            limits.upload_url_ttl,
+        )
+        .await?;
     Ok((upload, url))
 }
 
@@ -98,7 +161,10 @@ pub fn ensure_available(kind: JobKind, available: &[JobKind]) -> Result<()> {
     }
     Err(CodaError::Unprocessable {
         code: "JOB_KIND_UNAVAILABLE",
-        message: format!("job kind '{}' is not available on this server", kind.as_str()),
+        message: format!(
+            "job kind '{}' is not available on this server",
+            kind.as_str()
+        ),
         details: serde_json::json!({
             "kind": kind.as_str(),
             "available": available.iter().map(|k| k.as_str()).collect::<Vec<_>>()
@@ -119,9 +185,17 @@ pub async fn receive_bytes(
     bytes: Bytes,
 ) -> Result<Upload> {
     let not_found = || CodaError::NotFound(format!("upload for key '{key}'"));
-    let upload_id = key.strip_prefix("uploads/").and_then(|r| r.split('/').next()).ok_or_else(not_found)?;
-    let upload = repo.get(upload_id).await?.filter(|u| u.key == key).ok_or_else(not_found)?;
-    if upload.state != UploadState::Pending {
+    let upload_id = key
+        .strip_prefix("uploads/")
+        .and_then(|r| r.split('/').next())
+        .ok_or_else(not_found)?;
+    let upload = repo
+        .get(upload_id)
+        .await?
+        .filter(|u| u.key == key)
+        .ok_or_else(not_found)?;
+    // The row turns `received` only once ingest has run, so the object itself is checked too.
+    if upload.state != UploadState::Pending || blobs.head(key).await?.is_some() {
         return Err(CodaError::Conflict {
             code: "ALREADY_UPLOADED",
             message: "this upload already received its bytes; create a new upload".into(),
@@ -137,7 +211,10 @@ pub async fn receive_bytes(
     if size != upload.declared_size {
         return Err(CodaError::BadRequest {
             code: "SIZE_MISMATCH",
-            message: format!("received {size} bytes but the upload declared {}", upload.declared_size),
+            message: format!(
+                "received {size} bytes but the upload declared {}",
+                upload.declared_size
+            ),
             details: serde_json::json!({ "declared": upload.declared_size, "received": size }),
         });
     }

@@ -1,0 +1,327 @@
+//! Bad input: each case asserts the status and the error code, and nothing panics.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, spawn_app_with, tone_wav};
+
+/// Status and error code of an error response, after checking its shape.
+async fn error_of(r: reqwest::Response) -> (u16, String) {
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.expect("error body is JSON");
+    let e = &body["error"];
+    assert!(
+        e["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "no message: {body}"
+    );
+    assert!(
+        e["details"].is_object(),
+        "details must be an object: {body}"
+    );
+    (status, e["code"].as_str().unwrap_or("").to_string())
+}
+
+fn is(expected_status: u16, expected_code: &str) -> (u16, String) {
+    (expected_status, expected_code.to_string())
+}
+
+/// Deterministic noise, no rand crate needed.
+fn noise(n: usize) -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejects_bad_requests_with_clear_codes() {
+    let app = spawn_app().await;
+
+    // Random bytes as audio: refused at the PUT, nothing stored, the slot stays usable.
+    let (up, put) = app
+        .upload("erin", "noise.wav", noise(4096), &["probe"])
+        .await;
+    assert_eq!(error_of(put).await, is(415, "UNSUPPORTED_MEDIA_TYPE"));
+    let uid = up["upload_id"].as_str().unwrap();
+    let u: Value = app
+        .get("erin", &format!("/v1/uploads/{uid}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(u["state"], "pending");
+    assert_eq!(
+        app.get(
+            "erin",
+            &format!("/v1/blobs/{}", up["key"].as_str().unwrap())
+        )
+        .await
+        .status(),
+        404
+    );
+
+    // Traversal and control characters in names.
+    for name in ["../../etc/passwd", "a/b.wav", "bad\u{7}.wav", ".."] {
+        let r = app
+            .post_json(
+                "erin",
+                "/v1/uploads",
+                json!({"filename": name, "size": 10, "jobs": ["probe"]}),
+            )
+            .await;
+        assert_eq!(error_of(r).await, is(400, "INVALID_FILENAME"), "{name:?}");
+    }
+
+    // Oversize declared size.
+    let r = app
+        .post_json(
+            "erin",
+            "/v1/uploads",
+            json!({"filename": "big.wav", "size": 300u64 << 20, "jobs": ["probe"]}),
+        )
+        .await;
+    assert_eq!(error_of(r).await, is(413, "PAYLOAD_TOO_LARGE"));
+
+    // Malformed JSON, wrong shape, unknown kind, unavailable kind.
+    let r = app
+        .client
+        .post(app.url("/v1/uploads"))
+        .bearer_auth(app.token("erin"))
+        .body("{\"filename\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await, is(400, "INVALID_JSON"));
+    let r = app
+        .post_json("erin", "/v1/uploads", json!({"filename": 7}))
+        .await;
+    assert_eq!(error_of(r).await, is(400, "INVALID_REQUEST"));
+    let r = app
+        .post_json(
+            "erin",
+            "/v1/jobs",
+            json!({"kind": "dance", "input_key": "uploads/x/y.wav"}),
+        )
+        .await;
+    assert_eq!(error_of(r).await, is(422, "UNKNOWN_JOB_KIND"));
+    let r = app
+        .post_json(
+            "erin",
+            "/v1/uploads",
+            json!({"filename": "a.wav", "size": 10, "jobs": ["separate"]}),
+        )
+        .await;
+    assert_eq!(error_of(r).await, is(422, "JOB_KIND_UNAVAILABLE"));
+
+    // Unknown ids and keys outside the caller's areas.
+    assert_eq!(
+        error_of(app.get("erin", "/v1/jobs/job_doesnotexist").await).await,
+        is(404, "NOT_FOUND")
+    );
+    for key in [
+        "uploads/upl_nope/a.wav",
+        "../../secret.key",
+        "results",
+        "coda.db",
+    ] {
+        let r = app
+            .post_json(
+                "erin",
+                "/v1/jobs",
+                json!({"kind": "probe", "input_key": key}),
+            )
+            .await;
+        assert_eq!(error_of(r).await, is(404, "NOT_FOUND"), "{key}");
+    }
+
+    // Auth: none, garbage, and a token signed by another server.
+    assert_eq!(
+        error_of(app.client.get(app.url("/v1/jobs")).send().await.unwrap()).await,
+        is(401, "UNAUTHORIZED")
+    );
+    let r = app
+        .client
+        .get(app.url("/v1/jobs"))
+        .bearer_auth("not.a.jwt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await, is(401, "UNAUTHORIZED"));
+    let other = spawn_app().await;
+    let r = app
+        .client
+        .get(app.url("/v1/jobs"))
+        .bearer_auth(other.token("erin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await, is(401, "UNAUTHORIZED"));
+
+    // Unknown routes and methods keep the error shape.
+    assert_eq!(
+        error_of(app.get("erin", "/v1/nothing").await).await,
+        is(404, "NOT_FOUND")
+    );
+    let r = app
+        .client
+        .patch(app.url("/v1/jobs"))
+        .bearer_auth(app.token("erin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await, is(405, "METHOD_NOT_ALLOWED"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_urls_refuse_tampering_and_wrong_sizes() {
+    let app = spawn_app().await;
+    let wav = tone_wav(440.0, 0.5, 0.5, 16000, 1);
+    let r = app
+        .post_json(
+            "fay",
+            "/v1/uploads",
+            json!({"filename": "t.wav", "size": wav.len(), "jobs": ["probe"]}),
+        )
+        .await;
+    let up: Value = r.json().await.unwrap();
+    let url = up["put_url"].as_str().unwrap().to_string();
+
+    let tampered = url.replace("t.wav", "u.wav");
+    let r = app
+        .client
+        .put(&tampered)
+        .body(wav.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await, is(401, "UNAUTHORIZED"));
+    let later = url.replace("expires=", "expires=9");
+    let r = app
+        .client
+        .put(&later)
+        .body(wav.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await, is(401, "UNAUTHORIZED"));
+
+    let r = app
+        .client
+        .put(&url)
+        .body(wav[..wav.len() - 10].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await, is(400, "SIZE_MISMATCH"));
+    assert_eq!(
+        app.client
+            .put(&url)
+            .body(wav.clone())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = app.client.put(&url).body(wav).send().await.unwrap();
+    assert_eq!(error_of(r).await, is(409, "ALREADY_UPLOADED"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_audio_fails_the_job_with_invalid_audio() {
+    let app = spawn_app().await;
+    // A truncated WAV: the header promises 1 s, half of it arrives.
+    let wav = tone_wav(440.0, 0.5, 1.0, 44100, 2);
+    let cut = wav[..wav.len() / 2].to_vec();
+    // Random bytes behind a valid RIFF/WAVE magic pass sniffing but not decoding.
+    let mut fake = b"RIFF\x24\x00\x01\x00WAVE".to_vec();
+    fake.extend(noise(8000));
+    for (name, bytes, needle) in [("cut.wav", cut, "truncated"), ("fake.wav", fake, "")] {
+        let (up, put) = app.upload("gus", name, bytes, &["probe"]).await;
+        assert_eq!(put.status(), 200, "{name}");
+        let uid = up["upload_id"].as_str().unwrap();
+        let mut job_id = None;
+        for _ in 0..100 {
+            let u: Value = app
+                .get("gus", &format!("/v1/uploads/{uid}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            if let Some(id) = u["job_ids"][0].as_str() {
+                job_id = Some(id.to_string());
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let job = app.wait_ended("gus", &job_id.expect("job created")).await;
+        assert_eq!(job["status"], "failed", "{name}: {job}");
+        assert_eq!(job["error"]["code"], "INVALID_AUDIO", "{name}: {job}");
+        assert_eq!(job["attempts"], 1, "a permanent error must not be retried");
+        assert!(
+            job["error"]["message"].as_str().unwrap().contains(needle),
+            "{name}: {job}"
+        );
+        assert_eq!(job["outputs"].as_array().unwrap().len(), 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_limit_applies_to_multipart_too() {
+    let app = spawn_app_with(
+        |c| c.max_upload_bytes = 10_000,
+        coda_jobs::builtin_runners(),
+    )
+    .await;
+    let sid = app
+        .post_json("hal", "/v1/sessions", json!({}))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let big = tone_wav(440.0, 0.5, 1.0, 44100, 1);
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(big).file_name("big.wav"),
+    );
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/sessions/{sid}/files")))
+        .bearer_auth(app.token("hal"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await, is(413, "PAYLOAD_TOO_LARGE"));
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(noise(500)).file_name("n.bin"),
+    );
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/sessions/{sid}/files")))
+        .bearer_auth(app.token("hal"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await, is(415, "UNSUPPORTED_MEDIA_TYPE"));
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(vec![1, 2]).file_name("../x.wav"),
+    );
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/sessions/{sid}/files")))
+        .bearer_auth(app.token("hal"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await, is(400, "INVALID_FILENAME"));
+}

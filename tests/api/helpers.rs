@@ -1,0 +1,261 @@
+//! `spawn_app()` and friends.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use coda::app::{start, RunningApp};
+use coda::config::Config;
+use coda_core::model::{Job, JobKind};
+use coda_core::worker::{JobRunner, NewOutput, Progress};
+use coda_core::{CodaError, Result};
+use serde_json::{json, Value};
+
+/// A server under test with its own data dir.
+pub struct TestApp {
+    pub app: Option<RunningApp>,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub data: Arc<tempfile::TempDir>,
+}
+
+/// Test-friendly settings: quick timeouts, a free port, a private data dir.
+pub fn test_config(data: &std::path::Path) -> Config {
+    Config {
+        addr: "127.0.0.1:0".into(),
+        data_dir: data.to_path_buf(),
+        workers: 2,
+        job_visibility_secs: 2.0,
+        retry_delay_secs: 0.2,
+        shutdown_grace_secs: 1.0,
+        ..Config::default()
+    }
+}
+
+/// Starts the real server with the shipped runners.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}, coda_jobs::builtin_runners()).await
+}
+
+/// Starts the real server with adjusted settings and chosen runners.
+pub async fn spawn_app_with(
+    tweak: impl FnOnce(&mut Config),
+    runners: HashMap<JobKind, Arc<dyn JobRunner>>,
+) -> TestApp {
+    let data = Arc::new(tempfile::tempdir().expect("tempdir"));
+    spawn_on(data, tweak, runners).await
+}
+
+/// Starts a server on an existing data dir (a restart).
+pub async fn spawn_on(
+    data: Arc<tempfile::TempDir>,
+    tweak: impl FnOnce(&mut Config),
+    runners: HashMap<JobKind, Arc<dyn JobRunner>>,
+) -> TestApp {
+    let mut cfg = test_config(data.path());
+    tweak(&mut cfg);
+    let app = start(&cfg, runners).await.expect("server starts");
+    TestApp {
+        base: app.base_url.clone(),
+        app: Some(app),
+        client: reqwest::Client::new(),
+        data,
+    }
+}
+
+impl TestApp {
+    pub fn token(&self, user: &str) -> String {
+        self.app.as_ref().expect("running").token(user)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, user: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(self.token(user))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_json(&self, user: &str, path: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(self.token(user))
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn delete(&self, user: &str, path: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(self.token(user))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Opens an upload and PUTs `bytes` to its signed URL; returns the upload JSON and the PUT response.
+    pub async fn upload(
+        &self,
+        user: &str,
+        name: &str,
+        bytes: Vec<u8>,
+        jobs: &[&str],
+    ) -> (Value, reqwest::Response) {
+        let r = self
+            .post_json(user, "/v1/uploads", json!({"filename": name, "size": bytes.len(), "content_type": "audio/wav", "jobs": jobs}))
+            .await;
+        assert_eq!(
+            r.status(),
+            201,
+            "upload slot: {}",
+            r.text().await.unwrap_or_default()
+        );
+        let up: Value = r.json().await.unwrap();
+        let put = self
+            .client
+            .put(up["put_url"].as_str().unwrap())
+            .body(bytes)
+            .send()
+            .await
+            .expect("put");
+        (up, put)
+    }
+
+    /// Uploads a file with no jobs and returns its key, ready for `POST /v1/jobs`.
+    pub async fn stored_input(&self, user: &str, name: &str, bytes: Vec<u8>) -> String {
+        let (up, put) = self.upload(user, name, bytes, &[]).await;
+        assert_eq!(
+            put.status(),
+            200,
+            "{}",
+            put.text().await.unwrap_or_default()
+        );
+        up["key"].as_str().unwrap().to_string()
+    }
+
+    pub async fn submit(&self, user: &str, kind: &str, key: &str) -> String {
+        let r = self
+            .post_json(user, "/v1/jobs", json!({"kind": kind, "input_key": key}))
+            .await;
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+        r.json::<Value>().await.unwrap()["job_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub async fn job(&self, user: &str, id: &str) -> Value {
+        let r = self.get(user, &format!("/v1/jobs/{id}")).await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// Polls until the job's status satisfies `done`, or panics after `within`.
+    pub async fn wait_job(
+        &self,
+        user: &str,
+        id: &str,
+        within: Duration,
+        done: impl Fn(&str) -> bool,
+    ) -> Value {
+        let t0 = Instant::now();
+        loop {
+            let j = self.job(user, id).await;
+            if done(j["status"].as_str().unwrap_or("")) {
+                return j;
+            }
+            assert!(
+                t0.elapsed() < within,
+                "job {id} still {} after {within:?}: {j}",
+                j["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_ended(&self, user: &str, id: &str) -> Value {
+        self.wait_job(user, id, Duration::from_secs(30), |s| {
+            matches!(s, "succeeded" | "failed" | "canceled")
+        })
+        .await
+    }
+}
+
+/// A 16-bit stereo WAV of a sine.
+pub fn tone_wav(freq: f64, amplitude: f32, seconds: f64, rate: u32, channels: u16) -> Vec<u8> {
+    coda_audio::wav_bytes_i16(
+        &coda_audio::sine(freq, amplitude, seconds, rate, channels),
+        rate,
+        channels,
+    )
+}
+
+/// A runner that takes `steps` x 100 ms, reporting progress and honouring cancel.
+pub struct SlowRunner {
+    pub steps: u32,
+    pub runs: AtomicUsize,
+}
+
+#[async_trait]
+impl JobRunner for SlowRunner {
+    fn kind(&self) -> JobKind {
+        JobKind::Probe
+    }
+    async fn run(
+        &self,
+        job: &Job,
+        _input: Bytes,
+        progress: Arc<Progress>,
+    ) -> Result<Vec<NewOutput>> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        for i in 0..self.steps {
+            progress.check()?;
+            progress.set((i * 100 / self.steps) as u8);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(vec![NewOutput {
+            name: "slow.json".into(),
+            content_type: "application/json".into(),
+            bytes: serde_json::to_vec(&json!({"job": job.job_id, "attempt": job.attempts}))
+                .unwrap()
+                .into(),
+        }])
+    }
+}
+
+/// A runner that always fails with a transient error.
+pub struct FlakyRunner {
+    pub runs: AtomicUsize,
+}
+
+#[async_trait]
+impl JobRunner for FlakyRunner {
+    fn kind(&self) -> JobKind {
+        JobKind::Probe
+    }
+    async fn run(
+        &self,
+        _job: &Job,
+        _input: Bytes,
+        _progress: Arc<Progress>,
+    ) -> Result<Vec<NewOutput>> {
+        let n = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
+        Err(CodaError::Unavailable(format!(
+            "storage timed out (attempt {n})"
+        )))
+    }
+}
+
+pub fn runners_with(r: Arc<dyn JobRunner>) -> HashMap<JobKind, Arc<dyn JobRunner>> {
+    HashMap::from([(r.kind(), r)])
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real server on a loopback port, real SQLite, real files.
+//! One binary for all suites keeps link time down.
+
+mod bad_input;
+mod flow;
+mod helpers;
+mod lifecycle;
+mod process;

@@ -1,0 +1,154 @@
+//! `coda serve` as a real child process: signals, kills and restarts.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::tone_wav;
+
+struct Served {
+    child: Child,
+    base: String,
+    token: String,
+}
+
+fn serve(data: &std::path::Path) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coda"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env("CODA_JOB_VISIBILITY_SECS", "1")
+        .env("CODA_WORKERS", "2")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("coda serve starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut base = String::new();
+    let mut token = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(b) = line.strip_prefix("coda listening on ") {
+            base = b.trim().to_string();
+        }
+        if let Some(t) = line.strip_prefix("token for user 'local': ") {
+            token = t.trim().to_string();
+            break;
+        }
+    }
+    assert!(
+        !base.is_empty() && !token.is_empty(),
+        "serve printed no address or token"
+    );
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Served { child, base, token }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} failed");
+}
+
+async fn submit_probes(c: &reqwest::Client, s: &Served, n: usize) -> Vec<String> {
+    let wav = tone_wav(440.0, 0.5, 20.0, 44100, 2);
+    let up: Value = c
+        .post(format!("{}/v1/uploads", s.base))
+        .bearer_auth(&s.token)
+        .json(&json!({"filename": "long.wav", "size": wav.len(), "jobs": []}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        c.put(up["put_url"].as_str().unwrap())
+            .body(wav)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let mut ids = vec![];
+    for _ in 0..n {
+        let r: Value = c
+            .post(format!("{}/v1/jobs", s.base))
+            .bearer_auth(&s.token)
+            .json(&json!({"kind": "probe", "input_key": up["key"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(r["job_id"].as_str().unwrap().to_string());
+    }
+    ids
+}
+
+async fn wait_all_succeeded(c: &reqwest::Client, s: &Served, ids: &[String]) {
+    for id in ids {
+        let mut last = Value::Null;
+        for _ in 0..400 {
+            last = c
+                .get(format!("{}/v1/jobs/{id}", s.base))
+                .bearer_auth(&s.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if last["status"] == "succeeded" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(last["status"], "succeeded", "{last}");
+        assert_eq!(last["outputs"].as_array().unwrap().len(), 1);
+        let probe: Value = c
+            .get(last["outputs"][0]["url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!((probe["duration_s"].as_f64().unwrap() - 20.0).abs() < 0.001);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_and_sigint_restarts_lose_no_job() {
+    let data = tempfile::tempdir().unwrap();
+    let c = reqwest::Client::new();
+
+    // SIGKILL right after submitting: whatever was running is redelivered after the visibility timeout.
+    let mut s = serve(data.path());
+    let ids = submit_probes(&c, &s, 6).await;
+    signal(&s.child, "-KILL");
+    s.child.wait().unwrap();
+    let mut s = serve(data.path());
+    // The secret persists, so the old token still works on the new process.
+    let more = submit_probes(&c, &s, 4).await;
+
+    // SIGINT: a graceful stop that exits 0.
+    signal(&s.child, "-INT");
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exit status {status}");
+
+    let s = serve(data.path());
+    wait_all_succeeded(&c, &s, &ids).await;
+    wait_all_succeeded(&c, &s, &more).await;
+    let mut s = s;
+    signal(&s.child, "-INT");
+    s.child.wait().unwrap();
+}
