@@ -56,6 +56,26 @@ enum Command {
         /// The audio file.
         file: PathBuf,
     },
+    /// Write a sine tone as a 16-bit WAV (test material for demos and benchmarks).
+    Tone {
+        /// Output WAV path.
+        out: PathBuf,
+        /// Length in seconds.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Frequency in Hz.
+        #[arg(long, default_value_t = 440.0)]
+        freq: f64,
+        /// Peak amplitude, 0..1 (0.5 is -6.02 dBFS).
+        #[arg(long, default_value_t = 0.5)]
+        amplitude: f32,
+        /// Sample rate in Hz.
+        #[arg(long, default_value_t = 44100)]
+        rate: u32,
+        /// Channel count.
+        #[arg(long, default_value_t = 2)]
+        channels: u16,
+    },
 }
 
 fn main() -> ExitCode {
@@ -101,6 +121,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let report = coda_jobs::probe::probe_bytes(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Tone { out, seconds, freq, amplitude, rate, channels } => {
+            anyhow::ensure!(seconds > 0.0 && seconds <= 4.0 * 3600.0, "--seconds must be in (0, 14400]");
+            anyhow::ensure!(rate >= 1000 && channels >= 1, "--rate must be at least 1000 and --channels at least 1");
+            let samples = coda_audio::sine(freq, amplitude.clamp(0.0, 1.0), seconds, rate, channels);
+            std::fs::write(&out, coda_audio::wav_bytes_i16(&samples, rate, channels))
+                .with_context(|| format!("writing {}", out.display()))?;
             Ok(())
         }
     }

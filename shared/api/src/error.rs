@@ -91,3 +91,47 @@ impl IntoResponse for ApiError {
 
 /// Handler result type.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(r: Response) -> Value {
+        let b = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        serde_json::from_slice(&b).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_error_has_the_standard_shape_and_status() {
+        let cases = [
+            (CodaError::NotFound("job 'x'".into()), 404, "NOT_FOUND"),
+            (CodaError::bad_request("INVALID_JSON", "bad"), 400, "INVALID_JSON"),
+            (CodaError::unprocessable("UNKNOWN_JOB_KIND", "no"), 422, "UNKNOWN_JOB_KIND"),
+            (CodaError::RangeNotSatisfiable { size: 9 }, 416, "RANGE_NOT_SATISFIABLE"),
+            (CodaError::Unauthorized("no".into()), 401, "UNAUTHORIZED"),
+            (CodaError::conflict("race"), 409, "CONFLICT"),
+            (CodaError::Unavailable("later".into()), 503, "UNAVAILABLE"),
+        ];
+        for (e, status, code) in cases {
+            let r = ApiError(e).into_response();
+            assert_eq!(r.status().as_u16(), status);
+            let b = body_of(r).await;
+            assert_eq!(b["error"]["code"], code);
+            assert!(b["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+            assert!(b["error"]["details"].is_object());
+        }
+    }
+
+    #[tokio::test]
+    async fn internal_details_stay_out_of_responses() {
+        let r = ApiError(CodaError::Internal("disk /var/secret failed".into())).into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body_of(r).await["error"]["message"], "internal error");
+    }
+
+    #[tokio::test]
+    async fn range_errors_carry_content_range() {
+        let r = ApiError(CodaError::RangeNotSatisfiable { size: 42 }).into_response();
+        assert_eq!(r.headers()[header::CONTENT_RANGE], "bytes */42");
+    }
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Builds Coda, starts `coda serve` on a free port, and runs the main job flow
+# with curl exactly as the README shows it: session -> upload -> PUT -> probe
+# job -> results. Safe to run again; it leaves nothing running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need curl; then
+  echo "installing curl (apt)"; ${SUDO:-$(need sudo && echo sudo)} apt-get install -y curl >/dev/null
+fi
+need cargo || { echo "cargo not found: install the Rust toolchain (https://rustup.rs)"; exit 1; }
+
+echo "== building coda"
+cargo build --quiet --bin coda
+CODA=./target/debug/coda
+DATA=.coda/quickstart
+mkdir -p "$DATA"
+WORK=$(mktemp -d)
+LOG="$WORK/serve.log"
+
+"$CODA" serve --addr 127.0.0.1:0 --data "$DATA" >"$WORK/serve.out" 2>"$LOG" &
+PID=$!
+trap 'kill -INT $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 100); do grep -q "^token for user" "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
+CODA_URL=$(sed -n 's/^coda listening on //p' "$WORK/serve.out")
+TOKEN=$(sed -n "s/^token for user 'local': //p" "$WORK/serve.out")
+[ -n "$TOKEN" ] || { echo "coda serve did not start:"; cat "$LOG"; exit 1; }
+echo "== coda serve is up at $CODA_URL"
+
+json() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }   # first string field of a compact JSON object
+AUTH="Authorization: Bearer $TOKEN"
+
+"$CODA" tone "$WORK/song.wav" --seconds 3 --freq 440
+SIZE=$(wc -c <"$WORK/song.wav")
+
+echo "== POST /v1/sessions"
+SESSION=$(curl -sf -X POST -H "$AUTH" "$CODA_URL/v1/sessions" | json session_id)
+echo "session $SESSION"
+
+echo "== POST /v1/uploads (jobs: probe)"
+UPLOAD=$(curl -sf -X POST -H "$AUTH" -H 'content-type: application/json' "$CODA_URL/v1/uploads" \
+  -d "{\"filename\":\"song.wav\",\"size\":$SIZE,\"content_type\":\"audio/wav\",\"jobs\":[\"probe\"],\"session_id\":\"$SESSION\"}")
+UPLOAD_ID=$(echo "$UPLOAD" | json upload_id)
+PUT_URL=$(echo "$UPLOAD" | json put_url)
+
+echo "== PUT the bytes to put_url"
+curl -sf -X PUT --data-binary @"$WORK/song.wav" "$PUT_URL"; echo
+
+echo "== GET /v1/uploads/$UPLOAD_ID until ingest names the job"
+JOB=""
+for _ in $(seq 100); do
+  JOB=$(curl -sf -H "$AUTH" "$CODA_URL/v1/uploads/$UPLOAD_ID" | sed -n 's/.*"job_ids":\["\([^"]*\)".*/\1/p')
+  [ -n "$JOB" ] && break; sleep 0.1
+done
+[ -n "$JOB" ] || { echo "no job was created"; cat "$LOG"; exit 1; }
+
+echo "== GET /v1/jobs/$JOB until it ends"
+for _ in $(seq 300); do
+  STATUS=$(curl -sf -H "$AUTH" "$CODA_URL/v1/jobs/$JOB" | json status)
+  case "$STATUS" in succeeded|failed|canceled) break ;; esac; sleep 0.1
+done
+curl -sf -H "$AUTH" "$CODA_URL/v1/jobs/$JOB"; echo
+[ "$STATUS" = succeeded ] || { echo "job ended $STATUS"; exit 1; }
+
+echo "== GET /v1/blobs/results/$JOB/probe.json"
+curl -sf -H "$AUTH" "$CODA_URL/v1/blobs/results/$JOB/probe.json"; echo
+echo "== first 44 bytes (the WAV header) of the upload, with Range"
+curl -sf -H "$AUTH" -H 'Range: bytes=0-43' -o "$WORK/head.bin" -w '%{http_code} %{size_download} bytes\n' \
+  "$CODA_URL/v1/blobs/uploads/$UPLOAD_ID/song.wav"
+echo "== done: the probe job succeeded"
