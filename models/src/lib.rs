@@ -1,0 +1,1 @@
+//! Model runtime (placeholder until the transcription work lands).
