@@ -40,8 +40,8 @@ for run in 1 2 3; do
   done
   T1=$(date +%s.%N)
   DONE=$(date -d "$(echo "$J" | json updated_at)" +%s.%N)
-  printf 'run %d: PUT %.0f ms, PUT start -> succeeded %.0f ms (server timestamp %.0f ms)\n' "$run" \
-    "$(echo "($T_PUT - $T0) * 1000" | bc -l)" "$(echo "($T1 - $T0) * 1000" | bc -l)" "$(echo "($DONE - $T0) * 1000" | bc -l)"
+  awk -v r="$run" -v a="$T0" -v p="$T_PUT" -v b="$T1" -v d="$DONE" 'BEGIN {
+    printf "run %d: PUT %.0f ms, PUT start -> succeeded seen %.0f ms (server timestamp %.0f ms)\n", r, (p-a)*1000, (b-a)*1000, (d-a)*1000 }'
 done
 
 echo "== GET /v1/jobs/{id}: wrk, 2 threads, 32 connections, 10 s"

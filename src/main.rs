@@ -123,10 +123,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
-        Command::Tone { out, seconds, freq, amplitude, rate, channels } => {
-            anyhow::ensure!(seconds > 0.0 && seconds <= 4.0 * 3600.0, "--seconds must be in (0, 14400]");
-            anyhow::ensure!(rate >= 1000 && channels >= 1, "--rate must be at least 1000 and --channels at least 1");
-            let samples = coda_audio::sine(freq, amplitude.clamp(0.0, 1.0), seconds, rate, channels);
+        Command::Tone {
+            out,
+            seconds,
+            freq,
+            amplitude,
+            rate,
+            channels,
+        } => {
+            anyhow::ensure!(
+                seconds > 0.0 && seconds <= 4.0 * 3600.0,
+                "--seconds must be in (0, 14400]"
+            );
+            anyhow::ensure!(
+                rate >= 1000 && channels >= 1,
+                "--rate must be at least 1000 and --channels at least 1"
+            );
+            let samples =
+                coda_audio::sine(freq, amplitude.clamp(0.0, 1.0), seconds, rate, channels);
             std::fs::write(&out, coda_audio::wav_bytes_i16(&samples, rate, channels))
                 .with_context(|| format!("writing {}", out.display()))?;
             Ok(())

@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -47,13 +48,11 @@ fn serve(data: &std::path::Path) -> Served {
     Served { child, base, token }
 }
 
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig} failed");
+fn signal(child: &Child, sig: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    let rc = unsafe { libc::kill(pid, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig}) failed");
 }
 
 async fn submit_probes(c: &reqwest::Client, s: &Served, n: usize) -> Vec<String> {
@@ -134,14 +133,14 @@ async fn sigkill_and_sigint_restarts_lose_no_job() {
     // SIGKILL right after submitting: whatever was running is redelivered after the visibility timeout.
     let mut s = serve(data.path());
     let ids = submit_probes(&c, &s, 6).await;
-    signal(&s.child, "-KILL");
+    signal(&s.child, libc::SIGKILL);
     s.child.wait().unwrap();
     let mut s = serve(data.path());
     // The secret persists, so the old token still works on the new process.
     let more = submit_probes(&c, &s, 4).await;
 
     // SIGINT: a graceful stop that exits 0.
-    signal(&s.child, "-INT");
+    signal(&s.child, libc::SIGINT);
     let status = s.child.wait().unwrap();
     assert!(status.success(), "graceful shutdown exit status {status}");
 
@@ -149,6 +148,6 @@ async fn sigkill_and_sigint_restarts_lose_no_job() {
     wait_all_succeeded(&c, &s, &ids).await;
     wait_all_succeeded(&c, &s, &more).await;
     let mut s = s;
-    signal(&s.child, "-INT");
+    signal(&s.child, libc::SIGINT);
     s.child.wait().unwrap();
 }

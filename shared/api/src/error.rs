@@ -105,9 +105,21 @@ mod tests {
     async fn every_error_has_the_standard_shape_and_status() {
         let cases = [
             (CodaError::NotFound("job 'x'".into()), 404, "NOT_FOUND"),
-            (CodaError::bad_request("INVALID_JSON", "bad"), 400, "INVALID_JSON"),
-            (CodaError::unprocessable("UNKNOWN_JOB_KIND", "no"), 422, "UNKNOWN_JOB_KIND"),
-            (CodaError::RangeNotSatisfiable { size: 9 }, 416, "RANGE_NOT_SATISFIABLE"),
+            (
+                CodaError::bad_request("INVALID_JSON", "bad"),
+                400,
+                "INVALID_JSON",
+            ),
+            (
+                CodaError::unprocessable("UNKNOWN_JOB_KIND", "no"),
+                422,
+                "UNKNOWN_JOB_KIND",
+            ),
+            (
+                CodaError::RangeNotSatisfiable { size: 9 },
+                416,
+                "RANGE_NOT_SATISFIABLE",
+            ),
             (CodaError::Unauthorized("no".into()), 401, "UNAUTHORIZED"),
             (CodaError::conflict("race"), 409, "CONFLICT"),
             (CodaError::Unavailable("later".into()), 503, "UNAVAILABLE"),
@@ -117,7 +129,9 @@ mod tests {
             assert_eq!(r.status().as_u16(), status);
             let b = body_of(r).await;
             assert_eq!(b["error"]["code"], code);
-            assert!(b["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+            assert!(b["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()));
             assert!(b["error"]["details"].is_object());
         }
     }

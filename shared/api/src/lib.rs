@@ -98,20 +98,17 @@ pub fn router(state: SharedState) -> Router {
     let body_limit = usize::try_from(state.limits.max_upload_bytes)
         .unwrap_or(usize::MAX)
         .saturating_add(64 * 1024);
+    // JSON bodies are small; only the two upload routes may carry a whole file.
+    let json_limit = DefaultBodyLimit::max(1024 * 1024);
+    let file_limit = DefaultBodyLimit::max(body_limit);
     let protected = Router::new()
-        .route("/v1/sessions", post(routes::create_session))
-        .route(
-            "/v1/sessions/{id}",
-            get(routes::get_session).delete(routes::delete_session),
-        )
-        .route("/v1/sessions/{id}/files", post(routes::add_session_file))
-        .route("/v1/uploads", post(routes::create_upload))
+        .route("/v1/sessions", post(routes::create_session).layer(json_limit))
+        .route("/v1/sessions/{id}", get(routes::get_session).delete(routes::delete_session))
+        .route("/v1/sessions/{id}/files", post(routes::add_session_file).layer(file_limit))
+        .route("/v1/uploads", post(routes::create_upload).layer(json_limit))
         .route("/v1/uploads/{id}", get(routes::get_upload))
-        .route("/v1/jobs", post(routes::create_job).get(routes::list_jobs))
-        .route(
-            "/v1/jobs/{id}",
-            get(routes::get_job).delete(routes::cancel_job),
-        )
+        .route("/v1/jobs", post(routes::create_job).get(routes::list_jobs).layer(json_limit))
+        .route("/v1/jobs/{id}", get(routes::get_job).delete(routes::cancel_job))
         .route("/v1/blobs/{*key}", get(routes::get_blob))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let public = Router::new()
@@ -119,14 +116,13 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/openapi.json", get(openapi::serve))
         .route(
             "/v1/objects/{*key}",
-            put(routes::put_signed_object).get(routes::get_signed_object),
+            put(routes::put_signed_object).get(routes::get_signed_object).layer(file_limit),
         );
     let request_id = HeaderName::from_static("x-request-id");
     protected
         .merge(public)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(json_errors))
         .layer(CatchPanicLayer::custom(|_| {
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error", serde_json::json!({}))

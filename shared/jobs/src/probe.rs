@@ -86,9 +86,13 @@ mod tests {
 
     #[test]
     fn probes_a_known_tone() {
-        let wav = coda_audio::wav_bytes_i16(&coda_audio::sine(1000.0, 0.25, 2.0, 48000, 1), 48000, 1);
+        let wav =
+            coda_audio::wav_bytes_i16(&coda_audio::sine(1000.0, 0.25, 2.0, 48000, 1), 48000, 1);
         let r = probe_bytes(&wav).unwrap();
-        assert_eq!((r.sample_rate, r.channels, r.codec.as_str()), (48000, 1, "pcm_s16le"));
+        assert_eq!(
+            (r.sample_rate, r.channels, r.codec.as_str()),
+            (48000, 1, "pcm_s16le")
+        );
         assert!((r.duration_s - 2.0).abs() < 1e-9);
         assert!((r.peak_dbfs - 20.0 * 0.25f64.log10()).abs() < 0.1, "{r:?}");
         // A sine's RMS is 3.01 dB under its peak.
@@ -100,7 +104,10 @@ mod tests {
 
     #[test]
     fn non_audio_and_truncated_are_invalid_audio() {
-        assert_eq!(probe_bytes(b"definitely not audio").unwrap_err().code(), "INVALID_AUDIO");
+        assert_eq!(
+            probe_bytes(b"definitely not audio").unwrap_err().code(),
+            "INVALID_AUDIO"
+        );
         let wav = coda_audio::wav_bytes_i16(&coda_audio::sine(440.0, 0.5, 1.0, 8000, 1), 8000, 1);
         let e = probe_bytes(&wav[..wav.len() / 3]).unwrap_err();
         assert_eq!(e.code(), "INVALID_AUDIO");

@@ -230,6 +230,10 @@ pub async fn receive_bytes(
             details: serde_json::json!({ "detected": kind.mime() }),
         });
     }
-    blobs.put(key, bytes, kind.mime()).await?;
+    if let Err(e) = blobs.put(key, bytes, kind.mime()).await {
+        // Without its ingest event the object would block every retry as ALREADY_UPLOADED.
+        let _ = blobs.delete(key).await;
+        return Err(e);
+    }
     Ok(upload)
 }
