@@ -45,4 +45,4 @@ for run in 1 2 3; do
 done
 
 echo "== GET /v1/jobs/{id}: wrk, 2 threads, 32 connections, 10 s"
-wrk -t2 -c32 -d10s --latency -H "$AUTH" "$URL/v1/jobs/$JOB" | sed -n '/Latency Distribution/,/Transfer/p;/Requests\/sec/p'
+wrk -t2 -c32 -d10s --latency -H "$AUTH" "$URL/v1/jobs/$JOB" | sed -n '/Latency Distribution/,/Transfer/p'
