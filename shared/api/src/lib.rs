@@ -102,13 +102,30 @@ pub fn router(state: SharedState) -> Router {
     let json_limit = DefaultBodyLimit::max(1024 * 1024);
     let file_limit = DefaultBodyLimit::max(body_limit);
     let protected = Router::new()
-        .route("/v1/sessions", post(routes::create_session).layer(json_limit))
-        .route("/v1/sessions/{id}", get(routes::get_session).delete(routes::delete_session))
-        .route("/v1/sessions/{id}/files", post(routes::add_session_file).layer(file_limit))
+        .route(
+            "/v1/sessions",
+            post(routes::create_session).layer(json_limit),
+        )
+        .route(
+            "/v1/sessions/{id}",
+            get(routes::get_session).delete(routes::delete_session),
+        )
+        .route(
+            "/v1/sessions/{id}/files",
+            post(routes::add_session_file).layer(file_limit),
+        )
         .route("/v1/uploads", post(routes::create_upload).layer(json_limit))
         .route("/v1/uploads/{id}", get(routes::get_upload))
-        .route("/v1/jobs", post(routes::create_job).get(routes::list_jobs).layer(json_limit))
-        .route("/v1/jobs/{id}", get(routes::get_job).delete(routes::cancel_job))
+        .route(
+            "/v1/jobs",
+            post(routes::create_job)
+                .get(routes::list_jobs)
+                .layer(json_limit),
+        )
+        .route(
+            "/v1/jobs/{id}",
+            get(routes::get_job).delete(routes::cancel_job),
+        )
         .route("/v1/blobs/{*key}", get(routes::get_blob))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let public = Router::new()
@@ -116,7 +133,9 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/openapi.json", get(openapi::serve))
         .route(
             "/v1/objects/{*key}",
-            put(routes::put_signed_object).get(routes::get_signed_object).layer(file_limit),
+            put(routes::put_signed_object)
+                .get(routes::get_signed_object)
+                .layer(file_limit),
         );
     let request_id = HeaderName::from_static("x-request-id");
     protected
