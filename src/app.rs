@@ -264,6 +264,7 @@ pub async fn start(
             clock,
         }),
         workers: worker_count,
+        redirect_downloads: false,
     });
     let app = router(state);
     let mut server_shutdown = shutdown_rx.clone();

@@ -88,55 +88,109 @@ pub struct AppState {
     pub auth: Arc<dyn Authenticator>,
     /// Worker count reported by health.
     pub workers: usize,
+    /// Answer blob downloads with a redirect to a signed URL instead of the bytes (AWS: S3 serves them).
+    pub redirect_downloads: bool,
 }
 
 /// Shared state handle.
 pub type SharedState = Arc<AppState>;
 
+/// A slice of the API: on AWS each Lambda function serves one group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteGroup {
+    /// Sessions and their files.
+    Sessions,
+    /// Upload slots (and, locally, the signed object URLs).
+    Uploads,
+    /// Jobs: submit, read, list, cancel.
+    Jobs,
+    /// Blob downloads.
+    Blobs,
+    /// Health and the OpenAPI document.
+    Meta,
+}
+
+impl RouteGroup {
+    /// Every group: what `coda serve` mounts.
+    pub const ALL: [RouteGroup; 5] = [
+        RouteGroup::Sessions,
+        RouteGroup::Uploads,
+        RouteGroup::Jobs,
+        RouteGroup::Blobs,
+        RouteGroup::Meta,
+    ];
+}
+
 /// The whole `/v1` API with its middleware.
 pub fn router(state: SharedState) -> Router {
+    router_for(state, &RouteGroup::ALL)
+}
+
+/// The routes of some groups, with the same middleware and error handling as the whole API.
+pub fn router_for(state: SharedState, groups: &[RouteGroup]) -> Router {
     let body_limit = usize::try_from(state.limits.max_upload_bytes)
         .unwrap_or(usize::MAX)
         .saturating_add(64 * 1024);
     // JSON bodies are small; only the two upload routes may carry a whole file.
     let json_limit = DefaultBodyLimit::max(1024 * 1024);
     let file_limit = DefaultBodyLimit::max(body_limit);
-    let protected = Router::new()
-        .route(
-            "/v1/sessions",
-            post(routes::create_session).layer(json_limit),
-        )
-        .route(
-            "/v1/sessions/{id}",
-            get(routes::get_session).delete(routes::delete_session),
-        )
-        .route(
-            "/v1/sessions/{id}/files",
-            post(routes::add_session_file).layer(file_limit),
-        )
-        .route("/v1/uploads", post(routes::create_upload).layer(json_limit))
-        .route("/v1/uploads/{id}", get(routes::get_upload))
-        .route(
-            "/v1/jobs",
-            post(routes::create_job)
-                .get(routes::list_jobs)
-                .layer(json_limit),
-        )
-        .route(
-            "/v1/jobs/{id}",
-            get(routes::get_job).delete(routes::cancel_job),
-        )
-        .route("/v1/blobs/{*key}", get(routes::get_blob))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
-    let public = Router::new()
-        .route("/v1/health", get(routes::health))
-        .route("/v1/openapi.json", get(openapi::serve))
-        .route(
-            "/v1/objects/{*key}",
-            put(routes::put_signed_object)
-                .get(routes::get_signed_object)
-                .layer(file_limit),
-        );
+    let mut protected = Router::new();
+    let mut public = Router::new();
+    for group in groups {
+        match group {
+            RouteGroup::Sessions => {
+                protected = protected
+                    .route(
+                        "/v1/sessions",
+                        post(routes::create_session).layer(json_limit),
+                    )
+                    .route(
+                        "/v1/sessions/{id}",
+                        get(routes::get_session).delete(routes::delete_session),
+                    )
+                    .route(
+                        "/v1/sessions/{id}/files",
+                        post(routes::add_session_file).layer(file_limit),
+                    );
+            }
+            RouteGroup::Uploads => {
+                protected = protected
+                    .route("/v1/uploads", post(routes::create_upload).layer(json_limit))
+                    .route("/v1/uploads/{id}", get(routes::get_upload));
+                if state.url_signer.is_some() {
+                    public = public.route(
+                        "/v1/objects/{*key}",
+                        put(routes::put_signed_object)
+                            .get(routes::get_signed_object)
+                            .layer(file_limit),
+                    );
+                }
+            }
+            RouteGroup::Jobs => {
+                protected = protected
+                    .route(
+                        "/v1/jobs",
+                        post(routes::create_job)
+                            .get(routes::list_jobs)
+                            .layer(json_limit),
+                    )
+                    .route(
+                        "/v1/jobs/{id}",
+                        get(routes::get_job).delete(routes::cancel_job),
+                    );
+            }
+            RouteGroup::Blobs => {
+                protected = protected.route("/v1/blobs/{*key}", get(routes::get_blob));
+            }
+            RouteGroup::Meta => {
+                public = public
+                    .route("/v1/health", get(routes::health))
+                    .route("/v1/openapi.json", get(openapi::serve));
+            }
+        }
+    }
+    let protected =
+        protected.route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let request_id = HeaderName::from_static("x-request-id");
     protected
         .merge(public)

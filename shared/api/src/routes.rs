@@ -308,7 +308,7 @@ pub async fn get_signed_object(
 
 /// Downloads one of the caller's blobs, with `Range` support.
 #[utoipa::path(get, path = "/v1/blobs/{key}", tag = "blobs", security(("bearer" = [])), params(("key" = String, Path, description = "blob key, slashes included")),
-    responses((status = 200, description = "the bytes"), (status = 206, description = "a range"), (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
+    responses((status = 200, description = "the bytes"), (status = 206, description = "a range"), (status = 307, description = "on AWS: a redirect to a presigned S3 URL, which serves the bytes and ranges"), (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
 pub async fn get_blob(
     State(s): State<SharedState>,
     Caller(owner): Caller,
@@ -323,6 +323,15 @@ pub async fn get_blob(
         s.sessions.as_ref(),
     )
     .await?;
+    if s.redirect_downloads {
+        // Lambda responses are capped at 6 MB; S3 serves the bytes (and ranges) itself.
+        let url = s.blobs.presign_get(&key, s.limits.download_url_ttl).await?;
+        let loc = HeaderValue::from_str(&url)
+            .map_err(|_| CodaError::Internal("presigned URL is not a header value".into()))?;
+        let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+        resp.headers_mut().insert(header::LOCATION, loc);
+        return Ok(resp);
+    }
     serve_blob(&s, &key, &headers).await
 }
 
