@@ -189,3 +189,59 @@ async fn cancel_while_queued_and_while_running() {
         "JOB_ENDED"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_queue_messages_are_dropped_without_harm() {
+    use coda_core::ports::{JobQueue, SystemClock};
+    let app = crate::helpers::spawn_app().await;
+    // Write garbage straight into the live queues, as a buggy producer or a tampered DB might.
+    let db = coda_local::Db::open(&app.data.path().join("coda.db")).unwrap();
+    let clock = Arc::new(SystemClock);
+    let jobs = coda_local::SqliteQueue::new(db.clone(), "jobs", None, clock.clone());
+    let ingest = coda_local::SqliteQueue::new(db, "ingest", None, clock);
+    for body in [
+        "",
+        "not json",
+        "{\"job_id\": 7}",
+        "{\"job_id\": \"job_missing\"}",
+        "\u{0}\u{1}",
+    ] {
+        jobs.send(body).await.unwrap();
+    }
+    for body in [
+        "",
+        "[]",
+        "{\"bucket\":\"local\",\"key\":\"uploads/nope/x.wav\",\"size\":1,\"etag\":\"x\"}",
+        "{\"key\":\"../../etc\"}",
+    ] {
+        ingest.send(body).await.unwrap();
+    }
+    // The server keeps serving and running real jobs, and the bad messages are consumed.
+    let key = app
+        .stored_input("max", "a.wav", tone_wav(440.0, 0.5, 0.3, 8000, 1))
+        .await;
+    let id = app.submit("max", "probe", &key).await;
+    assert_eq!(app.wait_ended("max", &id).await["status"], "succeeded");
+    let t0 = Instant::now();
+    loop {
+        let depth = jobs.depth().await.unwrap() + ingest.depth().await.unwrap();
+        if depth == 0 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{depth} messages never consumed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let h: Value = app
+        .client
+        .get(app.url("/v1/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(h["status"], "ok");
+}
