@@ -1,6 +1,29 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace. Safe to run again.
+# Sets up what the tests need and runs every test. Safe to run again.
+#  - .venv with moto[server] (the AWS emulator the tests start), cfn-lint and cargo-lambda, from PyPI;
+#  - cfn-lint on infra/template.yaml;
+#  - cargo test for the whole workspace (unit, contract on SQLite and on moto, end to end);
+#  - cargo lambda build --release of every function.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (https://rustup.rs)"; exit 1; }
+
+./scripts/emulator.sh
+PY=.venv/bin/python
+have() { "$PY" -c "import importlib.metadata as m; m.version('$1')" >/dev/null 2>&1; }
+have cfn-lint || "$PY" -m pip install --quiet --disable-pip-version-check cfn-lint
+have cargo-lambda || "$PY" -m pip install --quiet --disable-pip-version-check cargo-lambda==1.9.2
+
+echo "== cfn-lint infra/template.yaml"
+.venv/bin/cfn-lint infra/template.yaml
+
+echo "== cargo test --workspace"
 cargo test --workspace
+
+echo "== cargo lambda build --release (every function)"
+PATH="$PWD/.venv/bin:$PATH" cargo lambda build --release \
+  -p coda-fn-session -p coda-fn-upload -p coda-fn-status -p coda-fn-ingest -p coda-fn-notify
+for f in session upload status ingest notify; do
+  test -x "target/lambda/$f/bootstrap" || { echo "missing target/lambda/$f/bootstrap"; exit 1; }
+  printf '%-8s %s bytes\n' "$f" "$(wc -c <"target/lambda/$f/bootstrap")"
+done

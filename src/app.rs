@@ -136,52 +136,167 @@ impl RunningApp {
     }
 }
 
+/// The adapters behind every port the server, the workers and ingest use.
+#[derive(Clone)]
+pub struct Ports {
+    /// Sessions table.
+    pub sessions: Arc<dyn SessionRepo>,
+    /// Uploads table.
+    pub uploads: Arc<dyn UploadRepo>,
+    /// Jobs table.
+    pub jobs: Arc<dyn JobRepo>,
+    /// The jobs queue.
+    pub jobs_queue: Arc<dyn JobQueue>,
+    /// Its dead-letter queue.
+    pub jobs_dlq: Arc<dyn JobQueue>,
+    /// The queue of object-created events.
+    pub ingest_queue: Arc<dyn JobQueue>,
+    /// Object storage.
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+/// How a message on the ingest queue encodes its object-created events.
+pub type EventParser = fn(&str) -> coda_core::Result<Vec<ObjectCreated>>;
+
+fn local_event(body: &str) -> coda_core::Result<Vec<ObjectCreated>> {
+    serde_json::from_str(body)
+        .map(|e| vec![e])
+        .map_err(|e| coda_core::CodaError::bad_request("INVALID_EVENT", e.to_string()))
+}
+
 /// Starts the API and the workers on the local adapters.
 pub async fn start(
     config: &Config,
     runners: HashMap<JobKind, Arc<dyn JobRunner>>,
 ) -> anyhow::Result<RunningApp> {
     let keys = load_keys(&config.data_dir)?;
-    let listener = tokio::net::TcpListener::bind(&config.addr)
-        .await
-        .with_context(|| format!("binding {}", config.addr))?;
-    let addr = listener.local_addr()?;
-    let base_url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+    let listener = bind(config).await?;
+    let base_url = base_url(config, &listener)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
     let db = Db::open(&config.data_dir.join("coda.db")).context("opening the database")?;
-    let sessions_repo: Arc<dyn SessionRepo> = Arc::new(SqliteSessionRepo::new(db.clone()));
-    let uploads_repo: Arc<dyn UploadRepo> = Arc::new(SqliteUploadRepo::new(db.clone()));
-    let jobs_repo: Arc<dyn JobRepo> = Arc::new(SqliteJobRepo::new(db.clone()));
-    let jobs_q: Arc<dyn JobQueue> = Arc::new(SqliteQueue::new(
-        db.clone(),
-        JOBS_QUEUE,
-        Some((JOBS_DLQ.into(), config.max_receives)),
-        clock.clone(),
-    ));
-    let dlq: Arc<dyn JobQueue> =
-        Arc::new(SqliteQueue::new(db.clone(), JOBS_DLQ, None, clock.clone()));
-    let ingest_q: Arc<dyn JobQueue> = Arc::new(SqliteQueue::new(
+    let ingest_queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::new(
         db.clone(),
         INGEST_QUEUE,
         Some(("ingest-dlq".into(), 10)),
         clock.clone(),
     ));
-    let blobs: Arc<dyn BlobStore> = Arc::new(
-        FolderBlobStore::new(
-            config.data_dir.join("blobs"),
-            keys.urls.clone(),
-            base_url.clone(),
+    let ports = Ports {
+        sessions: Arc::new(SqliteSessionRepo::new(db.clone())),
+        uploads: Arc::new(SqliteUploadRepo::new(db.clone())),
+        jobs: Arc::new(SqliteJobRepo::new(db.clone())),
+        jobs_queue: Arc::new(SqliteQueue::new(
+            db.clone(),
+            JOBS_QUEUE,
+            Some((JOBS_DLQ.into(), config.max_receives)),
             clock.clone(),
-        )
-        .context("opening the blob store")?
-        .with_events(Arc::new(QueueEvents::new(ingest_q.clone())), "uploads/"),
-    );
+        )),
+        jobs_dlq: Arc::new(SqliteQueue::new(db.clone(), JOBS_DLQ, None, clock.clone())),
+        blobs: Arc::new(
+            FolderBlobStore::new(
+                config.data_dir.join("blobs"),
+                keys.urls.clone(),
+                base_url.clone(),
+                clock.clone(),
+            )
+            .context("opening the blob store")?
+            .with_events(Arc::new(QueueEvents::new(ingest_queue.clone())), "uploads/"),
+        ),
+        ingest_queue,
+    };
+    let mode = Mode {
+        url_signer: Some(keys.urls.clone()),
+        redirect_downloads: false,
+        parse_event: local_event,
+    };
+    run(config, keys, listener, base_url, ports, runners, mode).await
+}
 
-    let worker_count = config.worker_count();
+/// Starts the same API, workers and an ingest poller on AWS adapters (`coda serve --backend aws`).
+///
+/// The poller stands in for the ingest Lambda's SQS event source mapping; S3 serves uploads and downloads.
+pub async fn start_aws(
+    config: &Config,
+    runners: HashMap<JobKind, Arc<dyn JobRunner>>,
+    aws: &coda_aws::AwsAdapters,
+) -> anyhow::Result<RunningApp> {
+    let keys = load_keys(&config.data_dir)?;
+    let listener = bind(config).await?;
+    let base_url = base_url(config, &listener)?;
+    let ports = Ports {
+        sessions: aws.sessions.clone(),
+        uploads: aws.uploads.clone(),
+        jobs: aws.jobs.clone(),
+        jobs_queue: aws.jobs_queue.clone(),
+        jobs_dlq: aws.jobs_dlq.clone(),
+        ingest_queue: aws.ingest_queue.clone(),
+        blobs: aws.blobs.clone(),
+    };
+    let mode = Mode {
+        url_signer: None,
+        redirect_downloads: true,
+        parse_event: coda_aws::object_created_from_s3_event,
+    };
+    run(config, keys, listener, base_url, ports, runners, mode).await
+}
+
+async fn bind(config: &Config) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(&config.addr)
+        .await
+        .with_context(|| format!("binding {}", config.addr))
+}
+
+fn base_url(config: &Config, listener: &tokio::net::TcpListener) -> anyhow::Result<String> {
+    let addr = listener.local_addr()?;
+    Ok(config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}")))
+}
+
+/// What differs between the backends beyond the ports.
+struct Mode {
+    url_signer: Option<UrlSigner>,
+    redirect_downloads: bool,
+    parse_event: EventParser,
+}
+
+/// The worker settings a config implies.
+pub fn worker_settings(config: &Config) -> WorkerSettings {
+    WorkerSettings {
+        visibility: secs(config.job_visibility_secs),
+        poll_wait: Duration::from_millis(500),
+        shutdown_grace: secs(config.shutdown_grace_secs),
+        supervise_every: Duration::from_millis(200),
+        retry_delay: secs(config.retry_delay_secs),
+    }
+}
+
+async fn run(
+    config: &Config,
+    keys: Keys,
+    listener: tokio::net::TcpListener,
+    base_url: String,
+    ports: Ports,
+    runners: HashMap<JobKind, Arc<dyn JobRunner>>,
+    mode: Mode,
+) -> anyhow::Result<RunningApp> {
+    let addr = listener.local_addr()?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let Ports {
+        sessions: sessions_repo,
+        uploads: uploads_repo,
+        jobs: jobs_repo,
+        jobs_queue: jobs_q,
+        jobs_dlq: dlq,
+        ingest_queue: ingest_q,
+        blobs,
+    } = ports;
+    let worker_count = if config.run_workers {
+        config.worker_count()
+    } else {
+        0
+    };
     let worker = Arc::new(Worker {
         jobs: jobs_repo.clone(),
         queue: jobs_q.clone(),
@@ -189,13 +304,7 @@ pub async fn start(
         blobs: blobs.clone(),
         clock: clock.clone(),
         runners,
-        settings: WorkerSettings {
-            visibility: secs(config.job_visibility_secs),
-            poll_wait: Duration::from_millis(500),
-            shutdown_grace: secs(config.shutdown_grace_secs),
-            supervise_every: Duration::from_millis(200),
-            retry_delay: secs(config.retry_delay_secs),
-        },
+        settings: worker_settings(config),
     });
     let available = worker.kinds();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -203,9 +312,11 @@ pub async fn start(
     for i in 0..worker_count {
         tasks.push(tokio::spawn(worker.clone().run(i, shutdown_rx.clone())));
     }
-    tasks.push(tokio::spawn(
-        worker.clone().run_dead_letters(shutdown_rx.clone()),
-    ));
+    if config.run_workers {
+        tasks.push(tokio::spawn(
+            worker.clone().run_dead_letters(shutdown_rx.clone()),
+        ));
+    }
     {
         let (uploads, jobs, queue, sessions, blobs, clock) = (
             uploads_repo.clone(),
@@ -217,9 +328,10 @@ pub async fn start(
         );
         let events = ingest_q.clone();
         let shutdown = shutdown_rx.clone();
+        let parse = mode.parse_event;
         tasks.push(tokio::spawn(async move {
             ingest_loop(
-                &*events, &*uploads, &*jobs, &*queue, &*sessions, &*blobs, &*clock, shutdown,
+                parse, &*events, &*uploads, &*jobs, &*queue, &*sessions, &*blobs, &*clock, shutdown,
             )
             .await
         }));
@@ -258,13 +370,13 @@ pub async fn start(
             download_url_ttl: secs(config.download_url_ttl_secs),
         },
         available,
-        url_signer: Some(keys.urls.clone()),
+        url_signer: mode.url_signer,
         auth: Arc::new(JwtAuth {
             signer: keys.tokens.clone(),
             clock,
         }),
         workers: worker_count,
-        redirect_downloads: false,
+        redirect_downloads: mode.redirect_downloads,
     });
     let app = router(state);
     let mut server_shutdown = shutdown_rx.clone();
@@ -292,6 +404,7 @@ pub async fn start(
 
 #[allow(clippy::too_many_arguments)]
 async fn ingest_loop(
+    parse: EventParser,
     events: &dyn JobQueue,
     uploads: &dyn UploadRepo,
     jobs: &dyn JobRepo,
@@ -315,21 +428,30 @@ async fn ingest_loop(
             }
         };
         for m in msgs {
-            let Ok(event) = serde_json::from_str::<ObjectCreated>(&m.body) else {
-                warn!(message_id = %m.message_id, "malformed object event dropped");
-                let _ = events.ack(&m.receipt).await;
-                continue;
-            };
-            match ingest::handle_object_created(
-                uploads, jobs, queue, sessions, blobs, clock, &event,
-            )
-            .await
-            {
-                Ok(outcome) => {
-                    info!(key = %event.key, ?outcome, "ingested");
+            let parsed = match parse(&m.body) {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!(message_id = %m.message_id, error = %e, "malformed object event dropped");
                     let _ = events.ack(&m.receipt).await;
+                    continue;
                 }
-                Err(e) => warn!(key = %event.key, error = %e, "ingest failed; will retry"),
+            };
+            let mut ok = true;
+            for event in &parsed {
+                match ingest::handle_object_created(
+                    uploads, jobs, queue, sessions, blobs, clock, event,
+                )
+                .await
+                {
+                    Ok(outcome) => info!(key = %event.key, ?outcome, "ingested"),
+                    Err(e) => {
+                        warn!(key = %event.key, error = %e, "ingest failed; will retry");
+                        ok = false;
+                    }
+                }
+            }
+            if ok {
+                let _ = events.ack(&m.receipt).await;
             }
         }
     }

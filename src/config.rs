@@ -16,6 +16,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where `coda serve` keeps its state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// A folder and SQLite in the data dir.
+    Local,
+    /// S3, DynamoDB and SQS named by `aws_prefix`, from the standard AWS environment.
+    Aws,
+}
+
 /// Every setting of `coda serve`; see the README's configuration table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -50,6 +60,12 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Log line format.
     pub log_format: LogFormat,
+    /// Local folder/SQLite, or AWS.
+    pub backend: Backend,
+    /// Prefix of the AWS resource names (`{prefix}-blobs`, `{prefix}-jobs`, ...).
+    pub aws_prefix: String,
+    /// Whether `coda serve` runs job workers itself (off when separate `coda-worker`s do).
+    pub run_workers: bool,
 }
 
 impl Default for Config {
@@ -70,6 +86,9 @@ impl Default for Config {
             evict_every_secs: 60.0,
             public_url: None,
             log_format: LogFormat::Text,
+            backend: Backend::Local,
+            aws_prefix: "coda".into(),
+            run_workers: true,
         }
     }
 }

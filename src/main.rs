@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use coda::app;
-use coda::config::{Config, LogFormat};
+use coda::config::{Backend, Config, LogFormat};
 
 #[derive(Parser)]
 #[command(
@@ -20,6 +20,16 @@ struct Cli {
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Subcommand)]
+enum AwsCommand {
+    /// Create the bucket, queues, notification and tables (safe to run again).
+    Bootstrap {
+        /// Resource name prefix (default: the `aws_prefix` setting).
+        #[arg(long)]
+        prefix: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -38,6 +48,14 @@ enum Command {
         /// Log format.
         #[arg(long, value_enum)]
         log_format: Option<LogFormat>,
+        /// Where state lives: `local` (folder + SQLite) or `aws` (S3, DynamoDB, SQS from the AWS environment).
+        #[arg(long, value_enum)]
+        backend: Option<Backend>,
+    },
+    /// AWS resources: `coda aws bootstrap` creates them wherever AWS_ENDPOINT_URL (or the real account) points.
+    Aws {
+        #[command(subcommand)]
+        command: AwsCommand,
     },
     /// Print a bearer token for a user of the local server.
     Token {
@@ -97,12 +115,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data,
             workers,
             log_format,
+            backend,
         } => {
             config.addr = addr.unwrap_or(config.addr);
             config.data_dir = data.unwrap_or(config.data_dir);
             config.workers = workers.unwrap_or(config.workers);
             config.log_format = log_format.unwrap_or(config.log_format);
+            config.backend = backend.unwrap_or(config.backend);
             serve(config)
+        }
+        Command::Aws {
+            command: AwsCommand::Bootstrap { prefix },
+        } => {
+            coda::logging::init(config.log_format);
+            let prefix = prefix.unwrap_or(config.aws_prefix.clone());
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let names = coda_aws::AwsNames::new(&prefix)?;
+                let sdk = coda_aws::load_sdk_config().await;
+                coda_aws::bootstrap(&names, &sdk, config.max_receives).await?;
+                println!(
+                    "bootstrapped: bucket {}; queues {}, {}, {}, {}; tables {}, {}, {}",
+                    names.bucket,
+                    names.jobs_queue,
+                    names.jobs_dlq,
+                    names.ingest_queue,
+                    names.ingest_dlq,
+                    names.sessions_table,
+                    names.uploads_table,
+                    names.jobs_table
+                );
+                Ok::<_, anyhow::Error>(())
+            })
         }
         Command::Token {
             user,
@@ -154,7 +200,17 @@ fn serve(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let running = app::start(&config, coda_jobs::builtin_runners()).await?;
+        let running = match config.backend {
+            Backend::Local => app::start(&config, coda_jobs::builtin_runners()).await?,
+            Backend::Aws => {
+                let names = coda_aws::AwsNames::new(&config.aws_prefix)?;
+                let sdk = coda_aws::load_sdk_config().await;
+                let aws = coda_aws::AwsAdapters::connect(&names, &sdk)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e} (run `coda aws bootstrap` first?)"))?;
+                app::start_aws(&config, coda_jobs::builtin_runners(), &aws).await?
+            }
+        };
         let token = running
             .tokens
             .issue("local", chrono::Utc::now(), config.token_ttl_secs as i64);

@@ -1,0 +1,8 @@
+//! Jobs (submit, get, list, cancel), blob downloads as presigned redirects, health and OpenAPI.
+
+use coda_api::RouteGroup;
+
+#[tokio::main]
+async fn main() -> Result<(), coda_lambda::Error> {
+    coda_lambda::run_http(&[RouteGroup::Jobs, RouteGroup::Blobs, RouteGroup::Meta]).await
+}

@@ -1,0 +1,448 @@
+//! The AWS adapters on the moto emulator: every shared port contract, plus
+//! what only AWS has (bootstrap, DynamoDB item layout, S3 → SQS notifications).
+//!
+//! One moto server serves the whole binary; each test bootstraps its own
+//! resource prefix. Without moto these tests fail and say to run
+//! `scripts/emulator.sh`.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, TcpListener};
+use std::time::{Duration, Instant};
+
+use aws_config::retry::RetryConfig;
+use aws_sdk_dynamodb::types::{AttributeValue, KeyType, TimeToLiveStatus};
+use aws_sdk_sqs::types::QueueAttributeName;
+use bytes::Bytes;
+use coda_aws::dynamo::{created_key, SESSION_TTL_GRACE, UPLOAD_TTL_GRACE};
+use coda_aws::names::JOBS_BY_OWNER_INDEX;
+use coda_aws::testing::{sdk_config_for, unique_prefix, TestEnv};
+use coda_aws::{
+    bootstrap, object_created_from_s3_event, AwsAdapters, AwsNames, DynamoJobRepo, S3BlobStore,
+    SqsJobQueue,
+};
+use coda_contract as contract;
+use coda_contract::fixtures::{job, session, t0, uid, upload};
+use coda_core::ports::{BlobStore, JobQueue, JobRepo, ObjectCreated};
+
+/// The jobs queue's redrive count in these tests.
+const MAX_RECEIVES: u32 = 3;
+
+async fn env() -> TestEnv {
+    TestEnv::new(MAX_RECEIVES)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+// ---------- the shared contract ----------
+
+#[tokio::test]
+async fn sessions_conditional_writes() {
+    contract::check_session_conditional_writes(env().await.adapters.sessions.as_ref()).await;
+}
+
+#[tokio::test]
+async fn sessions_expiry() {
+    contract::check_session_expiry(env().await.adapters.sessions.as_ref()).await;
+}
+
+#[tokio::test]
+async fn uploads_conditional_writes() {
+    contract::check_upload_conditional_writes(env().await.adapters.uploads.as_ref()).await;
+}
+
+#[tokio::test]
+async fn jobs_conditional_writes() {
+    contract::check_job_conditional_writes(env().await.adapters.jobs.as_ref()).await;
+}
+
+#[tokio::test]
+async fn jobs_pagination() {
+    contract::check_job_pagination(env().await.adapters.jobs.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_concurrent_updates() {
+    contract::check_job_concurrent_updates(env().await.adapters.jobs).await;
+}
+
+#[tokio::test]
+async fn queue_visibility() {
+    contract::check_queue_visibility(env().await.adapters.jobs_queue.as_ref()).await;
+}
+
+#[tokio::test]
+async fn queue_delivery() {
+    contract::check_queue_delivery(env().await.adapters.jobs_queue.as_ref()).await;
+}
+
+#[tokio::test]
+async fn queue_dead_letter() {
+    let a = env().await.adapters;
+    contract::check_queue_dead_letter(a.jobs_queue.as_ref(), a.jobs_dlq.as_ref(), MAX_RECEIVES)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_wait() {
+    contract::check_queue_wait(env().await.adapters.jobs_queue).await;
+}
+
+#[tokio::test]
+async fn blob_basics() {
+    contract::check_blob_basics(env().await.adapters.blobs.as_ref()).await;
+}
+
+#[tokio::test]
+async fn blob_ranges() {
+    contract::check_blob_ranges(env().await.adapters.blobs.as_ref()).await;
+}
+
+#[tokio::test]
+async fn blob_keys() {
+    contract::check_blob_keys(env().await.adapters.blobs.as_ref()).await;
+}
+
+#[tokio::test]
+async fn blob_delete_prefix() {
+    contract::check_blob_delete_prefix(env().await.adapters.blobs.as_ref()).await;
+}
+
+#[tokio::test]
+async fn blob_presign_urls() {
+    contract::check_blob_presign_urls(env().await.adapters.blobs.as_ref()).await;
+}
+
+// ---------- AWS only ----------
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().unwrap(),
+        other => panic!("{name} is not a number: {other:?}"),
+    }
+}
+
+fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a str {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => v,
+        other => panic!("{name} is not a string: {other:?}"),
+    }
+}
+
+async fn raw_item(env: &TestEnv, table: &str, id: &str) -> HashMap<String, AttributeValue> {
+    aws_sdk_dynamodb::Client::new(&env.sdk_config)
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(id.to_string()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("item exists")
+}
+
+#[tokio::test]
+async fn bootstrap_twice_updates_settings_and_keeps_data() {
+    let env = env().await;
+    let id = uid("job");
+    env.adapters
+        .jobs
+        .create(&job(&id, "o", t0()))
+        .await
+        .unwrap();
+    env.adapters
+        .blobs
+        .put("uploads/u/x", Bytes::from_static(b"x"), "a/b")
+        .await
+        .unwrap();
+
+    bootstrap(&env.names, &env.sdk_config, MAX_RECEIVES)
+        .await
+        .unwrap();
+    bootstrap(&env.names, &env.sdk_config, 7).await.unwrap();
+    assert!(
+        env.adapters.jobs.get(&id).await.unwrap().is_some(),
+        "rows survive"
+    );
+    assert!(
+        env.adapters
+            .blobs
+            .head("uploads/u/x")
+            .await
+            .unwrap()
+            .is_some(),
+        "objects survive"
+    );
+
+    let sqs = aws_sdk_sqs::Client::new(&env.sdk_config);
+    let redrive = |url: String| {
+        let sqs = sqs.clone();
+        async move {
+            let out = sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(QueueAttributeName::All)
+                .send()
+                .await
+                .unwrap();
+            let attrs = out.attributes().unwrap();
+            let policy: serde_json::Value =
+                serde_json::from_str(&attrs[&QueueAttributeName::RedrivePolicy]).unwrap();
+            (policy, attrs.get(&QueueAttributeName::Policy).cloned())
+        }
+    };
+    let url = |name: &str| {
+        let sqs = sqs.clone();
+        let name = name.to_string();
+        async move {
+            sqs.get_queue_url()
+                .queue_name(name)
+                .send()
+                .await
+                .unwrap()
+                .queue_url()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let (jobs_redrive, _) = redrive(url(&env.names.jobs_queue).await).await;
+    assert_eq!(
+        jobs_redrive["maxReceiveCount"]
+            .to_string()
+            .trim_matches('"'),
+        "7"
+    );
+    assert!(jobs_redrive["deadLetterTargetArn"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!(":{}", env.names.jobs_dlq)));
+    let (ingest_redrive, ingest_policy) = redrive(url(&env.names.ingest_queue).await).await;
+    assert_eq!(
+        ingest_redrive["maxReceiveCount"]
+            .to_string()
+            .trim_matches('"'),
+        "5"
+    );
+    assert!(ingest_redrive["deadLetterTargetArn"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!(":{}", env.names.ingest_dlq)));
+    let policy = ingest_policy.expect("the ingest queue lets S3 send");
+    assert!(
+        policy.contains("s3.amazonaws.com") && policy.contains(&env.names.bucket),
+        "{policy}"
+    );
+
+    let dynamo = aws_sdk_dynamodb::Client::new(&env.sdk_config);
+    for table in [&env.names.sessions_table, &env.names.uploads_table] {
+        let ttl = dynamo
+            .describe_time_to_live()
+            .table_name(table)
+            .send()
+            .await
+            .unwrap();
+        let d = ttl.time_to_live_description().unwrap();
+        assert_eq!(
+            d.time_to_live_status(),
+            Some(&TimeToLiveStatus::Enabled),
+            "{table}"
+        );
+        assert_eq!(d.attribute_name(), Some("ttl"));
+    }
+    let jobs_table = dynamo
+        .describe_table()
+        .table_name(&env.names.jobs_table)
+        .send()
+        .await
+        .unwrap();
+    let gsi = &jobs_table.table().unwrap().global_secondary_indexes()[0];
+    assert_eq!(gsi.index_name(), Some(JOBS_BY_OWNER_INDEX));
+    let keys: Vec<(&str, &KeyType)> = gsi
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type()))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![("owner", &KeyType::Hash), ("created_key", &KeyType::Range)]
+    );
+
+    let s3 = S3BlobStore::new(&env.sdk_config, &env.names.bucket);
+    let notification = s3
+        .client()
+        .get_bucket_notification_configuration()
+        .bucket(&env.names.bucket)
+        .send()
+        .await
+        .unwrap();
+    let queues = notification.queue_configurations();
+    assert_eq!(queues.len(), 1, "re-running replaces, not adds: {queues:?}");
+    assert!(queues[0]
+        .queue_arn()
+        .ends_with(&format!(":{}", env.names.ingest_queue)));
+    let rules = queues[0].filter().unwrap().key().unwrap().filter_rules();
+    assert_eq!(rules[0].value(), Some("uploads/"));
+
+    assert_eq!(
+        bootstrap(&env.names, &env.sdk_config, 0)
+            .await
+            .unwrap_err()
+            .code(),
+        "INVALID_MAX_RECEIVES"
+    );
+}
+
+#[tokio::test]
+async fn items_carry_keys_version_and_ttl() {
+    let env = env().await;
+    let a = &env.adapters;
+    let ses = session(&uid("ses"), t0() + chrono::Duration::seconds(90));
+    a.sessions.create(&ses).await.unwrap();
+    let item = raw_item(&env, &env.names.sessions_table, &ses.session_id).await;
+    assert_eq!(
+        number(&item, "ttl"),
+        ses.expires_at.timestamp() + SESSION_TTL_GRACE.as_secs() as i64
+    );
+    assert_eq!(
+        number(&item, "expires_at_ms"),
+        ses.expires_at.timestamp_millis()
+    );
+    assert_eq!(number(&item, "version"), 0);
+    assert_eq!(text(&item, "owner"), "owner-s");
+    let body: serde_json::Value = serde_json::from_str(text(&item, "body")).unwrap();
+    assert_eq!(body["session_id"], ses.session_id.as_str());
+
+    let mut moved = ses.clone();
+    moved.expires_at = t0() + chrono::Duration::seconds(500);
+    a.sessions.update(&moved).await.unwrap();
+    let item = raw_item(&env, &env.names.sessions_table, &ses.session_id).await;
+    assert_eq!(
+        (number(&item, "ttl"), number(&item, "version")),
+        (
+            moved.expires_at.timestamp() + SESSION_TTL_GRACE.as_secs() as i64,
+            1
+        ),
+        "updates move the TTL"
+    );
+
+    let upl = upload(&uid("upl"));
+    a.uploads.create(&upl).await.unwrap();
+    let item = raw_item(&env, &env.names.uploads_table, &upl.upload_id).await;
+    assert_eq!(
+        number(&item, "ttl"),
+        upl.expires_at.timestamp() + UPLOAD_TTL_GRACE.as_secs() as i64
+    );
+
+    let j = job(&uid("job"), "owner-j", t0());
+    a.jobs.create(&j).await.unwrap();
+    let item = raw_item(&env, &env.names.jobs_table, &j.job_id).await;
+    assert_eq!(
+        text(&item, "created_key"),
+        created_key(j.created_at, &j.job_id)
+    );
+    assert!(!item.contains_key("ttl"), "jobs never expire");
+}
+
+/// Drains the ingest queue for `within`, skipping S3 test events; returns the object events.
+async fn ingest_events(queue: &dyn JobQueue, want: usize, within: Duration) -> Vec<ObjectCreated> {
+    let deadline = Instant::now() + within;
+    let mut events = Vec::new();
+    while events.len() < want && Instant::now() < deadline {
+        for m in queue
+            .receive(10, Duration::from_secs(30), Duration::from_secs(1))
+            .await
+            .unwrap()
+        {
+            events.extend(object_created_from_s3_event(&m.body).unwrap());
+            queue.ack(&m.receipt).await.unwrap();
+        }
+    }
+    events
+}
+
+#[tokio::test]
+async fn presigned_put_notifies_ingest_with_the_decoded_key() {
+    let env = env().await;
+    let a = &env.adapters;
+    let key = format!("uploads/{}/my song ünï+1 曲.wav", uid("upl"));
+    let body = Bytes::from_static(b"RIFF....WAVEfmt ");
+    let url = a
+        .blobs
+        .presign_put(&key, "audio/wav", Duration::from_secs(300))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let put = http.put(&url).body(body.clone()).send().await.unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    // Outside uploads/ nothing is announced.
+    a.blobs
+        .put(
+            "results/j/out.json",
+            Bytes::from_static(b"{}"),
+            "application/json",
+        )
+        .await
+        .unwrap();
+
+    let meta = a.blobs.head(&key).await.unwrap().expect("the PUT landed");
+    assert_eq!(meta.size, body.len() as u64);
+    let events = ingest_events(a.ingest_queue.as_ref(), 1, Duration::from_secs(15)).await;
+    assert_eq!(
+        events,
+        vec![ObjectCreated {
+            bucket: env.names.bucket.clone(),
+            key: key.clone(),
+            size: meta.size,
+            etag: meta.etag.clone(),
+        }]
+    );
+    assert!(
+        ingest_events(a.ingest_queue.as_ref(), 1, Duration::from_secs(2))
+            .await
+            .is_empty(),
+        "one event per upload, none for results/"
+    );
+
+    let get_url = a
+        .blobs
+        .presign_get(&key, Duration::from_secs(300))
+        .await
+        .unwrap();
+    let got = http.get(&get_url).send().await.unwrap();
+    assert!(got.status().is_success());
+    assert_eq!(got.bytes().await.unwrap(), body);
+}
+
+#[tokio::test]
+async fn connect_before_bootstrap_is_not_found() {
+    let emulator = coda_aws::testing::emulator().unwrap_or_else(|e| panic!("{e}"));
+    let names = AwsNames::new(&unique_prefix()).unwrap();
+    let err = AwsAdapters::connect(&names, &emulator.sdk_config().await)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "NOT_FOUND");
+    assert!(err.to_string().contains(&names.jobs_queue), "{err}");
+}
+
+#[tokio::test]
+async fn unreachable_endpoint_is_unavailable() {
+    // A port nothing listens on: bound, read, released.
+    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = sdk_config_for(&format!("http://127.0.0.1:{port}"))
+        .await
+        .into_builder()
+        .retry_config(RetryConfig::disabled())
+        .build();
+    let blobs = S3BlobStore::new(&config, "b");
+    assert_eq!(blobs.head("k").await.unwrap_err().code(), "UNAVAILABLE");
+    let jobs = DynamoJobRepo::new(aws_sdk_dynamodb::Client::new(&config), "t");
+    assert_eq!(jobs.get("job_1").await.unwrap_err().code(), "UNAVAILABLE");
+    let queue = SqsJobQueue::new(
+        aws_sdk_sqs::Client::new(&config),
+        &format!("http://127.0.0.1:{port}/123456789012/q"),
+    );
+    assert_eq!(queue.send("x").await.unwrap_err().code(), "UNAVAILABLE");
+}

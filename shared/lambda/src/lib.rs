@@ -1,0 +1,190 @@
+//! What every Coda Lambda function shares: AWS adapters from the environment,
+//! identity from the API Gateway JWT authorizer, the ingest batch handler and
+//! JSON logs. Each function's `main.rs` picks one entry point from here.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use coda_api::{router_for, AppState, Authenticator, RouteGroup, SharedState};
+use coda_aws::{object_created_from_s3_event, AwsAdapters, AwsNames};
+use coda_core::model::{JobKind, Owner};
+use coda_core::ports::{
+    BlobStore, Clock, JobQueue, JobRepo, RandomIds, SessionRepo, SystemClock, UploadRepo,
+};
+use coda_core::services::{ingest, Limits};
+use coda_core::CodaError;
+use lambda_http::request::RequestContext;
+use tracing::{info, warn};
+
+/// Boxed error type the Lambda runtime accepts.
+pub type Error = lambda_runtime::Error;
+
+/// JSON log lines, with the span fields (the runtime's `requestId`, a job's `job_id`) on every line.
+pub fn init_logging() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(true)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level.to_lowercase()))
+        .without_time()
+        .try_init();
+}
+
+/// Connects the AWS adapters named by `CODA_AWS_PREFIX` (default `coda`), using the standard AWS environment.
+pub async fn adapters_from_env() -> Result<AwsAdapters, Error> {
+    let prefix = std::env::var("CODA_AWS_PREFIX").unwrap_or_else(|_| "coda".into());
+    let names = AwsNames::new(&prefix)?;
+    let sdk = coda_aws::load_sdk_config().await;
+    Ok(AwsAdapters::connect(&names, &sdk).await?)
+}
+
+/// The job kinds the GPU worker runs, from `CODA_JOB_KINDS` (comma-separated; default `probe`).
+pub fn job_kinds_from_env() -> Result<Vec<JobKind>, CodaError> {
+    let raw = std::env::var("CODA_JOB_KINDS").unwrap_or_else(|_| "probe".into());
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(JobKind::parse)
+        .collect()
+}
+
+/// Takes the owner from the claims the API Gateway JWT authorizer verified.
+pub struct GatewayClaimsAuth;
+
+impl Authenticator for GatewayClaimsAuth {
+    fn authenticate(&self, req: &axum::extract::Request) -> Result<Owner, CodaError> {
+        let sub = match req.extensions().get::<RequestContext>() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+                .authorizer
+                .as_ref()
+                .and_then(|a| a.jwt.as_ref())
+                .and_then(|jwt| jwt.claims.get("sub"))
+                .cloned(),
+            _ => None,
+        };
+        match sub {
+            Some(s) if !s.is_empty() => Ok(Owner(s)),
+            _ => Err(CodaError::Unauthorized(
+                "no verified JWT claims on the request".into(),
+            )),
+        }
+    }
+}
+
+/// The API state over the AWS adapters: downloads redirect to S3, identity comes from the authorizer.
+pub fn http_state(
+    a: &AwsAdapters,
+    available: Vec<JobKind>,
+    auth: Arc<dyn Authenticator>,
+) -> SharedState {
+    Arc::new(AppState {
+        sessions: a.sessions.clone(),
+        uploads: a.uploads.clone(),
+        jobs: a.jobs.clone(),
+        queue: a.jobs_queue.clone(),
+        blobs: a.blobs.clone(),
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(RandomIds),
+        limits: Limits::default(),
+        available,
+        url_signer: None,
+        auth,
+        workers: 0,
+        redirect_downloads: true,
+    })
+}
+
+/// Runs an HTTP function serving `groups` of the API.
+pub async fn run_http(groups: &[RouteGroup]) -> Result<(), Error> {
+    init_logging();
+    let adapters = adapters_from_env().await?;
+    let state = http_state(
+        &adapters,
+        job_kinds_from_env()?,
+        Arc::new(GatewayClaimsAuth),
+    );
+    lambda_http::run(router_for(state, groups)).await
+}
+
+/// The ports ingest writes to.
+pub struct IngestPorts<'a> {
+    /// Uploads table.
+    pub uploads: &'a dyn UploadRepo,
+    /// Jobs table.
+    pub jobs: &'a dyn JobRepo,
+    /// The jobs queue.
+    pub queue: &'a dyn JobQueue,
+    /// Sessions table.
+    pub sessions: &'a dyn SessionRepo,
+    /// The blob store.
+    pub blobs: &'a dyn BlobStore,
+    /// Time source.
+    pub clock: &'a dyn Clock,
+}
+
+/// Ingests one SQS message body (an S3 event notification); a test event is a no-op.
+pub async fn ingest_s3_message(p: &IngestPorts<'_>, body: &str) -> Result<usize, CodaError> {
+    let events = object_created_from_s3_event(body)?;
+    let mut created = 0;
+    for e in &events {
+        let outcome = ingest::handle_object_created(
+            p.uploads, p.jobs, p.queue, p.sessions, p.blobs, p.clock, e,
+        )
+        .await?;
+        info!(bucket = %e.bucket, key = %e.key, ?outcome, "ingested");
+        if let ingest::IngestOutcome::Created(ids) = outcome {
+            created += ids.len();
+        }
+    }
+    Ok(created)
+}
+
+/// Handles an SQS batch, reporting each failed message in `batchItemFailures` so only those come back.
+pub async fn handle_ingest_batch(p: &IngestPorts<'_>, event: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for msg in event.records {
+        let id = msg.message_id.clone().unwrap_or_default();
+        let result = match msg.body.as_deref() {
+            Some(body) => ingest_s3_message(p, body).await.map(|_| ()),
+            None => Err(CodaError::bad_request(
+                "INVALID_S3_EVENT",
+                "SQS message without a body",
+            )),
+        };
+        if let Err(e) = result {
+            warn!(message_id = %id, code = e.code(), error = %e, "ingest failed; the message goes back to the queue");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+/// Runs the ingest function: SQS batches of S3 notifications → job rows and job messages.
+pub async fn run_ingest() -> Result<(), Error> {
+    init_logging();
+    let a = Arc::new(adapters_from_env().await?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |ev: lambda_runtime::LambdaEvent<SqsEvent>| {
+            let (a, clock) = (a.clone(), clock.clone());
+            async move {
+                let p = IngestPorts {
+                    uploads: a.uploads.as_ref(),
+                    jobs: a.jobs.as_ref(),
+                    queue: a.jobs_queue.as_ref(),
+                    sessions: a.sessions.as_ref(),
+                    blobs: a.blobs.as_ref(),
+                    clock: clock.as_ref(),
+                };
+                Ok::<_, Error>(handle_ingest_batch(&p, ev.payload).await)
+            }
+        },
+    ))
+    .await
+}

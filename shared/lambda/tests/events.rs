@@ -1,0 +1,257 @@
+//! The handlers on the real-shaped payloads in `events/`, over the local adapters.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use coda_api::RouteGroup;
+use coda_core::model::{Job, JobKind, JobStatus, Upload, UploadState};
+use coda_core::ports::{Clock, JobQueue, JobRepo, SystemClock, UploadRepo};
+use coda_lambda::{handle_ingest_batch, GatewayClaimsAuth, IngestPorts};
+use coda_local::{Db, SqliteJobRepo, SqliteQueue, SqliteSessionRepo, SqliteUploadRepo};
+use tower::ServiceExt;
+
+fn event(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../../events/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+struct Local {
+    _dir: tempfile::TempDir,
+    uploads: SqliteUploadRepo,
+    jobs: SqliteJobRepo,
+    sessions: SqliteSessionRepo,
+    queue: SqliteQueue,
+    blobs: Arc<coda_local::FolderBlobStore>,
+    clock: Arc<dyn Clock>,
+}
+
+fn local() -> Local {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("t.db")).unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let blobs = Arc::new(
+        coda_local::FolderBlobStore::new(
+            dir.path().join("blobs"),
+            coda_core::auth::UrlSigner::new(b"k".to_vec()),
+            "http://localhost".into(),
+            clock.clone(),
+        )
+        .unwrap(),
+    );
+    Local {
+        uploads: SqliteUploadRepo::new(db.clone()),
+        jobs: SqliteJobRepo::new(db.clone()),
+        sessions: SqliteSessionRepo::new(db.clone()),
+        queue: SqliteQueue::new(db, "jobs", None, clock.clone()),
+        blobs,
+        clock,
+        _dir: dir,
+    }
+}
+
+impl Local {
+    fn ports(&self) -> IngestPorts<'_> {
+        IngestPorts {
+            uploads: &self.uploads,
+            jobs: &self.jobs,
+            queue: &self.queue,
+            sessions: &self.sessions,
+            blobs: self.blobs.as_ref(),
+            clock: self.clock.as_ref(),
+        }
+    }
+
+    async fn pending_upload(&self, id: &str, filename: &str) {
+        let now = self.clock.now();
+        self.uploads
+            .create(&Upload {
+                upload_id: id.into(),
+                owner: "alice".into(),
+                key: format!("uploads/{id}/{filename}"),
+                filename: filename.into(),
+                declared_size: 1,
+                declared_content_type: String::new(),
+                content_type: None,
+                jobs: vec![JobKind::Probe],
+                session_id: None,
+                state: UploadState::Pending,
+                etag: None,
+                job_ids: vec![],
+                created_at: now,
+                expires_at: now + chrono::Duration::hours(1),
+                version: 0,
+            })
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn ingest_batch_creates_jobs_once_and_decodes_keys() {
+    let l = local();
+    l.pending_upload("upl_0123456789abcdef", "my song (final) café.wav")
+        .await;
+    l.pending_upload("upl_fedcba9876543210", "take2.flac").await;
+    let batch: SqsEvent = serde_json::from_str(&event("sqs-s3-put.json")).unwrap();
+
+    let resp = handle_ingest_batch(&l.ports(), batch.clone()).await;
+    assert!(resp.batch_item_failures.is_empty(), "{resp:?}");
+    let first = l
+        .uploads
+        .get("upl_0123456789abcdef")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first.state,
+        UploadState::Received,
+        "the S3-encoded key was decoded and matched"
+    );
+    assert_eq!(first.job_ids.len(), 1);
+    let job = l.jobs.get(&first.job_ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (job.kind, job.status, job.owner.as_str()),
+        (JobKind::Probe, JobStatus::Queued, "alice")
+    );
+    assert_eq!(l.queue.depth().await.unwrap(), 2);
+
+    // SQS delivers at least once: the same batch again creates no second job.
+    let resp = handle_ingest_batch(&l.ports(), batch).await;
+    assert!(resp.batch_item_failures.is_empty());
+    let again = l
+        .uploads
+        .get("upl_0123456789abcdef")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.job_ids, first.job_ids);
+}
+
+#[tokio::test]
+async fn test_events_are_tolerated_and_malformed_records_are_reported_alone() {
+    let l = local();
+    let test_event: SqsEvent = serde_json::from_str(&event("sqs-s3-test-event.json")).unwrap();
+    let resp = handle_ingest_batch(&l.ports(), test_event).await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(l.queue.depth().await.unwrap(), 0);
+
+    l.pending_upload("upl_0123456789abcdef", "a.wav").await;
+    let mixed: SqsEvent = serde_json::from_str(&event("sqs-s3-malformed.json")).unwrap();
+    let resp = handle_ingest_batch(&l.ports(), mixed).await;
+    let failed: Vec<_> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["bbbbbbbb-0000-4000-8000-00000000000b"]);
+    let json = serde_json::to_value(&resp).unwrap();
+    assert_eq!(
+        json["batchItemFailures"][0]["itemIdentifier"],
+        "bbbbbbbb-0000-4000-8000-00000000000b"
+    );
+    assert_eq!(
+        l.uploads
+            .get("upl_0123456789abcdef")
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        UploadState::Received
+    );
+}
+
+fn state(l: &Local) -> coda_api::SharedState {
+    Arc::new(coda_api::AppState {
+        sessions: Arc::new(SqliteSessionRepo::new(Db::open_in_memory().unwrap())),
+        uploads: Arc::new(SqliteUploadRepo::new(Db::open_in_memory().unwrap())),
+        jobs: Arc::new(l.jobs.clone()),
+        queue: Arc::new(l.queue.clone()),
+        blobs: l.blobs.clone(),
+        clock: l.clock.clone(),
+        ids: Arc::new(coda_core::ports::RandomIds),
+        limits: Default::default(),
+        available: vec![JobKind::Probe],
+        url_signer: None,
+        auth: Arc::new(GatewayClaimsAuth),
+        workers: 0,
+        redirect_downloads: true,
+    })
+}
+
+async fn call(l: &Local, raw: &str) -> (u16, serde_json::Value) {
+    let req = lambda_http::request::from_str(raw).unwrap();
+    let app = coda_api::router_for(
+        state(l),
+        &[RouteGroup::Jobs, RouteGroup::Blobs, RouteGroup::Meta],
+    );
+    let resp = app.oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn api_gateway_requests_take_the_owner_from_jwt_claims() {
+    let l = local();
+    let raw = event("apigw-v2-get-job.json");
+    let (status, body) = call(&l, &raw).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("NOT_FOUND"))
+    );
+
+    let now = l.clock.now();
+    let job = Job {
+        job_id: "job_0123456789abcdef".into(),
+        owner: "alice".into(),
+        kind: JobKind::Probe,
+        status: JobStatus::Queued,
+        progress: 0,
+        params: serde_json::json!({}),
+        input_key: "uploads/upl_x/a.wav".into(),
+        outputs: vec![],
+        error: None,
+        attempts: 0,
+        lease_until: None,
+        session_id: None,
+        created_at: now,
+        updated_at: now,
+        version: 0,
+    };
+    l.jobs.create(&job).await.unwrap();
+    let (status, body) = call(&l, &raw).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["job_id"], "job_0123456789abcdef");
+
+    // Another user's claims: 404, never 403. No claims at all: 401.
+    let (status, _) = call(&l, &raw.replace("\"sub\": \"alice\"", "\"sub\": \"bob\"")).await;
+    assert_eq!(status, 404);
+    let mut v: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    v["requestContext"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorizer");
+    let (status, body) = call(&l, &v.to_string()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("UNAUTHORIZED"))
+    );
+
+    // Routes of other groups are not served by this function.
+    let sessions = raw
+        .replace("/v1/jobs/job_0123456789abcdef", "/v1/sessions/ses_1")
+        .replace("GET /v1/jobs/{id}", "GET /v1/sessions/{id}");
+    let (status, body) = call(&l, &sessions).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("NOT_FOUND"))
+    );
+}

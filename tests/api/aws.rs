@@ -1,0 +1,206 @@
+//! The AWS shape on the moto emulator: presigned PUT → real S3 notification →
+//! SQS → ingest → job row → worker → status, as `coda serve --backend aws` and
+//! `coda-worker` run it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use coda_core::ports::SystemClock;
+use coda_core::worker::Worker;
+use serde_json::{json, Value};
+
+use crate::helpers::{test_config, tone_wav, TestApp};
+
+async fn wait_job_id(app: &TestApp, user: &str, upload_id: &str) -> String {
+    let t0 = Instant::now();
+    loop {
+        let u: Value = app
+            .get(user, &format!("/v1/uploads/{upload_id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if let Some(id) = u["job_ids"][0].as_str() {
+            return id.to_string();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "ingest never created a job: {u}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presigned_put_to_succeeded_job_on_the_emulator() {
+    let env = coda_aws::testing::TestEnv::new(3)
+        .await
+        .expect("moto emulator (scripts/emulator.sh)");
+    let a = &env.adapters;
+    let data = Arc::new(tempfile::tempdir().unwrap());
+    let mut cfg = test_config(data.path());
+    cfg.run_workers = false;
+    let running = coda::app::start_aws(&cfg, coda_jobs::builtin_runners(), a)
+        .await
+        .unwrap();
+    let app = TestApp {
+        base: running.base_url.clone(),
+        app: Some(running),
+        client: reqwest::Client::new(),
+        data,
+    };
+
+    // The separate worker, wired as coda-worker wires it.
+    let worker = Arc::new(Worker {
+        jobs: a.jobs.clone(),
+        queue: a.jobs_queue.clone(),
+        dead_letters: a.jobs_dlq.clone(),
+        blobs: a.blobs.clone(),
+        clock: Arc::new(SystemClock),
+        runners: coda_jobs::builtin_runners(),
+        settings: coda::app::worker_settings(&cfg),
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let w1 = tokio::spawn(worker.clone().run(0, stopped.clone()));
+    let w2 = tokio::spawn(worker.clone().run_dead_letters(stopped));
+
+    // A good upload, straight to S3 through its presigned URL.
+    let wav = tone_wav(440.0, 0.5, 2.0, 44100, 2);
+    let r = app
+        .post_json(
+            "alice",
+            "/v1/uploads",
+            json!({"filename": "my song é.wav", "size": wav.len(), "jobs": ["probe"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let up: Value = r.json().await.unwrap();
+    let put_url = up["put_url"].as_str().unwrap();
+    assert!(
+        put_url.contains("X-Amz-Signature"),
+        "an S3 presigned URL: {put_url}"
+    );
+    let t0 = Instant::now();
+    assert!(app
+        .client
+        .put(put_url)
+        .body(wav.clone())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let job_id = wait_job_id(&app, "alice", up["upload_id"].as_str().unwrap()).await;
+    let job = app.wait_ended("alice", &job_id).await;
+    let latency = t0.elapsed();
+    assert_eq!(job["status"], "succeeded", "{job}");
+    eprintln!("emulator: presigned PUT -> probe job succeeded in {latency:?}");
+    let probe_key = job["outputs"][0]["key"].as_str().unwrap();
+
+    // Downloads redirect to a presigned S3 GET, which serves the bytes and ranges.
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirect
+        .get(app.url(&format!("/v1/blobs/{probe_key}")))
+        .bearer_auth(app.token("alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let probe: Value = app
+        .client
+        .get(&location)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        (probe["duration_s"].as_f64().unwrap() - 2.0).abs() < 0.001,
+        "{probe}"
+    );
+    let input_key = up["key"].as_str().unwrap();
+    let r = no_redirect
+        .get(app.url(&format!("/v1/blobs/{input_key}")))
+        .bearer_auth(app.token("alice"))
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let part = app
+        .client
+        .get(&location)
+        .header("Range", "bytes=0-11")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &wav[..12]);
+    // Another user still gets 404, never a redirect.
+    assert_eq!(
+        no_redirect
+            .get(app.url(&format!("/v1/blobs/{input_key}")))
+            .bearer_auth(app.token("bob"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    // A corrupt upload ends failed, and no message is left behind on any queue.
+    let cut = wav[..wav.len() / 3].to_vec();
+    let up: Value = app
+        .post_json(
+            "alice",
+            "/v1/uploads",
+            json!({"filename": "cut.wav", "size": cut.len(), "jobs": ["probe"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(app
+        .client
+        .put(up["put_url"].as_str().unwrap())
+        .body(cut)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let bad = wait_job_id(&app, "alice", up["upload_id"].as_str().unwrap()).await;
+    let job = app.wait_ended("alice", &bad).await;
+    assert_eq!(
+        (job["status"].as_str(), job["error"]["code"].as_str()),
+        (Some("failed"), Some("INVALID_AUDIO")),
+        "{job}"
+    );
+    let t0 = Instant::now();
+    loop {
+        let depths = (
+            a.jobs_queue.depth().await.unwrap(),
+            a.ingest_queue.depth().await.unwrap(),
+            a.jobs_dlq.depth().await.unwrap(),
+        );
+        if depths == (0, 0, 0) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "messages left (jobs, ingest, dlq): {depths:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    stop.send(true).unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        let _ = w1.await;
+        let _ = w2.await;
+    })
+    .await;
+}
