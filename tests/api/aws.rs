@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coda_core::ports::SystemClock;
-use coda_core::worker::Worker;
 use serde_json::{json, Value};
 
 use crate::helpers::{test_config, tone_wav, TestApp};
@@ -50,19 +48,14 @@ async fn presigned_put_to_succeeded_job_on_the_emulator() {
         data,
     };
 
-    // The separate worker, wired as coda-worker wires it.
-    let worker = Arc::new(Worker {
-        jobs: a.jobs.clone(),
-        queue: a.jobs_queue.clone(),
-        dead_letters: a.jobs_dlq.clone(),
-        blobs: a.blobs.clone(),
-        clock: Arc::new(SystemClock),
-        runners: coda_jobs::builtin_runners(),
-        settings: coda::app::worker_settings(&cfg),
-    });
+    // The separate worker process's loop, as `coda-worker` runs it.
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let w1 = tokio::spawn(worker.clone().run(0, stopped.clone()));
-    let w2 = tokio::spawn(worker.clone().run_dead_letters(stopped));
+    let worker = {
+        let (cfg, aws) = (cfg.clone(), env.adapters.clone());
+        tokio::spawn(async move {
+            coda::worker::run(&cfg, &aws, coda_jobs::builtin_runners(), stopped).await
+        })
+    };
 
     // A good upload, straight to S3 through its presigned URL.
     let wav = tone_wav(440.0, 0.5, 2.0, 44100, 2);
@@ -198,9 +191,8 @@ async fn presigned_put_to_succeeded_job_on_the_emulator() {
     }
 
     stop.send(true).unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(10), async {
-        let _ = w1.await;
-        let _ = w2.await;
-    })
-    .await;
+    tokio::time::timeout(Duration::from_secs(10), worker)
+        .await
+        .expect("the worker stops on shutdown")
+        .unwrap();
 }

@@ -1,0 +1,60 @@
+//! `coda-worker`: the GPU worker process. It consumes the jobs queue on AWS
+//! with the same worker loop and runners as local mode, and on SIGTERM hands
+//! its in-flight messages back to the queue.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use coda_core::model::JobKind;
+use coda_core::ports::SystemClock;
+use coda_core::worker::{JobRunner, Worker};
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::app::worker_settings;
+use crate::config::Config;
+
+/// Runs `config.worker_count()` workers and the dead-letter loop until `shutdown` turns true.
+pub async fn run(
+    config: &Config,
+    aws: &coda_aws::AwsAdapters,
+    runners: HashMap<JobKind, Arc<dyn JobRunner>>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let worker = Arc::new(Worker {
+        jobs: aws.jobs.clone(),
+        queue: aws.jobs_queue.clone(),
+        dead_letters: aws.jobs_dlq.clone(),
+        blobs: aws.blobs.clone(),
+        clock: Arc::new(SystemClock),
+        runners,
+        settings: worker_settings(config),
+    });
+    let n = config.worker_count();
+    info!(workers = n, prefix = %config.aws_prefix, kinds = ?worker.kinds(), "coda-worker started");
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        tasks.push(tokio::spawn(worker.clone().run(i, shutdown.clone())));
+    }
+    tasks.push(tokio::spawn(worker.clone().run_dead_letters(shutdown)));
+    for t in tasks {
+        let _ = t.await;
+    }
+    info!("coda-worker stopped");
+}
+
+/// Resolves on SIGTERM (ECS stopping the task) or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
