@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up what the tests need and runs every test. Safe to run again.
 #  - .venv with moto[server] (the AWS emulator the tests start), cfn-lint and cargo-lambda, from PyPI;
+#  - the model files in .models (onnxruntime and basic-pitch wheels from PyPI, hash-checked);
 #  - cfn-lint on infra/template.yaml;
 #  - cargo test for the whole workspace (unit, contract on SQLite and on moto, end to end);
 #  - cargo lambda build --release of every function.
@@ -13,6 +14,9 @@ PY=.venv/bin/python
 have() { "$PY" -c "import importlib.metadata as m; m.version('$1')" >/dev/null 2>&1; }
 have cfn-lint || "$PY" -m pip install --quiet --disable-pip-version-check cfn-lint
 have cargo-lambda || "$PY" -m pip install --quiet --disable-pip-version-check cargo-lambda==1.9.2
+
+echo "== model files (ONNX Runtime and Basic Pitch from PyPI wheels, checked against pinned SHA-256s)"
+cargo run -q -p coda-models --example install_models -- "$PWD/.venv/bin/python"
 
 echo "== cfn-lint infra/template.yaml"
 .venv/bin/cfn-lint infra/template.yaml

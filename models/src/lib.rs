@@ -1,1 +1,17 @@
-//! Model runtime (placeholder until the transcription work lands).
+//! Coda's model service: installs the model files from PyPI wheels, loads ONNX
+//! Runtime once per process, and runs Spotify's Basic Pitch transcription.
+
+#![warn(missing_docs)]
+
+pub mod basic_pitch;
+pub mod error;
+pub mod install;
+pub mod runtime;
+
+pub use basic_pitch::{
+    notes_to_midi, to_model_input, transcribe, NoteEvent, Posteriorgrams, TranscribeParams,
+    Transcription,
+};
+pub use error::ModelError;
+pub use install::{default_models_dir, install, locate, Installed};
+pub use runtime::{BasicPitchModel, RuntimeOptions};

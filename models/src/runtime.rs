@@ -1,0 +1,222 @@
+//! ONNX Runtime, loaded once per process from the installed library, and the
+//! shared Basic Pitch session.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ort::environment::Environment;
+use ort::ep::{self, ExecutionProvider};
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use crate::basic_pitch::{
+    N_FRAMES_PER_WINDOW, N_FREQ_BINS_CONTOURS, N_FREQ_BINS_NOTES, WINDOW_SAMPLES,
+};
+use crate::error::ModelError;
+use crate::install::Installed;
+
+/// How sessions are created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeOptions {
+    /// Threads ONNX Runtime may use inside one operator.
+    pub intra_threads: usize,
+    /// Use the CUDA execution provider when the loaded runtime has it; CPU otherwise.
+    pub cuda: bool,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            intra_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cuda: false,
+        }
+    }
+}
+
+/// ort allows exactly one environment per process, ever (even after the first is dropped),
+/// so it is created on first use and kept.
+static ENVIRONMENT: Mutex<Option<(PathBuf, Environment)>> = Mutex::new(None);
+
+fn runtime_err(
+    context: &str,
+) -> impl Fn(ort::Error<ort::session::builder::SessionBuilder>) -> ModelError + '_ {
+    move |e| ModelError::Runtime(format!("{context}: {e}"))
+}
+
+/// Loads ONNX Runtime from `library` (once per process) and returns the process's environment.
+///
+/// A second call with another library is an error: the first one stays mapped.
+pub fn environment(library: &Path) -> Result<Environment, ModelError> {
+    let mut slot = ENVIRONMENT.lock().unwrap_or_else(|p| p.into_inner());
+    let wanted = library
+        .canonicalize()
+        .map_err(|e| ModelError::io(library, e))?;
+    if let Some((loaded, env)) = slot.as_ref() {
+        if *loaded != wanted {
+            return Err(ModelError::Runtime(format!(
+                "ONNX Runtime is already loaded from {}; cannot also load {}",
+                loaded.display(),
+                wanted.display()
+            )));
+        }
+        return Ok(env.clone());
+    }
+    // init_from returns an error for a bad library; plain init() would panic without ORT_DYLIB_PATH.
+    let builder = ort::init_from(&wanted)
+        .map_err(|e| ModelError::Runtime(format!("cannot load {}: {e}", wanted.display())))?;
+    let env = builder
+        .with_name("coda")
+        .with_telemetry(false)
+        .build()
+        .map_err(|e| ModelError::Runtime(format!("cannot create the environment: {e}")))?;
+    *slot = Some((wanted, env.clone()));
+    Ok(env)
+}
+
+/// The execution provider a session ended up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device {
+    /// ONNX Runtime's default CPU provider.
+    Cpu,
+    /// NVIDIA CUDA.
+    Cuda,
+}
+
+/// Outputs of one batched model call, each flattened row-major as `[windows, frames, bins]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawBatch {
+    /// How many windows the batch held.
+    pub windows: usize,
+    /// Note posteriorgram, `[windows, 172, 88]`.
+    pub note: Vec<f32>,
+    /// Onset posteriorgram, `[windows, 172, 88]`.
+    pub onset: Vec<f32>,
+    /// Pitch contour, `[windows, 172, 264]`.
+    pub contour: Vec<f32>,
+    /// Wall time of `session.run` alone.
+    pub run_time: Duration,
+}
+
+/// The Basic Pitch network, loaded once and shared (Send + Sync) by every worker.
+///
+/// `Session::run` needs `&mut`, so calls are serialised by a mutex; ONNX Runtime
+/// already spreads one call over `intra_threads` threads.
+#[derive(Debug)]
+pub struct BasicPitchModel {
+    session: Mutex<Session>,
+    device: Device,
+}
+
+const INPUT_NAME: &str = "serving_default_input_2:0";
+const NOTE_OUTPUT: &str = "StatefulPartitionedCall:1";
+const ONSET_OUTPUT: &str = "StatefulPartitionedCall:2";
+const CONTOUR_OUTPUT: &str = "StatefulPartitionedCall:0";
+
+impl BasicPitchModel {
+    /// Loads `nmp.onnx` with the runtime from `installed`.
+    pub fn load(installed: &Installed, options: &RuntimeOptions) -> Result<Self, ModelError> {
+        let env = environment(&installed.runtime)?;
+        let threads = options.intra_threads.max(1);
+        if options.cuda && ep::CUDA::is_available().unwrap_or(false) {
+            // If the runtime has the provider but the machine lacks a usable GPU or
+            // CUDA libraries, registration fails: fall back to the CPU, as documented.
+            if let Ok(session) = Self::build(&env, threads, &installed.basic_pitch, true) {
+                return Ok(BasicPitchModel {
+                    session: Mutex::new(session),
+                    device: Device::Cuda,
+                });
+            }
+        }
+        let session = Self::build(&env, threads, &installed.basic_pitch, false)?;
+        Ok(BasicPitchModel {
+            session: Mutex::new(session),
+            device: Device::Cpu,
+        })
+    }
+
+    fn build(
+        env: &Environment,
+        threads: usize,
+        model: &Path,
+        cuda: bool,
+    ) -> Result<Session, ModelError> {
+        let mut builder = Session::builder(env)
+            .map_err(|e| ModelError::Runtime(format!("session builder: {e}")))?
+            .with_intra_threads(threads)
+            .map_err(runtime_err("intra threads"))?;
+        if cuda {
+            builder = builder
+                .with_execution_providers([ep::CUDA::default().build().error_on_failure()])
+                .map_err(runtime_err("CUDA execution provider"))?;
+        }
+        let session = builder
+            .commit_from_file(model)
+            .map_err(|e| ModelError::Runtime(format!("cannot load {}: {e}", model.display())))?;
+        check_signature(&session)?;
+        Ok(session)
+    }
+
+    /// The execution provider in use.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Runs the network on `windows` windows of `WINDOW_SAMPLES` samples laid end to end in `input`.
+    pub fn run(&self, input: &[f32], windows: usize) -> Result<RawBatch, ModelError> {
+        if windows == 0 || input.len() != windows * WINDOW_SAMPLES {
+            return Err(ModelError::InvalidAudio(format!(
+                "a batch of {windows} windows needs {} samples, got {}",
+                windows * WINDOW_SAMPLES,
+                input.len()
+            )));
+        }
+        let tensor = TensorRef::from_array_view(([windows, WINDOW_SAMPLES, 1], input))
+            .map_err(|e| ModelError::Runtime(format!("input tensor: {e}")))?;
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let started = Instant::now();
+        let outputs = session
+            .run(ort::inputs![INPUT_NAME => tensor])
+            .map_err(|e| ModelError::Runtime(format!("run: {e}")))?;
+        let run_time = started.elapsed();
+        let take = |name: &str, bins: usize| -> Result<Vec<f32>, ModelError> {
+            let value = outputs
+                .get(name)
+                .ok_or_else(|| ModelError::BadOutput(format!("no output named {name}")))?;
+            let (shape, data) = value
+                .try_extract_tensor::<f32>()
+                .map_err(|e| ModelError::BadOutput(format!("{name}: {e}")))?;
+            let want = [windows as i64, N_FRAMES_PER_WINDOW as i64, bins as i64];
+            if **shape != want {
+                return Err(ModelError::BadOutput(format!(
+                    "{name} has shape {:?}, expected {want:?}",
+                    &**shape
+                )));
+            }
+            Ok(data.to_vec())
+        };
+        Ok(RawBatch {
+            windows,
+            note: take(NOTE_OUTPUT, N_FREQ_BINS_NOTES)?,
+            onset: take(ONSET_OUTPUT, N_FREQ_BINS_NOTES)?,
+            contour: take(CONTOUR_OUTPUT, N_FREQ_BINS_CONTOURS)?,
+            run_time,
+        })
+    }
+}
+
+/// A file that is not Basic Pitch would fail at the first run; say so at load time instead.
+fn check_signature(session: &Session) -> Result<(), ModelError> {
+    let has_input = session.inputs().iter().any(|i| i.name() == INPUT_NAME);
+    let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+    let missing: Vec<&str> = [NOTE_OUTPUT, ONSET_OUTPUT, CONTOUR_OUTPUT]
+        .into_iter()
+        .filter(|name| !outputs.contains(name))
+        .collect();
+    if !has_input || !missing.is_empty() {
+        return Err(ModelError::BadOutput(format!(
+            "the model is not Basic Pitch: input {INPUT_NAME} present: {has_input}, missing outputs: {missing:?}"
+        )));
+    }
+    Ok(())
+}
