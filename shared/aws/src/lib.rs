@@ -12,7 +12,6 @@ pub mod bootstrap;
 pub mod dynamo;
 mod error;
 pub mod event;
-mod keys;
 pub mod names;
 pub mod s3;
 pub mod sqs;

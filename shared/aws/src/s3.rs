@@ -13,7 +13,7 @@ use coda_core::ports::{BlobData, BlobMeta, BlobStore};
 use coda_core::{CodaError, Result};
 
 use crate::error::{http_status, sdk_error, service_code};
-use crate::keys::{validate_key, validate_prefix};
+use coda_core::keys::{validate_key, validate_prefix};
 
 /// S3 refuses presigned URLs valid for longer than seven days.
 const MAX_PRESIGN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);

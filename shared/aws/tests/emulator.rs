@@ -60,10 +60,11 @@ async fn jobs_pagination() {
     contract::check_job_pagination(env().await.adapters.jobs.as_ref()).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn jobs_concurrent_updates() {
-    contract::check_job_concurrent_updates(env().await.adapters.jobs).await;
-}
+// `check_job_concurrent_updates` is not run here: moto's threaded server evaluates a
+// ConditionExpression and writes the item without one lock around both, so two concurrent
+// writers can both pass `version = :expected` (seen here: 159 of 160 increments). DynamoDB
+// evaluates conditions atomically. The conflict semantics are checked sequentially above,
+// and the concurrent check runs against SQLite in shared/local/tests/contract.rs.
 
 #[tokio::test]
 async fn queue_visibility() {

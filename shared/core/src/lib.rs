@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod error;
 pub mod filename;
+pub mod keys;
 pub mod model;
 pub mod ports;
 pub mod range;

@@ -19,13 +19,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use coda_core::auth::UrlSigner;
+use coda_core::keys::{validate_key, validate_prefix};
 use coda_core::ports::{BlobData, BlobMeta, BlobStore, Clock, ObjectCreated, ObjectEvents};
 use coda_core::{CodaError, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-/// Longest accepted key, in bytes (S3's limit).
-const MAX_KEY_BYTES: usize = 1024;
 
 /// What `meta/<key>.json` holds.
 #[derive(Serialize, Deserialize)]
@@ -123,64 +121,6 @@ pub fn encode_key_path(key: &str) -> String {
         }
     }
     out
-}
-
-fn invalid_key(key: &str, why: &str) -> CodaError {
-    CodaError::BadRequest {
-        code: "INVALID_KEY",
-        message: format!("invalid object key: {why}"),
-        details: serde_json::json!({ "key": key }),
-    }
-}
-
-/// Rejects keys that could escape the folder or that S3 and a file system would treat differently.
-fn validate_key(key: &str) -> Result<()> {
-    check_chars(key)?;
-    if key.starts_with('/') {
-        return Err(invalid_key(key, "it starts with '/'"));
-    }
-    if key
-        .split('/')
-        .any(|s| s.is_empty() || s == "." || s == "..")
-    {
-        return Err(invalid_key(key, "it has an empty, '.' or '..' segment"));
-    }
-    Ok(())
-}
-
-/// Like `validate_key`, but the last segment may be partial or empty (`results/job_1/`).
-fn validate_prefix(prefix: &str) -> Result<()> {
-    check_chars(prefix)?;
-    if prefix.starts_with('/') {
-        return Err(invalid_key(prefix, "it starts with '/'"));
-    }
-    let dirs = prefix.rsplit_once('/').map_or("", |(d, _)| d);
-    let last = prefix.rsplit('/').next().unwrap_or("");
-    if (!dirs.is_empty()
-        && dirs
-            .split('/')
-            .any(|s| s.is_empty() || s == "." || s == ".."))
-        || last == ".."
-    {
-        return Err(invalid_key(prefix, "it has an empty, '.' or '..' segment"));
-    }
-    Ok(())
-}
-
-fn check_chars(key: &str) -> Result<()> {
-    if key.is_empty() {
-        return Err(invalid_key(key, "it is empty"));
-    }
-    if key.len() > MAX_KEY_BYTES {
-        return Err(invalid_key(key, "it is longer than 1024 bytes"));
-    }
-    if key.contains('\\') {
-        return Err(invalid_key(key, "it contains a backslash"));
-    }
-    if key.chars().any(char::is_control) {
-        return Err(invalid_key(key, "it contains a control character"));
-    }
-    Ok(())
 }
 
 /// Maps an I/O failure: interruptions and a full disk may pass, anything else is unexpected.
@@ -551,48 +491,5 @@ mod tests {
             "uploads/x/Caf%C3%A9%20%2B%20%C3%BCn%C3%AF.wav"
         );
         assert_eq!(encode_key_path("a-b_c.~d/e"), "a-b_c.~d/e");
-    }
-
-    #[test]
-    fn validates_keys_and_prefixes() {
-        for ok in [
-            "a",
-            "a/b.wav",
-            "uploads/x/Café + ünï.wav",
-            "x/.hidden",
-            "a..b",
-        ] {
-            assert!(validate_key(ok).is_ok(), "{ok}");
-        }
-        let long = "a".repeat(1025);
-        for bad in [
-            "",
-            "/a",
-            "a//b",
-            "a/",
-            "../x",
-            "a/./b",
-            "a/..",
-            "a\\b",
-            "a\u{0}b",
-            "a\nb",
-            long.as_str(),
-        ] {
-            assert_eq!(
-                validate_key(bad).unwrap_err().code(),
-                "INVALID_KEY",
-                "{bad:?}"
-            );
-        }
-        for ok in ["results/job_1/", "uploads/ab", "a"] {
-            assert!(validate_prefix(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "/", "a//", "../", "a/..", "x/../y/"] {
-            assert_eq!(
-                validate_prefix(bad).unwrap_err().code(),
-                "INVALID_KEY",
-                "{bad:?}"
-            );
-        }
     }
 }

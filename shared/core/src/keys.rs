@@ -1,10 +1,10 @@
-//! Object-key rules, the same as the folder store's, so a key that works
-//! locally works on S3 and one refused here is refused there too.
+//! Blob-key rules shared by every blob store, so a key that works locally
+//! works on S3 and one refused in one place is refused everywhere.
 
-use coda_core::{CodaError, Result};
+use crate::{CodaError, Result};
 
-/// S3's longest key, in bytes.
-const MAX_KEY_BYTES: usize = 1024;
+/// The longest key, in bytes (S3's limit).
+pub const MAX_KEY_BYTES: usize = 1024;
 
 fn invalid_key(key: &str, why: &str) -> CodaError {
     CodaError::BadRequest {
@@ -15,7 +15,7 @@ fn invalid_key(key: &str, why: &str) -> CodaError {
 }
 
 /// Refuses keys a file system would read as paths (`..`, empty segments) and control characters.
-pub(crate) fn validate_key(key: &str) -> Result<()> {
+pub fn validate_key(key: &str) -> Result<()> {
     check_chars(key)?;
     if key.starts_with('/') {
         return Err(invalid_key(key, "it starts with '/'"));
@@ -30,7 +30,7 @@ pub(crate) fn validate_key(key: &str) -> Result<()> {
 }
 
 /// Like `validate_key`, but the last segment may be partial or empty (`results/job_1/`).
-pub(crate) fn validate_prefix(prefix: &str) -> Result<()> {
+pub fn validate_prefix(prefix: &str) -> Result<()> {
     check_chars(prefix)?;
     if prefix.starts_with('/') {
         return Err(invalid_key(prefix, "it starts with '/'"));
@@ -80,7 +80,7 @@ mod tests {
         }
         let long = "a".repeat(1025);
         for bad in [
-            "", "/a", "a//b", "a/", "../x", "a/./b", "a/..", "a\\b", "a\u{0}b", &long,
+            "", "/a", "a//b", "a/", "../x", "a/./b", "a/..", "a\\b", "a\u{0}b", "a\nb", &long,
         ] {
             assert_eq!(
                 validate_key(bad).unwrap_err().code(),
