@@ -275,53 +275,12 @@ async fn upload_limit_applies_to_multipart_too() {
         coda_jobs::builtin_runners(),
     )
     .await;
-    let sid = app
-        .post_json("hal", "/v1/sessions", json!({}))
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["session_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sid = app.new_session("hal").await;
     let big = tone_wav(440.0, 0.5, 1.0, 44100, 1);
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(big).file_name("big.wav"),
-    );
-    let r = app
-        .client
-        .post(app.url(&format!("/v1/sessions/{sid}/files")))
-        .bearer_auth(app.token("hal"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_file("hal", &sid, "big.wav", big).await;
     assert_eq!(error_of(r).await, is(413, "PAYLOAD_TOO_LARGE"));
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(noise(500)).file_name("n.bin"),
-    );
-    let r = app
-        .client
-        .post(app.url(&format!("/v1/sessions/{sid}/files")))
-        .bearer_auth(app.token("hal"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_file("hal", &sid, "n.bin", noise(500)).await;
     assert_eq!(error_of(r).await, is(415, "UNSUPPORTED_MEDIA_TYPE"));
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(vec![1, 2]).file_name("../x.wav"),
-    );
-    let r = app
-        .client
-        .post(app.url(&format!("/v1/sessions/{sid}/files")))
-        .bearer_auth(app.token("hal"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_file("hal", &sid, "../x.wav", vec![1, 2]).await;
     assert_eq!(error_of(r).await, is(400, "INVALID_FILENAME"));
 }

@@ -213,28 +213,9 @@ async fn multipart_files_and_session_expiry() {
         coda_jobs::builtin_runners(),
     )
     .await;
-    let sid = app
-        .post_json("carol", "/v1/sessions", json!({}))
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["session_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sid = app.new_session("carol").await;
     let wav = tone_wav(220.0, 0.25, 0.5, 22050, 1);
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(wav.clone()).file_name("voice.wav"),
-    );
-    let r = app
-        .client
-        .post(app.url(&format!("/v1/sessions/{sid}/files")))
-        .bearer_auth(app.token("carol"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_file("carol", &sid, "voice.wav", wav.clone()).await;
     assert_eq!(r.status(), 201);
     let f: Value = r.json().await.unwrap();
     assert_eq!(f["content_type"], "audio/wav");

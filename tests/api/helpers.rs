@@ -103,6 +103,37 @@ impl TestApp {
             .expect("request")
     }
 
+    /// Creates a session and returns its id.
+    pub async fn new_session(&self, user: &str) -> String {
+        let r = self.post_json(user, "/v1/sessions", json!({})).await;
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.unwrap()["session_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Posts one multipart part named `file` to a session.
+    pub async fn post_file(
+        &self,
+        user: &str,
+        sid: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> reqwest::Response {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+        );
+        self.client
+            .post(self.url(&format!("/v1/sessions/{sid}/files")))
+            .bearer_auth(self.token(user))
+            .multipart(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Opens an upload and PUTs `bytes` to its signed URL; returns the upload JSON and the PUT response.
     pub async fn upload(
         &self,
