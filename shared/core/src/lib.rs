@@ -8,10 +8,12 @@ pub mod error;
 pub mod filename;
 pub mod keys;
 pub mod model;
+pub mod params;
 pub mod ports;
 pub mod range;
 pub mod services;
 pub mod sniff;
+pub mod webhooks;
 pub mod worker;
 
 pub use error::CodaError;
