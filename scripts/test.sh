@@ -16,7 +16,7 @@ have cfn-lint || "$PY" -m pip install --quiet --disable-pip-version-check cfn-li
 have cargo-lambda || "$PY" -m pip install --quiet --disable-pip-version-check cargo-lambda==1.9.2
 
 echo "== model files (ONNX Runtime and Basic Pitch from PyPI wheels, checked against pinned SHA-256s)"
-cargo run -q -p coda-models --example install_models -- "$PWD/.venv/bin/python"
+cargo run -q --bin coda -- models install --python "$PWD/.venv/bin/python"
 
 echo "== cfn-lint infra/template.yaml"
 .venv/bin/cfn-lint infra/template.yaml

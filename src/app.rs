@@ -262,6 +262,15 @@ struct Mode {
 }
 
 /// The worker settings a config implies.
+/// The runners this build ships, sharing one lazily loaded model; warns when the models are not installed.
+pub fn builtin_runners(config: &Config) -> HashMap<JobKind, Arc<dyn JobRunner>> {
+    let settings = config.model_settings();
+    if let Err(e) = coda_models::locate(&settings.models_dir) {
+        warn!("transcribe jobs will fail until the models are installed: {e}");
+    }
+    coda_jobs::builtin_runners(Arc::new(coda_jobs::SharedModel::new(settings)))
+}
+
 pub fn worker_settings(config: &Config) -> WorkerSettings {
     WorkerSettings {
         visibility: secs(config.job_visibility_secs),

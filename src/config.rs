@@ -26,6 +26,16 @@ pub enum Backend {
     Aws,
 }
 
+/// Which execution provider model jobs use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelDevice {
+    /// CUDA when the installed ONNX Runtime has it and a GPU answers, else the CPU.
+    Auto,
+    /// Always the CPU.
+    Cpu,
+}
+
 /// Every setting of `coda serve`; see the README's configuration table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -66,6 +76,14 @@ pub struct Config {
     pub aws_prefix: String,
     /// Whether `coda serve` runs job workers itself (off when separate `coda-worker`s do).
     pub run_workers: bool,
+    /// Where `coda models install` puts the model files and ONNX Runtime.
+    pub models_dir: PathBuf,
+    /// Threads ONNX Runtime uses per model call; 0 means one per core.
+    pub model_threads: usize,
+    /// `auto` (CUDA when available) or `cpu`.
+    pub model_device: ModelDevice,
+    /// Basic Pitch windows per model call.
+    pub transcribe_batch: usize,
 }
 
 impl Default for Config {
@@ -89,6 +107,10 @@ impl Default for Config {
             backend: Backend::Local,
             aws_prefix: "coda".into(),
             run_workers: true,
+            models_dir: PathBuf::from(".models"),
+            model_threads: 0,
+            model_device: ModelDevice::Auto,
+            transcribe_batch: 8,
         }
     }
 }
@@ -146,7 +168,27 @@ impl Config {
         if self.job_visibility_secs < 0.3 {
             bail!("job_visibility_secs must be at least 0.3");
         }
+        if !(1..=256).contains(&self.transcribe_batch) {
+            bail!("transcribe_batch must be between 1 and 256");
+        }
         Ok(())
+    }
+
+    /// How model jobs find and run their models.
+    pub fn model_settings(&self) -> coda_jobs::ModelSettings {
+        let threads = if self.model_threads > 0 {
+            self.model_threads
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        };
+        coda_jobs::ModelSettings {
+            models_dir: self.models_dir.clone(),
+            runtime: coda_models::RuntimeOptions {
+                intra_threads: threads,
+                cuda: self.model_device == ModelDevice::Auto,
+            },
+            batch_size: self.transcribe_batch,
+        }
     }
 
     /// Worker count with 0 resolved to the number of cores.

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use coda::app;
 use coda::config::{Backend, Config, LogFormat};
+use coda::{app, transcribe_cmd};
+use coda_core::params::TranscribeOptions;
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +30,25 @@ enum AwsCommand {
         /// Resource name prefix (default: the `aws_prefix` setting).
         #[arg(long)]
         prefix: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Download ONNX Runtime and Basic Pitch from PyPI wheels, check their SHA-256s and cache them (idempotent; offline once cached).
+    Install {
+        /// Models folder (default: the `models_dir` setting, `.models`, or CODA_MODELS_DIR).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Python interpreter whose pip downloads the wheels.
+        #[arg(long, env = "CODA_PYTHON", default_value = "python3")]
+        python: String,
+    },
+    /// Check that the installed files are intact, without any network.
+    Check {
+        /// Models folder (default: the `models_dir` setting).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -68,6 +88,52 @@ enum Command {
         /// Lifetime in seconds (default: the configured token_ttl_secs).
         #[arg(long)]
         ttl_secs: Option<i64>,
+    },
+    /// Model files: `coda models install` fetches them once; `coda models check` verifies them.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+    /// Transcribe an audio file to notes.json, transcription.mid and pianoroll.png (Basic Pitch).
+    Transcribe {
+        /// The audio file (WAV, FLAC, MP3, OGG, M4A, AIFF, ...).
+        input: PathBuf,
+        /// Output folder (default: `<input name>.transcription`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Minimum onset activation that starts a note, 0..1.
+        #[arg(long, default_value_t = 0.5)]
+        onset_threshold: f64,
+        /// Minimum frame activation that keeps a note going, 0..1.
+        #[arg(long, default_value_t = 0.3)]
+        frame_threshold: f64,
+        /// Shorter notes are dropped, in milliseconds.
+        #[arg(long, default_value_t = 127.70)]
+        min_note_ms: f64,
+        /// Lowest pitch kept, in Hz.
+        #[arg(long)]
+        min_freq: Option<f64>,
+        /// Highest pitch kept, in Hz.
+        #[arg(long)]
+        max_freq: Option<f64>,
+        /// Do not add onsets where frame activations jump.
+        #[arg(long)]
+        no_infer_onsets: bool,
+        /// Do not look for notes without a clear onset.
+        #[arg(long)]
+        no_melodia_trick: bool,
+        /// Do not estimate pitch bends.
+        #[arg(long)]
+        no_pitch_bends: bool,
+        /// One MIDI track per pitch, so overlapping notes keep their own bends.
+        #[arg(long)]
+        multiple_pitch_bends: bool,
+        /// Tempo written into the MIDI file, in beats per minute.
+        #[arg(long, default_value_t = 120.0)]
+        midi_tempo: f64,
+        /// Print where the time went (model load, work, model calls) to standard error.
+        #[arg(long)]
+        timings: bool,
     },
     /// Decode an audio file and print its probe report as JSON.
     Probe {
@@ -161,6 +227,65 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", keys.tokens.issue(&user, chrono::Utc::now(), ttl));
             Ok(())
         }
+        Command::Models { command } => match command {
+            ModelsCommand::Install { dir, python } => {
+                let dir = dir.unwrap_or(config.models_dir);
+                eprintln!("installing model files into {}", dir.display());
+                let installed = coda_models::install(&dir, &python)?;
+                println!("runtime: {}", installed.runtime.display());
+                println!("basic pitch: {}", installed.basic_pitch.display());
+                Ok(())
+            }
+            ModelsCommand::Check { dir } => {
+                let installed = coda_models::locate(&dir.unwrap_or(config.models_dir))?;
+                println!("runtime: {} (ok)", installed.runtime.display());
+                println!("basic pitch: {} (ok)", installed.basic_pitch.display());
+                Ok(())
+            }
+        },
+        Command::Transcribe {
+            input,
+            out,
+            onset_threshold,
+            frame_threshold,
+            min_note_ms,
+            min_freq,
+            max_freq,
+            no_infer_onsets,
+            no_melodia_trick,
+            no_pitch_bends,
+            multiple_pitch_bends,
+            midi_tempo,
+            timings,
+        } => {
+            let out_dir = out.unwrap_or_else(|| transcribe_cmd::default_out_dir(&input));
+            let args = transcribe_cmd::TranscribeArgs {
+                input,
+                out_dir,
+                options: TranscribeOptions {
+                    onset_threshold: Some(onset_threshold),
+                    frame_threshold: Some(frame_threshold),
+                    minimum_note_length_ms: Some(min_note_ms),
+                    minimum_frequency: min_freq,
+                    maximum_frequency: max_freq,
+                    infer_onsets: Some(!no_infer_onsets),
+                    melodia_trick: Some(!no_melodia_trick),
+                    include_pitch_bends: Some(!no_pitch_bends),
+                    multiple_pitch_bends: Some(multiple_pitch_bends),
+                    midi_tempo: Some(midi_tempo),
+                },
+                model: config.model_settings(),
+                timings,
+            };
+            let (notes, _) = transcribe_cmd::run(&args)?;
+            println!(
+                "{notes} notes: {}",
+                ["notes.json", "transcription.mid", "pianoroll.png"]
+                    .map(|f| args.out_dir.join(f).display().to_string())
+                    .join(", ")
+            );
+            Ok(())
+        }
         Command::Probe { file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -201,14 +326,14 @@ fn serve(config: Config) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async move {
         let running = match config.backend {
-            Backend::Local => app::start(&config, coda_jobs::builtin_runners()).await?,
+            Backend::Local => app::start(&config, coda::app::builtin_runners(&config)).await?,
             Backend::Aws => {
                 let names = coda_aws::AwsNames::new(&config.aws_prefix)?;
                 let sdk = coda_aws::load_sdk_config().await;
                 let aws = coda_aws::AwsAdapters::connect(&names, &sdk)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e} (run `coda aws bootstrap` first?)"))?;
-                app::start_aws(&config, coda_jobs::builtin_runners(), &aws).await?
+                app::start_aws(&config, coda::app::builtin_runners(&config), &aws).await?
             }
         };
         let token = running

@@ -58,7 +58,7 @@ pub enum ModelError {
         actual: String,
     },
     /// A model file is not installed.
-    #[error("{path} is missing: run `coda models install`")]
+    #[error("{path} is missing: run `coda models install` (or set CODA_MODELS_DIR to the folder it filled)")]
     NotInstalled {
         /// The file that was expected.
         path: PathBuf,

@@ -38,7 +38,7 @@ fn main() -> ExitCode {
             );
             let _ = stop.send(true);
         });
-        coda::worker::run(&config, &aws, coda_jobs::builtin_runners(), stopped).await;
+        coda::worker::run(&config, &aws, coda::app::builtin_runners(&config), stopped).await;
         signal.abort();
         Ok::<_, coda_core::CodaError>(())
     });

@@ -38,7 +38,7 @@ async fn presigned_put_to_succeeded_job_on_the_emulator() {
     let data = Arc::new(tempfile::tempdir().unwrap());
     let mut cfg = test_config(data.path());
     cfg.run_workers = false;
-    let running = coda::app::start_aws(&cfg, coda_jobs::builtin_runners(), a)
+    let running = coda::app::start_aws(&cfg, crate::helpers::runners(), a)
         .await
         .unwrap();
     let app = TestApp {
@@ -53,7 +53,7 @@ async fn presigned_put_to_succeeded_job_on_the_emulator() {
     let worker = {
         let (cfg, aws) = (cfg.clone(), env.adapters.clone());
         tokio::spawn(async move {
-            coda::worker::run(&cfg, &aws, coda_jobs::builtin_runners(), stopped).await
+            coda::worker::run(&cfg, &aws, crate::helpers::runners(), stopped).await
         })
     };
 
@@ -144,6 +144,39 @@ async fn presigned_put_to_succeeded_job_on_the_emulator() {
             .status(),
         404
     );
+
+    // A model job on the same worker path: the 440 Hz tone is one A4 (MIDI 69).
+    let r = app
+        .post_json(
+            "alice",
+            "/v1/jobs",
+            json!({"kind": "transcribe", "input_key": input_key}),
+        )
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    let id = r.json::<Value>().await.unwrap()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let job = app.wait_ended("alice", &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["outputs"].as_array().unwrap().len(), 3, "{job}");
+    let notes: Value = app
+        .client
+        .get(job["outputs"][0]["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pitches: Vec<u64> = notes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["pitch_midi"].as_u64().unwrap())
+        .collect();
+    assert!(pitches.contains(&69), "{notes}");
 
     // A corrupt upload ends failed, and no message is left behind on any queue.
     let cut = wav[..wav.len() / 3].to_vec();

@@ -210,7 +210,7 @@ async fn multipart_files_and_session_expiry() {
             c.session_ttl_secs = 1.0;
             c.evict_every_secs = 0.2;
         },
-        coda_jobs::builtin_runners(),
+        crate::helpers::runners(),
     )
     .await;
     let sid = app.new_session("carol").await;

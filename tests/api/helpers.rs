@@ -31,13 +31,33 @@ pub fn test_config(data: &std::path::Path) -> Config {
         job_visibility_secs: 2.0,
         retry_delay_secs: 0.2,
         shutdown_grace_secs: 1.0,
+        models_dir: models_dir(),
+        model_threads: 2,
         ..Config::default()
     }
 }
 
+/// The models `scripts/test.sh` installs: `CODA_MODELS_DIR`, else the checkout's `.models`.
+pub fn models_dir() -> std::path::PathBuf {
+    match std::env::var_os("CODA_MODELS_DIR") {
+        Some(dir) if !dir.is_empty() => dir.into(),
+        _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".models"),
+    }
+}
+
+/// The shipped runners; every server in this test binary shares one loaded model, as a process does.
+pub fn runners() -> HashMap<JobKind, Arc<dyn JobRunner>> {
+    static MODEL: std::sync::OnceLock<Arc<coda_jobs::SharedModel>> = std::sync::OnceLock::new();
+    let model = MODEL.get_or_init(|| {
+        let settings = test_config(std::path::Path::new(".")).model_settings();
+        Arc::new(coda_jobs::SharedModel::new(settings))
+    });
+    coda_jobs::builtin_runners(model.clone())
+}
+
 /// Starts the real server with the shipped runners.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(|_| {}, coda_jobs::builtin_runners()).await
+    spawn_app_with(|_| {}, runners()).await
 }
 
 /// Starts the real server with adjusted settings and chosen runners.

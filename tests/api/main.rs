@@ -7,3 +7,4 @@ mod flow;
 mod helpers;
 mod lifecycle;
 mod process;
+mod transcribe;

@@ -9,18 +9,29 @@ use serde_json::{json, Value};
 
 use crate::helpers::tone_wav;
 
-struct Served {
-    child: Child,
-    base: String,
-    token: String,
+/// A `coda serve` child process; killed when dropped.
+pub struct Served {
+    pub child: Child,
+    pub base: String,
+    pub token: String,
 }
 
-fn serve(data: &std::path::Path) -> Served {
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `coda serve` on a free port over `data` and reads its address and token.
+pub fn serve(data: &std::path::Path) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_coda"))
         .args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(data)
         .env("CODA_JOB_VISIBILITY_SECS", "1")
         .env("CODA_WORKERS", "2")
+        .env("CODA_MODELS_DIR", crate::helpers::models_dir())
+        .env("CODA_MODEL_THREADS", "2")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -140,12 +140,7 @@ pub async fn submit(
 ) -> Result<Job> {
     let kind = JobKind::parse(&req.kind)?;
     ensure_available(kind, available)?;
-    if !(req.params.is_null() || req.params.is_object()) {
-        return Err(CodaError::bad_request(
-            "INVALID_PARAMS",
-            "params must be a JSON object",
-        ));
-    }
+    crate::params::validate(kind, &req.params)?;
     check_blob_owner(&req.input_key, owner, uploads, jobs, sessions).await?;
     if blobs.head(&req.input_key).await?.is_none() {
         return Err(CodaError::NotFound(format!("blob '{}'", req.input_key)));

@@ -1,0 +1,118 @@
+//! `coda transcribe IN --out DIR`: the `transcribe` job's files, written locally with a progress bar.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use coda_core::params::TranscribeOptions;
+use coda_jobs::transcribe::{params_from_options, transcribe_audio, Stage, TranscriptionFiles};
+use coda_jobs::{ModelSettings, SharedModel};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// What `coda transcribe` was asked to do.
+pub struct TranscribeArgs {
+    /// The audio file.
+    pub input: PathBuf,
+    /// Where the three files go (created if missing).
+    pub out_dir: PathBuf,
+    /// Note-creation settings; unset ones take upstream's defaults.
+    pub options: TranscribeOptions,
+    /// Model location and session options.
+    pub model: ModelSettings,
+    /// Print where the time went to standard error.
+    pub timings: bool,
+}
+
+/// Where the time of one `coda transcribe` went.
+#[derive(Debug, Clone, Copy)]
+pub struct Timings {
+    /// Verifying and loading the model.
+    pub load: Duration,
+    /// Decoding, resampling, inference, notes and files.
+    pub work: Duration,
+    /// Sum of the model calls alone.
+    pub model: Duration,
+    /// Length of the audio.
+    pub audio_s: f64,
+}
+
+/// The default output folder: `<input stem>.transcription` beside the current directory.
+pub fn default_out_dir(input: &Path) -> PathBuf {
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "audio".into());
+    PathBuf::from(format!("{stem}.transcription"))
+}
+
+/// Transcribes `args.input`, writes notes.json, transcription.mid and pianoroll.png, and returns the note count.
+pub fn run(args: &TranscribeArgs) -> anyhow::Result<(usize, Timings)> {
+    args.options
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
+    let params = params_from_options(&args.options, args.model.batch_size);
+    let bytes =
+        std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
+
+    let started = Instant::now();
+    let shared = SharedModel::new(args.model.clone());
+    let model = shared.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let load = started.elapsed();
+
+    // indicatif draws nothing when standard error is not a terminal; say so explicitly anyway.
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg:<10} [{bar:30}] {pos}/{len} windows {elapsed}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let mut on_stage = |stage| match stage {
+        Stage::Decoding => bar.set_message("decoding"),
+        Stage::Inference { done, total } => {
+            bar.set_message("inference");
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+        Stage::Notes => bar.set_message("notes"),
+    };
+    let work_started = Instant::now();
+    let done = transcribe_audio(&model, &bytes, &params, &mut on_stage, &|| false)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
+    bar.set_message("writing");
+    let files = TranscriptionFiles::build(&done.transcription.notes, done.duration_s, &params)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("creating {}", args.out_dir.display()))?;
+    for (name, _, bytes) in files.files() {
+        let path = args.out_dir.join(name);
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    bar.finish_and_clear();
+    let timings = Timings {
+        load,
+        work: work_started.elapsed(),
+        model: done.transcription.stats.model_time,
+        audio_s: done.duration_s,
+    };
+    if args.timings {
+        eprintln!(
+            "timings: audio {:.1} s, model load {:.3} s, work {:.3} s (model calls {:.3} s, {} windows), work/model {:.3}, real-time factor {:.4}",
+            timings.audio_s,
+            timings.load.as_secs_f64(),
+            timings.work.as_secs_f64(),
+            timings.model.as_secs_f64(),
+            done.transcription.stats.windows,
+            timings.work.as_secs_f64() / timings.model.as_secs_f64().max(1e-9),
+            timings.work.as_secs_f64() / timings.audio_s.max(1e-9),
+        );
+    }
+    Ok((done.transcription.notes.len(), timings))
+}
