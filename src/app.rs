@@ -11,14 +11,14 @@ use coda_api::{router, AppState, JwtAuth};
 use coda_core::auth::{hmac_sha256, TokenSigner, UrlSigner};
 use coda_core::model::JobKind;
 use coda_core::ports::{
-    BlobStore, Clock, JobQueue, JobRepo, ObjectCreated, RandomIds, SessionRepo, SystemClock,
-    UploadRepo,
+    BlobStore, Clock, DeliveryRepo, JobQueue, JobRepo, ObjectCreated, RandomIds, SessionRepo,
+    SystemClock, UploadRepo, WebhookRepo,
 };
 use coda_core::services::{ingest, sessions, Limits};
 use coda_core::worker::{JobRunner, Worker, WorkerSettings};
 use coda_local::{
-    Db, FolderBlobStore, QueueEvents, SqliteJobRepo, SqliteQueue, SqliteSessionRepo,
-    SqliteUploadRepo,
+    Db, FolderBlobStore, QueueEvents, SqliteDeliveryRepo, SqliteJobRepo, SqliteQueue,
+    SqliteSessionRepo, SqliteUploadRepo, SqliteWebhookRepo,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -145,6 +145,10 @@ pub struct Ports {
     pub uploads: Arc<dyn UploadRepo>,
     /// Jobs table.
     pub jobs: Arc<dyn JobRepo>,
+    /// Webhook endpoints.
+    pub webhooks: Arc<dyn WebhookRepo>,
+    /// Webhook deliveries.
+    pub deliveries: Arc<dyn DeliveryRepo>,
     /// The jobs queue.
     pub jobs_queue: Arc<dyn JobQueue>,
     /// Its dead-letter queue.
@@ -185,6 +189,8 @@ pub async fn start(
         sessions: Arc::new(SqliteSessionRepo::new(db.clone())),
         uploads: Arc::new(SqliteUploadRepo::new(db.clone())),
         jobs: Arc::new(SqliteJobRepo::new(db.clone())),
+        webhooks: Arc::new(SqliteWebhookRepo::new(db.clone())),
+        deliveries: Arc::new(SqliteDeliveryRepo::new(db.clone())),
         jobs_queue: Arc::new(SqliteQueue::new(
             db.clone(),
             JOBS_QUEUE,
@@ -227,6 +233,8 @@ pub async fn start_aws(
         sessions: aws.sessions.clone(),
         uploads: aws.uploads.clone(),
         jobs: aws.jobs.clone(),
+        webhooks: aws.webhooks.clone(),
+        deliveries: aws.deliveries.clone(),
         jobs_queue: aws.jobs_queue.clone(),
         jobs_dlq: aws.jobs_dlq.clone(),
         ingest_queue: aws.ingest_queue.clone(),
@@ -262,6 +270,20 @@ struct Mode {
 }
 
 /// The worker settings a config implies.
+/// How the webhook delivery loop retries, claims and polls.
+pub fn notifier_settings(config: &Config) -> coda_notify::NotifierSettings {
+    let timeout = secs(config.webhook_timeout_secs);
+    coda_notify::NotifierSettings {
+        delivery: coda_core::services::notify::DeliverySettings {
+            schedule: coda_core::webhooks::RetrySchedule::standard()
+                .with_scale(config.webhook_retry_scale),
+            // Longer than one attempt can take, so a live sender is never overtaken.
+            lease: timeout + Duration::from_secs(15),
+        },
+        ..Default::default()
+    }
+}
+
 /// The runners this build ships, sharing one lazily loaded model; warns when the models are not installed.
 pub fn builtin_runners(config: &Config) -> HashMap<JobKind, Arc<dyn JobRunner>> {
     let settings = config.model_settings();
@@ -296,6 +318,8 @@ async fn run(
         sessions: sessions_repo,
         uploads: uploads_repo,
         jobs: jobs_repo,
+        webhooks: webhooks_repo,
+        deliveries: deliveries_repo,
         jobs_queue: jobs_q,
         jobs_dlq: dlq,
         ingest_queue: ingest_q,
@@ -364,10 +388,33 @@ async fn run(
         }));
     }
 
+    {
+        let sender = coda_notify::HttpWebhookSender::new(
+            secs(config.webhook_timeout_secs),
+            config.webhook_policy(),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        let ports = coda_notify::NotifierPorts {
+            jobs: jobs_repo.clone(),
+            webhooks: webhooks_repo.clone(),
+            deliveries: deliveries_repo.clone(),
+            sender: Arc::new(sender),
+            clock: clock.clone(),
+        };
+        tasks.push(tokio::spawn(coda_notify::run(
+            ports,
+            notifier_settings(config),
+            shutdown_rx.clone(),
+        )));
+    }
+
     let state = Arc::new(AppState {
         sessions: sessions_repo,
         uploads: uploads_repo,
         jobs: jobs_repo,
+        webhooks: webhooks_repo,
+        deliveries: deliveries_repo,
+        webhook_policy: config.webhook_policy(),
         queue: jobs_q,
         blobs,
         clock: clock.clone(),

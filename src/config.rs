@@ -84,6 +84,14 @@ pub struct Config {
     pub model_device: ModelDevice,
     /// Basic Pitch windows per model call.
     pub transcribe_batch: usize,
+    /// Whether webhooks may target loopback addresses (on for local use and tests).
+    pub webhook_allow_loopback: bool,
+    /// Whether webhooks may target private networks (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10).
+    pub webhook_allow_private: bool,
+    /// Time limit of one webhook attempt, in seconds.
+    pub webhook_timeout_secs: f64,
+    /// Multiplies the webhook retry schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 24 h, 24 h); tests compress it.
+    pub webhook_retry_scale: f64,
 }
 
 impl Default for Config {
@@ -111,6 +119,10 @@ impl Default for Config {
             model_threads: 0,
             model_device: ModelDevice::Auto,
             transcribe_batch: 8,
+            webhook_allow_loopback: true,
+            webhook_allow_private: false,
+            webhook_timeout_secs: 15.0,
+            webhook_retry_scale: 1.0,
         }
     }
 }
@@ -168,10 +180,24 @@ impl Config {
         if self.job_visibility_secs < 0.3 {
             bail!("job_visibility_secs must be at least 0.3");
         }
+        if !(self.webhook_timeout_secs > 0.0 && self.webhook_timeout_secs <= 300.0) {
+            bail!("webhook_timeout_secs must be in (0, 300]");
+        }
+        if !(self.webhook_retry_scale.is_finite() && self.webhook_retry_scale >= 0.0) {
+            bail!("webhook_retry_scale must be a finite number >= 0");
+        }
         if !(1..=256).contains(&self.transcribe_batch) {
             bail!("transcribe_batch must be between 1 and 256");
         }
         Ok(())
+    }
+
+    /// Which webhook destinations are allowed besides public addresses.
+    pub fn webhook_policy(&self) -> coda_core::webhooks::AddressPolicy {
+        coda_core::webhooks::AddressPolicy {
+            allow_loopback: self.webhook_allow_loopback,
+            allow_private: self.webhook_allow_private,
+        }
     }
 
     /// How model jobs find and run their models.

@@ -203,7 +203,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let sdk = coda_aws::load_sdk_config().await;
                 coda_aws::bootstrap(&names, &sdk, config.max_receives).await?;
                 println!(
-                    "bootstrapped: bucket {}; queues {}, {}, {}, {}; tables {}, {}, {}",
+                    "bootstrapped: bucket {}; queues {}, {}, {}, {}; tables {}, {}, {}, {}, {}",
                     names.bucket,
                     names.jobs_queue,
                     names.jobs_dlq,
@@ -211,7 +211,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     names.ingest_dlq,
                     names.sessions_table,
                     names.uploads_table,
-                    names.jobs_table
+                    names.jobs_table,
+                    names.webhooks_table,
+                    names.deliveries_table
                 );
                 Ok::<_, anyhow::Error>(())
             })

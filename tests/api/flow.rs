@@ -322,9 +322,18 @@ async fn health_and_openapi_are_public() {
         "/v1/jobs/{id}",
         "/v1/blobs/{key}",
         "/v1/health",
+        "/v1/webhooks",
+        "/v1/webhooks/{id}",
+        "/v1/webhooks/{id}/rotate",
+        "/v1/webhooks/{id}/deliveries",
+        "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
     ] {
         assert!(doc["paths"].get(p).is_some(), "openapi lacks {p}");
     }
     assert!(doc["components"]["schemas"].get("JobView").is_some());
     assert!(doc["components"]["schemas"].get("ErrorBody").is_some());
+    assert!(doc["components"]["schemas"]
+        .get("WebhookWithSecret")
+        .is_some());
+    assert!(doc["components"]["schemas"].get("DeliveryView").is_some());
 }

@@ -3,8 +3,12 @@
 
 mod aws;
 mod bad_input;
+mod chaos;
 mod flow;
 mod helpers;
 mod lifecycle;
 mod process;
+mod receiver;
 mod transcribe;
+mod webhooks_api;
+mod webhooks_delivery;

@@ -32,6 +32,7 @@ pub fn serve(data: &std::path::Path) -> Served {
         .env("CODA_WORKERS", "2")
         .env("CODA_MODELS_DIR", crate::helpers::models_dir())
         .env("CODA_MODEL_THREADS", "2")
+        .env("CODA_WEBHOOK_RETRY_SCALE", "0.001")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -59,14 +60,16 @@ pub fn serve(data: &std::path::Path) -> Served {
     Served { child, base, token }
 }
 
-fn signal(child: &Child, sig: libc::c_int) {
+/// Sends `sig` to a child process.
+pub fn signal(child: &Child, sig: libc::c_int) {
     let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
     // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
     let rc = unsafe { libc::kill(pid, sig) };
     assert_eq!(rc, 0, "kill({pid}, {sig}) failed");
 }
 
-async fn submit_probes(c: &reqwest::Client, s: &Served, n: usize) -> Vec<String> {
+/// Uploads a 20 s tone and submits `n` probe jobs on it.
+pub async fn submit_probes(c: &reqwest::Client, s: &Served, n: usize) -> Vec<String> {
     let wav = tone_wav(440.0, 0.5, 20.0, 44100, 2);
     let up: Value = c
         .post(format!("{}/v1/uploads", s.base))

@@ -122,6 +122,19 @@ mod tests {
             ),
             (CodaError::Unauthorized("no".into()), 401, "UNAUTHORIZED"),
             (CodaError::conflict("race"), 409, "CONFLICT"),
+            (
+                CodaError::Conflict {
+                    code: "WEBHOOK_DISABLED",
+                    message: "webhook 'wh_x' is disabled".into(),
+                },
+                409,
+                "WEBHOOK_DISABLED",
+            ),
+            (
+                CodaError::unprocessable("TOO_MANY_WEBHOOKS", "at most 20"),
+                422,
+                "TOO_MANY_WEBHOOKS",
+            ),
             (CodaError::Unavailable("later".into()), 503, "UNAVAILABLE"),
         ];
         for (e, status, code) in cases {
@@ -134,6 +147,24 @@ mod tests {
                 .is_some_and(|m| !m.is_empty()));
             assert!(b["error"]["details"].is_object());
         }
+    }
+
+    #[tokio::test]
+    async fn a_refused_webhook_url_is_422_with_the_reason_in_details() {
+        let e = coda_core::services::webhooks::check_destination(
+            "http://169.254.169.254/latest/meta-data/",
+            &coda_core::webhooks::AddressPolicy::default(),
+            "url",
+        )
+        .unwrap_err();
+        let r = ApiError(e).into_response();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let b = body_of(r).await;
+        assert_eq!(b["error"]["code"], "INVALID_WEBHOOK_URL");
+        assert_eq!(b["error"]["details"]["field"], "url");
+        let reason = b["error"]["details"]["reason"].as_str().unwrap();
+        assert!(reason.contains("link-local"), "{reason}");
+        assert!(b["error"]["message"].as_str().unwrap().contains(reason));
     }
 
     #[tokio::test]

@@ -19,8 +19,11 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use coda_core::auth::{TokenSigner, UrlSigner};
 use coda_core::model::{JobKind, Owner};
-use coda_core::ports::{BlobStore, Clock, IdGen, JobQueue, JobRepo, SessionRepo, UploadRepo};
+use coda_core::ports::{
+    BlobStore, Clock, DeliveryRepo, IdGen, JobQueue, JobRepo, SessionRepo, UploadRepo, WebhookRepo,
+};
 use coda_core::services::Limits;
+use coda_core::webhooks::AddressPolicy;
 use coda_core::CodaError;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -70,6 +73,12 @@ pub struct AppState {
     pub uploads: Arc<dyn UploadRepo>,
     /// Jobs table.
     pub jobs: Arc<dyn JobRepo>,
+    /// Webhook endpoints.
+    pub webhooks: Arc<dyn WebhookRepo>,
+    /// Webhook deliveries and their attempts.
+    pub deliveries: Arc<dyn DeliveryRepo>,
+    /// Which non-public webhook destinations are accepted (none on AWS).
+    pub webhook_policy: AddressPolicy,
     /// The jobs queue.
     pub queue: Arc<dyn JobQueue>,
     /// Object storage.
@@ -106,17 +115,20 @@ pub enum RouteGroup {
     Jobs,
     /// Blob downloads.
     Blobs,
+    /// Webhook endpoints and their deliveries.
+    Webhooks,
     /// Health and the OpenAPI document.
     Meta,
 }
 
 impl RouteGroup {
     /// Every group: what `coda serve` mounts.
-    pub const ALL: [RouteGroup; 5] = [
+    pub const ALL: [RouteGroup; 6] = [
         RouteGroup::Sessions,
         RouteGroup::Uploads,
         RouteGroup::Jobs,
         RouteGroup::Blobs,
+        RouteGroup::Webhooks,
         RouteGroup::Meta,
     ];
 }
@@ -181,6 +193,31 @@ pub fn router_for(state: SharedState, groups: &[RouteGroup]) -> Router {
             }
             RouteGroup::Blobs => {
                 protected = protected.route("/v1/blobs/{*key}", get(routes::get_blob));
+            }
+            RouteGroup::Webhooks => {
+                protected = protected
+                    .route(
+                        "/v1/webhooks",
+                        post(routes::create_webhook)
+                            .get(routes::list_webhooks)
+                            .layer(json_limit),
+                    )
+                    .route(
+                        "/v1/webhooks/{id}",
+                        get(routes::get_webhook).delete(routes::delete_webhook),
+                    )
+                    .route(
+                        "/v1/webhooks/{id}/rotate",
+                        post(routes::rotate_webhook_secret).layer(json_limit),
+                    )
+                    .route(
+                        "/v1/webhooks/{id}/deliveries",
+                        get(routes::list_webhook_deliveries),
+                    )
+                    .route(
+                        "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+                        post(routes::redeliver_webhook_delivery).layer(json_limit),
+                    );
             }
             RouteGroup::Meta => {
                 public = public

@@ -42,6 +42,13 @@ impl Modify for BearerAuth {
         routes::get_job,
         routes::list_jobs,
         routes::cancel_job,
+        routes::create_webhook,
+        routes::list_webhooks,
+        routes::get_webhook,
+        routes::delete_webhook,
+        routes::rotate_webhook_secret,
+        routes::list_webhook_deliveries,
+        routes::redeliver_webhook_delivery,
     ),
     modifiers(&BearerAuth)
 )]
@@ -50,4 +57,45 @@ pub struct ApiDoc;
 /// Serves the document.
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_describes_the_webhook_routes() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        for (path, method) in [
+            ("/v1/webhooks", "post"),
+            ("/v1/webhooks", "get"),
+            ("/v1/webhooks/{id}", "get"),
+            ("/v1/webhooks/{id}", "delete"),
+            ("/v1/webhooks/{id}/rotate", "post"),
+            ("/v1/webhooks/{id}/deliveries", "get"),
+            (
+                "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+                "post",
+            ),
+        ] {
+            assert!(
+                doc["paths"][path].get(method).is_some(),
+                "openapi lacks {method} {path}"
+            );
+        }
+        let schemas = &doc["components"]["schemas"];
+        for name in [
+            "WebhookView",
+            "WebhookWithSecret",
+            "DeliveryView",
+            "NewWebhook",
+        ] {
+            assert!(schemas.get(name).is_some(), "openapi lacks schema {name}");
+        }
+        assert!(schemas["WebhookView"]["properties"].get("secret").is_none());
+        assert!(schemas["JobAccepted"]["properties"]
+            .get("webhook_secret")
+            .is_some());
+        assert!(schemas["NewJob"]["properties"].get("webhook_url").is_some());
+    }
 }

@@ -13,7 +13,8 @@ use coda_core::services::jobs::{JobView, NewJob};
 use coda_core::services::sessions::SessionView;
 use coda_core::services::uploads::NewUpload;
 use coda_core::services::uploads::UploadView;
-use coda_core::services::{access, jobs, sessions, uploads};
+use coda_core::services::webhooks::{DeliveryView, NewWebhook, WebhookView, WebhookWithSecret};
+use coda_core::services::{access, jobs, sessions, uploads, webhooks};
 use coda_core::CodaError;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -369,9 +370,13 @@ pub struct JobAccepted {
     pub job_id: String,
     /// Always `queued`.
     pub status: JobStatus,
+    /// `whsec_...`: verifies the signatures of the job's own webhook. Present only when
+    /// `webhook_url` was given, and shown only here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
 }
 
-/// Submits a job on one of the caller's blobs.
+/// Submits a job on one of the caller's blobs, optionally with its own webhook (`webhook_url`).
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])), request_body = NewJob,
     responses((status = 202, body = JobAccepted), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_job(
@@ -388,6 +393,7 @@ pub async fn create_job(
         s.clock.as_ref(),
         s.ids.as_ref(),
         &s.available,
+        &s.webhook_policy,
         &owner,
         req,
     )
@@ -397,6 +403,7 @@ pub async fn create_job(
         Json(JobAccepted {
             job_id: job.job_id,
             status: job.status,
+            webhook_secret: job.webhook.map(|w| w.secret),
         }),
     )
         .into_response())
@@ -465,4 +472,144 @@ pub async fn cancel_job(
     Ok(Json(
         jobs::view(job, s.blobs.as_ref(), s.limits.download_url_ttl).await?,
     ))
+}
+
+/// The caller's webhook endpoints.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct WebhookList {
+    /// Oldest first; secrets are never listed.
+    pub webhooks: Vec<WebhookView>,
+}
+
+/// One page of an endpoint's deliveries.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct DeliveryList {
+    /// Newest first.
+    pub deliveries: Vec<DeliveryView>,
+    /// Pass as `cursor` for the next page; absent at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// Registers a webhook endpoint; the answer holds its signing secret, shown only this once.
+#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])), request_body = NewWebhook,
+    responses((status = 201, body = WebhookWithSecret), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_webhook(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+    JsonBody(req): JsonBody<NewWebhook>,
+) -> ApiResult<Response> {
+    let w = webhooks::create(
+        s.webhooks.as_ref(),
+        s.clock.as_ref(),
+        s.ids.as_ref(),
+        &s.webhook_policy,
+        &owner,
+        req,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(WebhookWithSecret::from(&w))).into_response())
+}
+
+/// Lists the caller's webhook endpoints, without their secrets.
+#[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
+    responses((status = 200, body = WebhookList), (status = 401, body = ErrorBody)))]
+pub async fn list_webhooks(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+) -> ApiResult<Json<WebhookList>> {
+    let all = webhooks::list(s.webhooks.as_ref(), &owner).await?;
+    Ok(Json(WebhookList {
+        webhooks: all.iter().map(WebhookView::from).collect(),
+    }))
+}
+
+/// Reads one of the caller's webhook endpoints, without its secret.
+#[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "webhook id")),
+    responses((status = 200, body = WebhookView), (status = 404, body = ErrorBody)))]
+pub async fn get_webhook(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<WebhookView>> {
+    let w = webhooks::get(s.webhooks.as_ref(), &owner, &id).await?;
+    Ok(Json(WebhookView::from(&w)))
+}
+
+/// Removes a webhook endpoint; nothing more is delivered to it.
+#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "webhook id")),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete_webhook(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    webhooks::delete(s.webhooks.as_ref(), &owner, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replaces an endpoint's signing secret; the answer holds the new one, shown only this once.
+///
+/// Every later attempt, retries of earlier events included, is signed with the new secret.
+#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "webhook id")),
+    responses((status = 200, body = WebhookWithSecret), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn rotate_webhook_secret(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<WebhookWithSecret>> {
+    let w = webhooks::rotate(s.webhooks.as_ref(), s.clock.as_ref(), &owner, &id).await?;
+    Ok(Json(WebhookWithSecret::from(&w)))
+}
+
+/// Lists an endpoint's deliveries, newest first, with every attempt's status code, latency and error.
+#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "webhook id"), ListQuery),
+    responses((status = 200, body = DeliveryList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list_webhook_deliveries(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<DeliveryList>> {
+    let page = webhooks::list_deliveries(
+        s.webhooks.as_ref(),
+        s.deliveries.as_ref(),
+        &owner,
+        &id,
+        q.limit,
+        q.cursor.as_deref(),
+    )
+    .await?;
+    Ok(Json(DeliveryList {
+        deliveries: page.items.into_iter().map(DeliveryView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Sends a delivery's event again, as a new delivery to the endpoint's current URL.
+///
+/// The new delivery carries the same `webhook-id` and body, so receivers that
+/// already processed the event can recognise it.
+#[utoipa::path(post, path = "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "webhook id"), ("delivery_id" = String, Path, description = "delivery id")),
+    responses((status = 202, body = DeliveryView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn redeliver_webhook_delivery(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+    Path((id, delivery_id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let d = webhooks::redeliver(
+        s.webhooks.as_ref(),
+        s.deliveries.as_ref(),
+        s.clock.as_ref(),
+        s.ids.as_ref(),
+        &owner,
+        &id,
+        &delivery_id,
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(DeliveryView::from(d))).into_response())
 }

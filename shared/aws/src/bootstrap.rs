@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
+use aws_sdk_dynamodb::operation::update_table::UpdateTableError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-    TimeToLiveStatus,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TableDescription, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_sdk_s3::operation::create_bucket::CreateBucketError;
 use aws_sdk_s3::types::{
@@ -20,14 +21,66 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use coda_core::{CodaError, Result};
 use serde_json::json;
 
-use crate::dynamo::{CREATED_KEY, OWNER, PK, TTL};
+use crate::dynamo::{CREATED_KEY, DUE, DUE_KEY, OUTBOX, OUTBOX_KEY, OWNER, PK, TTL, WEBHOOK_ID};
 use crate::error::sdk_error;
-use crate::names::{AwsNames, INGEST_MAX_RECEIVES, JOBS_BY_OWNER_INDEX, UPLOADS_PREFIX};
+use crate::names::{
+    AwsNames, DELIVERIES_BY_WEBHOOK_INDEX, DELIVERIES_DUE_INDEX, INGEST_MAX_RECEIVES,
+    JOBS_BY_OWNER_INDEX, JOBS_WITH_OUTBOX_INDEX, UPLOADS_PREFIX, WEBHOOKS_BY_OWNER_INDEX,
+};
 use crate::s3::s3_client;
 use crate::sqs::queue_url;
 
 /// How long a new table may take to become active.
 const TABLE_READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long an index added to an existing table may take to backfill.
+const INDEX_READY_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A global secondary index: string hash and range keys, every attribute projected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexSpec {
+    /// The index name.
+    pub name: &'static str,
+    /// Its partition key attribute.
+    pub hash: &'static str,
+    /// Its sort key attribute.
+    pub range: &'static str,
+}
+
+/// The jobs table's indexes: the owner listing and the sparse outbox index.
+pub const JOBS_INDEXES: &[IndexSpec] = &[
+    IndexSpec {
+        name: JOBS_BY_OWNER_INDEX,
+        hash: OWNER,
+        range: CREATED_KEY,
+    },
+    IndexSpec {
+        name: JOBS_WITH_OUTBOX_INDEX,
+        hash: OUTBOX,
+        range: OUTBOX_KEY,
+    },
+];
+
+/// The webhooks table's index: the owner listing.
+pub const WEBHOOKS_INDEXES: &[IndexSpec] = &[IndexSpec {
+    name: WEBHOOKS_BY_OWNER_INDEX,
+    hash: OWNER,
+    range: CREATED_KEY,
+}];
+
+/// The deliveries table's indexes: the per-endpoint listing and the sparse due index.
+pub const DELIVERIES_INDEXES: &[IndexSpec] = &[
+    IndexSpec {
+        name: DELIVERIES_BY_WEBHOOK_INDEX,
+        hash: WEBHOOK_ID,
+        range: CREATED_KEY,
+    },
+    IndexSpec {
+        name: DELIVERIES_DUE_INDEX,
+        hash: DUE,
+        range: DUE_KEY,
+    },
+];
 
 /// Dead letters are kept as long as SQS allows (14 days), for inspection.
 const DLQ_RETENTION_SECS: u32 = 14 * 24 * 3600;
@@ -128,9 +181,11 @@ pub async fn bootstrap(names: &AwsNames, sdk_config: &SdkConfig, max_receives: u
         .await
         .map_err(|e| sdk_error(&format!("notification of '{}'", names.bucket), e))?;
 
-    ensure_table(&dynamo, &names.sessions_table, false).await?;
-    ensure_table(&dynamo, &names.uploads_table, false).await?;
-    ensure_table(&dynamo, &names.jobs_table, true).await?;
+    ensure_table(&dynamo, &names.sessions_table, &[]).await?;
+    ensure_table(&dynamo, &names.uploads_table, &[]).await?;
+    ensure_table(&dynamo, &names.jobs_table, JOBS_INDEXES).await?;
+    ensure_table(&dynamo, &names.webhooks_table, WEBHOOKS_INDEXES).await?;
+    ensure_table(&dynamo, &names.deliveries_table, DELIVERIES_INDEXES).await?;
     ensure_ttl(&dynamo, &names.sessions_table).await?;
     ensure_ttl(&dynamo, &names.uploads_table).await?;
     Ok(())
@@ -245,35 +300,57 @@ fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement> {
         .map_err(CodaError::internal)
 }
 
-/// Creates the table keyed by `pk` (plus the owner index for jobs) unless it exists, then waits until it is active.
+/// The attribute definitions of `pk` and of every index key, each once.
+fn attribute_definitions(indexes: &[IndexSpec]) -> Result<Vec<AttributeDefinition>> {
+    let mut names: Vec<&str> = vec![PK];
+    for index in indexes {
+        for name in [index.hash, index.range] {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names.into_iter().map(string_attribute).collect()
+}
+
+fn projection_all() -> Projection {
+    Projection::builder()
+        .projection_type(ProjectionType::All)
+        .build()
+}
+
+fn index_keys(index: &IndexSpec) -> Result<Vec<KeySchemaElement>> {
+    Ok(vec![
+        key(index.hash, KeyType::Hash)?,
+        key(index.range, KeyType::Range)?,
+    ])
+}
+
+/// Creates the table keyed by `pk` with `indexes` unless it exists, adds any
+/// index an existing table lacks, and waits until the table and its indexes are active.
+///
+/// An existing index of the same name with other keys is an error: DynamoDB
+/// cannot change an index's keys, so it must be deleted by hand first.
 async fn ensure_table(
     dynamo: &aws_sdk_dynamodb::Client,
     name: &str,
-    owner_index: bool,
+    indexes: &[IndexSpec],
 ) -> Result<()> {
     let mut req = dynamo
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(string_attribute(PK)?)
+        .set_attribute_definitions(Some(attribute_definitions(indexes)?))
         .key_schema(key(PK, KeyType::Hash)?);
-    if owner_index {
-        req = req
-            .attribute_definitions(string_attribute(OWNER)?)
-            .attribute_definitions(string_attribute(CREATED_KEY)?)
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(JOBS_BY_OWNER_INDEX)
-                    .key_schema(key(OWNER, KeyType::Hash)?)
-                    .key_schema(key(CREATED_KEY, KeyType::Range)?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
-                    .build()
-                    .map_err(CodaError::internal)?,
-            );
+    for index in indexes {
+        req = req.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index.name)
+                .set_key_schema(Some(index_keys(index)?))
+                .projection(projection_all())
+                .build()
+                .map_err(CodaError::internal)?,
+        );
     }
     match req.send().await {
         Ok(_) => {}
@@ -285,6 +362,7 @@ async fn ensure_table(
         Err(e) => return Err(sdk_error(&format!("create table '{name}'"), e)),
     }
     let started = Instant::now();
+    let mut building = false;
     loop {
         let out = dynamo
             .describe_table()
@@ -292,22 +370,137 @@ async fn ensure_table(
             .send()
             .await
             .map_err(|e| sdk_error(&format!("describe table '{name}'"), e))?;
-        let table = out.table();
-        let active = table.and_then(|t| t.table_status()) == Some(&TableStatus::Active);
-        let indexes_active = table.is_none_or(|t| {
-            t.global_secondary_indexes()
-                .iter()
-                .all(|i| i.index_status().is_none_or(|s| *s == IndexStatus::Active))
-        });
-        if active && indexes_active {
-            return Ok(());
+        let table = out
+            .table()
+            .ok_or_else(|| CodaError::Internal(format!("table '{name}' has no description")))?;
+        if is_settled(table) {
+            check_index_keys(name, table, indexes)?;
+            let Some(missing) = indexes.iter().find(|spec| !has_index(table, spec.name)) else {
+                return Ok(());
+            };
+            // One index per UpdateTable, as DynamoDB requires; the next pass adds the next.
+            if add_index(dynamo, name, table, missing).await? {
+                building = true;
+            }
+        } else if table
+            .global_secondary_indexes()
+            .iter()
+            .any(|i| i.index_status() == Some(&IndexStatus::Creating))
+        {
+            building = true;
         }
-        if started.elapsed() > TABLE_READY_TIMEOUT {
+        let limit = if building {
+            INDEX_READY_TIMEOUT
+        } else {
+            TABLE_READY_TIMEOUT
+        };
+        if started.elapsed() > limit {
             return Err(CodaError::Unavailable(format!(
-                "table '{name}' is not active after {TABLE_READY_TIMEOUT:?}"
+                "table '{name}' or its indexes are not active after {limit:?}{}",
+                if building {
+                    " (an index is still backfilling: run bootstrap again later)"
+                } else {
+                    ""
+                }
             )));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Whether the table and every index are active (nothing is being created, updated or deleted).
+fn is_settled(table: &TableDescription) -> bool {
+    table.table_status() == Some(&TableStatus::Active)
+        && table
+            .global_secondary_indexes()
+            .iter()
+            .all(|i| i.index_status().is_none_or(|s| *s == IndexStatus::Active))
+}
+
+fn has_index(table: &TableDescription, index: &str) -> bool {
+    table
+        .global_secondary_indexes()
+        .iter()
+        .any(|i| i.index_name() == Some(index))
+}
+
+/// Refuses an existing index whose keys differ from the spec.
+fn check_index_keys(name: &str, table: &TableDescription, indexes: &[IndexSpec]) -> Result<()> {
+    for spec in indexes {
+        let Some(found) = table
+            .global_secondary_indexes()
+            .iter()
+            .find(|i| i.index_name() == Some(spec.name))
+        else {
+            continue;
+        };
+        let keys: Vec<(&str, &KeyType)> = found
+            .key_schema()
+            .iter()
+            .map(|k| (k.attribute_name(), k.key_type()))
+            .collect();
+        let want = [(spec.hash, &KeyType::Hash), (spec.range, &KeyType::Range)];
+        if keys != want {
+            return Err(CodaError::Internal(format!(
+                "index '{}' of table '{name}' has keys {keys:?}, not {want:?}: delete the index and run bootstrap again",
+                spec.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Starts building `index` on an existing table; false if DynamoDB is busy with another change (try again).
+async fn add_index(
+    dynamo: &aws_sdk_dynamodb::Client,
+    name: &str,
+    table: &TableDescription,
+    index: &IndexSpec,
+) -> Result<bool> {
+    // The table's own definitions plus the new keys: DynamoDB needs the new
+    // index's keys; moto replaces the definitions with what it is given.
+    let mut definitions: Vec<AttributeDefinition> = table.attribute_definitions().to_vec();
+    for attribute in [index.hash, index.range] {
+        if !definitions.iter().any(|d| d.attribute_name() == attribute) {
+            definitions.push(string_attribute(attribute)?);
+        }
+    }
+    let create = CreateGlobalSecondaryIndexAction::builder()
+        .index_name(index.name)
+        .set_key_schema(Some(index_keys(index)?))
+        .projection(projection_all())
+        .build()
+        .map_err(CodaError::internal)?;
+    let result = dynamo
+        .update_table()
+        .table_name(name)
+        .set_attribute_definitions(Some(definitions))
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder().create(create).build(),
+        )
+        .send()
+        .await;
+    match result {
+        Ok(_) => {
+            tracing::info!(table = name, index = index.name, "adding index");
+            Ok(true)
+        }
+        // Another change (a concurrent bootstrap, a stack update) is in progress.
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(
+                    UpdateTableError::ResourceInUseException(_)
+                        | UpdateTableError::LimitExceededException(_)
+                )
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(sdk_error(
+            &format!("add index '{}' to table '{name}'", index.name),
+            e,
+        )),
     }
 }
 
@@ -347,6 +540,25 @@ async fn ensure_ttl(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attribute_definitions_are_unique() {
+        let names: Vec<String> = attribute_definitions(JOBS_INDEXES)
+            .unwrap()
+            .iter()
+            .map(|d| d.attribute_name().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            ["pk", "owner", "created_key", "outbox", "outbox_key"]
+        );
+        let names: Vec<String> = attribute_definitions(DELIVERIES_INDEXES)
+            .unwrap()
+            .iter()
+            .map(|d| d.attribute_name().to_string())
+            .collect();
+        assert_eq!(names, ["pk", "webhook_id", "created_key", "due", "due_key"]);
+    }
 
     #[test]
     fn redrive_policy_names_the_dlq_and_count() {

@@ -1,10 +1,13 @@
-//! Sessions, uploads and jobs as DynamoDB tables with optimistic concurrency.
+//! Sessions, uploads, jobs, webhooks and deliveries as DynamoDB tables with
+//! optimistic concurrency.
 //!
 //! Every item keeps the whole row as JSON in `body`, its id in the partition
 //! key `pk`, the `owner`, a numeric `version` that conditional writes compare
 //! against, and the attributes its access patterns need (`expires_at_ms` and
-//! `ttl` on sessions, `ttl` on uploads, `created_key` on jobs for the owner
-//! index). `README.md` beside this crate describes the design.
+//! `ttl` on sessions, `ttl` on uploads, `created_key` on jobs, webhooks and
+//! deliveries for their listing indexes, and the sparse `outbox`/`outbox_key`
+//! on jobs and `due`/`due_key` on deliveries that exist only while there is
+//! work to do). `README.md` beside this crate describes the design.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,14 +18,19 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use aws_sdk_dynamodb::Client;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use coda_core::model::{Job, Owner, Page, Session, Timestamp, Upload};
-use coda_core::ports::{JobRepo, SessionRepo, UploadRepo};
+use coda_core::model::{
+    Delivery, DeliveryStatus, Job, Owner, Page, Session, Timestamp, Upload, Webhook,
+};
+use coda_core::ports::{DeliveryRepo, JobRepo, SessionRepo, UploadRepo, WebhookRepo};
 use coda_core::{CodaError, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::sdk_error;
-use crate::names::JOBS_BY_OWNER_INDEX;
+use crate::names::{
+    DELIVERIES_BY_WEBHOOK_INDEX, DELIVERIES_DUE_INDEX, JOBS_BY_OWNER_INDEX, JOBS_WITH_OUTBOX_INDEX,
+    WEBHOOKS_BY_OWNER_INDEX,
+};
 
 /// Partition key of every table: the row's id.
 pub const PK: &str = "pk";
@@ -36,8 +44,21 @@ pub const OWNER: &str = "owner";
 pub const TTL: &str = "ttl";
 /// A session's expiry in epoch milliseconds, for `list_expired`.
 pub const EXPIRES_AT_MS: &str = "expires_at_ms";
-/// Sort key of the jobs' owner index: order-preserving creation time, `#`, job id.
+/// Sort key of the listing indexes (jobs and webhooks by owner, deliveries by
+/// webhook): order-preserving creation time, `#`, the row's id.
 pub const CREATED_KEY: &str = "created_key";
+/// Jobs only, present iff the outbox is not empty: [`PENDING`], the outbox index's hash key.
+pub const OUTBOX: &str = "outbox";
+/// Jobs only, beside [`OUTBOX`]: [`created_key`] of `updated_at`, the outbox index's sort key.
+pub const OUTBOX_KEY: &str = "outbox_key";
+/// Deliveries only, present iff the delivery has an endpoint: the by-webhook index's hash key.
+pub const WEBHOOK_ID: &str = "webhook_id";
+/// Deliveries only, present iff pending with a next attempt: [`PENDING`], the due index's hash key.
+pub const DUE: &str = "due";
+/// Deliveries only, beside [`DUE`]: [`due_key`] of `next_attempt_at`, the due index's sort key.
+pub const DUE_KEY: &str = "due_key";
+/// The one value of the sparse indexes' hash keys.
+pub const PENDING: &str = "pending";
 
 /// How long after a session's `expires_at` TTL may delete it: the app's sweeper
 /// (`services::sessions::evict_expired`, which also deletes the session's blobs) goes first.
@@ -141,19 +162,102 @@ impl Row for Job {
             CREATED_KEY.into(),
             s(created_key(self.created_at, &self.job_id)),
         );
+        // Written by the same PutItem as the status change that filled the outbox,
+        // so "ended" and "will be notified" cannot come apart.
+        if !self.outbox.is_empty() {
+            item.insert(OUTBOX.into(), s(PENDING));
+            item.insert(
+                OUTBOX_KEY.into(),
+                s(created_key(self.updated_at, &self.job_id)),
+            );
+        }
     }
 }
 
-/// The owner index's sort key: strings sort like `(created_at, job_id)`.
+impl Row for Webhook {
+    const NOUN: &'static str = "webhook";
+    fn id(&self) -> &str {
+        &self.webhook_id
+    }
+    fn owner(&self) -> &str {
+        &self.owner
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn restore(&mut self, owner: String, version: u64) {
+        self.owner = owner;
+        self.version = version;
+    }
+    fn add_attributes(&self, _ttl_grace: Duration, item: &mut Item) {
+        item.insert(
+            CREATED_KEY.into(),
+            s(created_key(self.created_at, &self.webhook_id)),
+        );
+    }
+}
+
+impl Row for Delivery {
+    const NOUN: &'static str = "delivery";
+    fn id(&self) -> &str {
+        &self.delivery_id
+    }
+    fn owner(&self) -> &str {
+        &self.owner
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn restore(&mut self, owner: String, version: u64) {
+        self.owner = owner;
+        self.version = version;
+    }
+    fn add_attributes(&self, _ttl_grace: Duration, item: &mut Item) {
+        item.insert(
+            CREATED_KEY.into(),
+            s(created_key(self.created_at, &self.delivery_id)),
+        );
+        // DynamoDB refuses an empty string as an index key; such a delivery is listed under no endpoint.
+        if let Some(webhook_id) = self.webhook_id.as_deref().filter(|w| !w.is_empty()) {
+            item.insert(WEBHOOK_ID.into(), s(webhook_id));
+        }
+        if let (DeliveryStatus::Pending, Some(at)) = (self.status, self.next_attempt_at) {
+            item.insert(DUE.into(), s(PENDING));
+            item.insert(DUE_KEY.into(), s(due_key(at, &self.delivery_id)));
+        }
+    }
+}
+
+/// The listing indexes' sort key: strings sort like `(created_at, id)`.
 ///
 /// Milliseconds become unsigned with the sign bit flipped, so instants before
 /// 1970 still sort first, and are zero-padded to the 20 digits of `u64::MAX`.
-pub fn created_key(created_at: Timestamp, job_id: &str) -> String {
+pub fn created_key(created_at: Timestamp, id: &str) -> String {
     let biased = (created_at.timestamp_millis() as u64) ^ (1 << 63);
-    format!("{biased:020}#{job_id}")
+    format!("{biased:020}#{id}")
 }
 
-/// The job id inside a well-formed `created_key`.
+/// The due index's sort key: strings sort like `(instant, id)`, to the nanosecond.
+///
+/// Whole seconds are biased like [`created_key`]'s milliseconds (20 digits),
+/// then the nanoseconds take 10 digits (chrono counts a leap second's as 1e9 and up).
+pub fn due_key(at: Timestamp, id: &str) -> String {
+    format!("{}#{id}", instant_digits(at))
+}
+
+/// Every [`due_key`] of an instant at or before `now` sorts strictly before this.
+///
+/// The keys of `now` itself are `{digits}#…`, and `#` sorts just before `$`.
+fn due_bound(now: Timestamp) -> String {
+    format!("{}$", instant_digits(now))
+}
+
+fn instant_digits(at: Timestamp) -> String {
+    let biased = (at.timestamp() as u64) ^ (1 << 63);
+    format!("{biased:020}{:010}", at.timestamp_subsec_nanos())
+}
+
+/// The row id inside a well-formed `created_key`.
 fn job_id_of(created_key: &str) -> Option<&str> {
     let (digits, id) = created_key.split_at_checked(20)?;
     let id = id.strip_prefix('#')?;
@@ -161,7 +265,7 @@ fn job_id_of(created_key: &str) -> Option<&str> {
         .then_some(id)
 }
 
-/// What a page cursor holds: the owner-index position of the last job returned.
+/// What a page cursor holds: the listing-index position of the last row returned.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Cursor {
@@ -197,6 +301,31 @@ struct Table {
     client: Client,
     name: String,
     ttl_grace: Duration,
+}
+
+/// One query of an index: its hash key equals a value and, with `below`, its sort key sorts before a bound.
+struct IndexQuery<'a> {
+    index: &'a str,
+    hash: (&'a str, String),
+    below: Option<(&'a str, String)>,
+    forward: bool,
+}
+
+/// Rows listed newest first by their `created_key`.
+trait HasCreatedKey {
+    fn created_key(&self) -> String;
+}
+
+impl HasCreatedKey for Job {
+    fn created_key(&self) -> String {
+        created_key(self.created_at, &self.job_id)
+    }
+}
+
+impl HasCreatedKey for Delivery {
+    fn created_key(&self) -> String {
+        created_key(self.created_at, &self.delivery_id)
+    }
 }
 
 impl Table {
@@ -340,6 +469,107 @@ impl Table {
                 )))
             }
         }
+    }
+
+    /// Rows of an index in its sort order, from after `start`, until `want` are read or the index ends.
+    async fn query<T: Row>(
+        &self,
+        q: &IndexQuery<'_>,
+        mut start: Option<Item>,
+        want: usize,
+    ) -> Result<Vec<T>> {
+        let mut rows: Vec<T> = Vec::new();
+        if want == 0 {
+            return Ok(rows);
+        }
+        let condition = if q.below.is_some() {
+            "#h = :h AND #r < :r"
+        } else {
+            "#h = :h"
+        };
+        loop {
+            let mut req = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .index_name(q.index)
+                .key_condition_expression(condition)
+                .expression_attribute_names("#h", q.hash.0)
+                .expression_attribute_values(":h", s(q.hash.1.clone()))
+                .scan_index_forward(q.forward)
+                .set_exclusive_start_key(start.take());
+            if let Some((attribute, bound)) = &q.below {
+                req = req
+                    .expression_attribute_names("#r", *attribute)
+                    .expression_attribute_values(":r", s(bound.clone()));
+            }
+            // Without a limit (or above i32), pages end at 1 MB only.
+            if let Ok(left) = i32::try_from(want - rows.len()) {
+                req = req.limit(left);
+            }
+            let page = req
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("query '{}' index '{}'", self.name, q.index), e))?;
+            for item in page.items() {
+                rows.push(self.decode(item)?);
+            }
+            // A page also ends at 1 MB of data, before the limit; then read on.
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() && rows.len() < want => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(rows)
+    }
+
+    /// A page of the rows whose `hash_attribute` is `hash` in a `created_key`-sorted index, newest first.
+    async fn page_newest_first<T: Row + HasCreatedKey>(
+        &self,
+        index: &str,
+        hash_attribute: &str,
+        hash: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<T>> {
+        let after = cursor.map(decode_cursor).transpose()?;
+        // DynamoDB refuses an empty key value; no row has one.
+        if hash.is_empty() {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        // An empty page could not say where the next one starts, so at least one row is read.
+        let limit = limit.clamp(1, i32::MAX as usize - 1);
+        // The position is rebuilt from the cursor and the caller's own hash key, never the cursor's.
+        let start = after.and_then(|key| {
+            job_id_of(&key).map(|id| {
+                Item::from([
+                    (PK.to_string(), s(id)),
+                    (hash_attribute.to_string(), s(hash)),
+                    (CREATED_KEY.to_string(), s(key.clone())),
+                ])
+            })
+        });
+        let q = IndexQuery {
+            index,
+            hash: (hash_attribute, hash.to_string()),
+            below: None,
+            forward: false,
+        };
+        // One extra row tells whether another page exists without a second query.
+        let mut items: Vec<T> = self.query(&q, start, limit + 1).await?;
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items
+                .last()
+                .map(|row| encode_cursor(&row.created_key()))
+                .transpose()?
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
     }
 
     async fn delete(&self, id: &str) -> Result<()> {
@@ -527,56 +757,133 @@ impl JobRepo for DynamoJobRepo {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<Job>> {
-        let after = cursor.map(decode_cursor).transpose()?;
-        // An empty page could not say where the next one starts, so at least one row is read.
-        let limit = limit.clamp(1, i32::MAX as usize - 1);
-        // One extra item tells whether another page exists without a second query.
-        let want = limit + 1;
-        let mut start: Option<Item> = after.and_then(|key| {
-            job_id_of(&key).map(|id| {
-                Item::from([
-                    (PK.to_string(), s(id)),
-                    (OWNER.to_string(), s(owner.as_str())),
-                    (CREATED_KEY.to_string(), s(key.clone())),
-                ])
-            })
-        });
-        let mut items: Vec<Job> = Vec::new();
-        loop {
-            let page = self
-                .table
-                .client
-                .query()
-                .table_name(&self.table.name)
-                .index_name(JOBS_BY_OWNER_INDEX)
-                .key_condition_expression("#o = :o")
-                .expression_attribute_names("#o", OWNER)
-                .expression_attribute_values(":o", s(owner.as_str()))
-                .scan_index_forward(false)
-                .limit(i32::try_from(want - items.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(&format!("query '{}'", self.table.name), e))?;
-            for item in page.items() {
-                items.push(self.table.decode(item)?);
-            }
-            // A page also ends at 1 MB of data, before the limit; then read on.
-            match page.last_evaluated_key() {
-                Some(k) if !k.is_empty() && items.len() < want => start = Some(k.clone()),
-                _ => break,
-            }
-        }
-        let next_cursor = if items.len() > limit {
-            items.truncate(limit);
-            items
-                .last()
-                .map(|j| encode_cursor(&created_key(j.created_at, &j.job_id)))
-                .transpose()?
-        } else {
-            None
+        self.table
+            .page_newest_first(JOBS_BY_OWNER_INDEX, OWNER, owner.as_str(), limit, cursor)
+            .await
+    }
+
+    /// The sparse [`JOBS_WITH_OUTBOX_INDEX`]: only jobs with pending events are in it, oldest change first.
+    async fn list_with_outbox(&self, limit: usize) -> Result<Vec<Job>> {
+        let q = IndexQuery {
+            index: JOBS_WITH_OUTBOX_INDEX,
+            hash: (OUTBOX, PENDING.to_string()),
+            below: None,
+            forward: true,
         };
-        Ok(Page { items, next_cursor })
+        self.table.query(&q, None, limit).await
+    }
+}
+
+/// The webhook endpoints table (`{prefix}-webhooks`) with its owner index.
+#[derive(Clone, Debug)]
+pub struct DynamoWebhookRepo {
+    table: Table,
+}
+
+impl DynamoWebhookRepo {
+    /// A repo over `table`; listing reads the [`WEBHOOKS_BY_OWNER_INDEX`] index.
+    pub fn new(client: Client, table: &str) -> Self {
+        Self {
+            table: Table {
+                client,
+                name: table.to_string(),
+                ttl_grace: Duration::ZERO,
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl WebhookRepo for DynamoWebhookRepo {
+    async fn create(&self, webhook: &Webhook) -> Result<()> {
+        self.table.create(webhook).await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Webhook>> {
+        self.table.get(id).await
+    }
+
+    async fn update(&self, webhook: &Webhook) -> Result<Webhook> {
+        self.table.update(webhook).await
+    }
+
+    async fn delete(&self, id: &str) -> Result<()> {
+        self.table.delete(id).await
+    }
+
+    async fn list_by_owner(&self, owner: &Owner) -> Result<Vec<Webhook>> {
+        if owner.as_str().is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = IndexQuery {
+            index: WEBHOOKS_BY_OWNER_INDEX,
+            hash: (OWNER, owner.as_str().to_string()),
+            below: None,
+            forward: true,
+        };
+        self.table.query(&q, None, usize::MAX).await
+    }
+}
+
+/// The webhook deliveries table (`{prefix}-deliveries`) with its endpoint and due indexes.
+#[derive(Clone, Debug)]
+pub struct DynamoDeliveryRepo {
+    table: Table,
+}
+
+impl DynamoDeliveryRepo {
+    /// A repo over `table`; listing reads [`DELIVERIES_BY_WEBHOOK_INDEX`] and [`DELIVERIES_DUE_INDEX`].
+    pub fn new(client: Client, table: &str) -> Self {
+        Self {
+            table: Table {
+                client,
+                name: table.to_string(),
+                ttl_grace: Duration::ZERO,
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl DeliveryRepo for DynamoDeliveryRepo {
+    async fn create(&self, delivery: &Delivery) -> Result<()> {
+        self.table.create(delivery).await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Delivery>> {
+        self.table.get(id).await
+    }
+
+    async fn update(&self, delivery: &Delivery) -> Result<Delivery> {
+        self.table.update(delivery).await
+    }
+
+    async fn list_by_webhook(
+        &self,
+        webhook_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Delivery>> {
+        self.table
+            .page_newest_first(
+                DELIVERIES_BY_WEBHOOK_INDEX,
+                WEBHOOK_ID,
+                webhook_id,
+                limit,
+                cursor,
+            )
+            .await
+    }
+
+    /// The sparse [`DELIVERIES_DUE_INDEX`]: only pending deliveries are in it, earliest first.
+    async fn list_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Delivery>> {
+        let q = IndexQuery {
+            index: DELIVERIES_DUE_INDEX,
+            hash: (DUE, PENDING.to_string()),
+            below: Some((DUE_KEY, due_bound(now))),
+            forward: true,
+        };
+        self.table.query(&q, None, limit).await
     }
 }
 
@@ -598,6 +905,38 @@ mod tests {
         assert!(keys.iter().all(|k| k.len() == 20 + 1 + 5));
         assert!(created_key(at(5), "job_a") < created_key(at(5), "job_b"));
         assert_eq!(job_id_of(&keys[3]), Some("job_a"));
+    }
+
+    #[test]
+    fn due_keys_sort_like_instants_to_the_nanosecond() {
+        let at = |secs: i64, nanos: u32| Utc.timestamp_opt(secs, nanos).unwrap();
+        let instants = [
+            at(-5, 0),
+            at(-1, 999_999_999),
+            at(0, 0),
+            at(0, 1),
+            at(0, 999_999),
+            at(0, 1_000_000),
+            // chrono's leap second: nanos of 1e9 and up, after :59.999… and before the next second.
+            at(59, 999_999_999),
+            at(59, 1_500_000_000),
+            at(60, 0),
+            at(1_700_000_000, 5),
+        ];
+        let keys: Vec<String> = instants.iter().map(|t| due_key(*t, "dlv_a")).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(sorted, keys);
+        assert!(keys.iter().all(|k| k.len() == 30 + 1 + 5));
+        for (i, t) in instants.iter().enumerate() {
+            let bound = due_bound(*t);
+            for (j, k) in keys.iter().enumerate() {
+                assert_eq!(k.as_str() < bound.as_str(), j <= i, "{k} vs bound {bound}");
+            }
+            // Any id, however it sorts, stays below its own instant's bound.
+            assert!(due_key(*t, "~~~\u{10FFFF}").as_str() < bound.as_str());
+            assert!(due_key(*t, "!").as_str() < bound.as_str());
+        }
     }
 
     #[test]

@@ -21,11 +21,15 @@ pub mod testing;
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use coda_core::ports::{BlobStore, JobQueue, JobRepo, SessionRepo, UploadRepo};
+use coda_core::ports::{
+    BlobStore, DeliveryRepo, JobQueue, JobRepo, SessionRepo, UploadRepo, WebhookRepo,
+};
 use coda_core::Result;
 
 pub use bootstrap::bootstrap;
-pub use dynamo::{DynamoJobRepo, DynamoSessionRepo, DynamoUploadRepo};
+pub use dynamo::{
+    DynamoDeliveryRepo, DynamoJobRepo, DynamoSessionRepo, DynamoUploadRepo, DynamoWebhookRepo,
+};
 pub use event::object_created_from_s3_event;
 pub use names::AwsNames;
 pub use s3::S3BlobStore;
@@ -49,6 +53,10 @@ pub struct AwsAdapters {
     pub uploads: Arc<dyn UploadRepo>,
     /// The jobs table.
     pub jobs: Arc<dyn JobRepo>,
+    /// The webhook endpoints table.
+    pub webhooks: Arc<dyn WebhookRepo>,
+    /// The webhook deliveries table.
+    pub deliveries: Arc<dyn DeliveryRepo>,
     /// The jobs queue.
     pub jobs_queue: Arc<dyn JobQueue>,
     /// The jobs queue's dead-letter queue.
@@ -86,7 +94,12 @@ impl AwsAdapters {
                 &names.sessions_table,
             )),
             uploads: Arc::new(DynamoUploadRepo::new(dynamo.clone(), &names.uploads_table)),
-            jobs: Arc::new(DynamoJobRepo::new(dynamo, &names.jobs_table)),
+            jobs: Arc::new(DynamoJobRepo::new(dynamo.clone(), &names.jobs_table)),
+            webhooks: Arc::new(DynamoWebhookRepo::new(
+                dynamo.clone(),
+                &names.webhooks_table,
+            )),
+            deliveries: Arc::new(DynamoDeliveryRepo::new(dynamo, &names.deliveries_table)),
             jobs_queue: queue(names.jobs_queue.clone()).await?,
             jobs_dlq: queue(names.jobs_dlq.clone()).await?,
             ingest_queue: queue(names.ingest_queue.clone()).await?,

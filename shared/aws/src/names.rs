@@ -5,6 +5,18 @@ use coda_core::{CodaError, Result};
 /// The global secondary index of the jobs table: `owner` → `created_key`, newest first.
 pub const JOBS_BY_OWNER_INDEX: &str = "by_owner";
 
+/// The sparse index of the jobs table: `outbox` → `outbox_key`, only jobs with pending events.
+pub const JOBS_WITH_OUTBOX_INDEX: &str = "with_outbox";
+
+/// The global secondary index of the webhooks table: `owner` → `created_key`, oldest first.
+pub const WEBHOOKS_BY_OWNER_INDEX: &str = "by_owner";
+
+/// The sparse index of the deliveries table: `webhook_id` → `created_key`, newest first.
+pub const DELIVERIES_BY_WEBHOOK_INDEX: &str = "by_webhook";
+
+/// The sparse index of the deliveries table: `due` → `due_key`, only pending deliveries.
+pub const DELIVERIES_DUE_INDEX: &str = "due";
+
 /// How many receives the ingest queue allows before a message goes to its DLQ.
 pub const INGEST_MAX_RECEIVES: u32 = 5;
 
@@ -35,6 +47,10 @@ pub struct AwsNames {
     pub uploads_table: String,
     /// `{prefix}-jobs`: the jobs table.
     pub jobs_table: String,
+    /// `{prefix}-webhooks`: the webhook endpoints table.
+    pub webhooks_table: String,
+    /// `{prefix}-deliveries`: the webhook deliveries table.
+    pub deliveries_table: String,
 }
 
 impl AwsNames {
@@ -69,6 +85,8 @@ impl AwsNames {
             sessions_table: n("sessions"),
             uploads_table: n("uploads"),
             jobs_table: n("jobs"),
+            webhooks_table: n("webhooks"),
+            deliveries_table: n("deliveries"),
         })
     }
 }
@@ -93,6 +111,10 @@ mod tests {
         assert_eq!(
             [&n.sessions_table, &n.uploads_table, &n.jobs_table],
             ["coda-prod-sessions", "coda-prod-uploads", "coda-prod-jobs"]
+        );
+        assert_eq!(
+            [&n.webhooks_table, &n.deliveries_table],
+            ["coda-prod-webhooks", "coda-prod-deliveries"]
         );
     }
 

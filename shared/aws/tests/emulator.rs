@@ -10,10 +10,15 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
-use aws_sdk_dynamodb::types::{AttributeValue, KeyType, TimeToLiveStatus};
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType, TimeToLiveStatus,
+};
 use aws_sdk_sqs::types::QueueAttributeName;
 use bytes::Bytes;
-use coda_aws::dynamo::{created_key, SESSION_TTL_GRACE, UPLOAD_TTL_GRACE};
+use coda_aws::bootstrap::{IndexSpec, DELIVERIES_INDEXES, JOBS_INDEXES, WEBHOOKS_INDEXES};
+use coda_aws::dynamo::{created_key, due_key, SESSION_TTL_GRACE, UPLOAD_TTL_GRACE};
 use coda_aws::names::JOBS_BY_OWNER_INDEX;
 use coda_aws::testing::{sdk_config_for, unique_prefix, TestEnv};
 use coda_aws::{
@@ -21,8 +26,9 @@ use coda_aws::{
     SqsJobQueue,
 };
 use coda_contract as contract;
-use coda_contract::fixtures::{job, session, t0, uid, upload};
-use coda_core::ports::{BlobStore, JobQueue, JobRepo, ObjectCreated};
+use coda_contract::fixtures::{delivery, job, outbox_event, session, t0, uid, upload, webhook};
+use coda_core::model::DeliveryStatus;
+use coda_core::ports::{BlobStore, JobQueue, JobRepo, ObjectCreated, WebhookRepo};
 
 /// The jobs queue's redrive count in these tests.
 const MAX_RECEIVES: u32 = 3;
@@ -65,6 +71,26 @@ async fn jobs_pagination() {
 // writers can both pass `version = :expected` (seen here: 159 of 160 increments). DynamoDB
 // evaluates conditions atomically. The conflict semantics are checked sequentially above,
 // and the concurrent check runs against SQLite in shared/local/tests/contract.rs.
+
+#[tokio::test]
+async fn webhooks_repo() {
+    contract::check_webhook_repo(env().await.adapters.webhooks.as_ref()).await;
+}
+
+#[tokio::test]
+async fn deliveries_repo() {
+    contract::check_delivery_repo(env().await.adapters.deliveries.as_ref()).await;
+}
+
+#[tokio::test]
+async fn deliveries_due() {
+    contract::check_delivery_due(env().await.adapters.deliveries.as_ref()).await;
+}
+
+#[tokio::test]
+async fn jobs_outbox() {
+    contract::check_job_outbox(env().await.adapters.jobs.as_ref()).await;
+}
 
 #[tokio::test]
 async fn queue_visibility() {
@@ -249,22 +275,24 @@ async fn bootstrap_twice_updates_settings_and_keeps_data() {
         );
         assert_eq!(d.attribute_name(), Some("ttl"));
     }
-    let jobs_table = dynamo
-        .describe_table()
-        .table_name(&env.names.jobs_table)
-        .send()
-        .await
-        .unwrap();
-    let gsi = &jobs_table.table().unwrap().global_secondary_indexes()[0];
-    assert_eq!(gsi.index_name(), Some(JOBS_BY_OWNER_INDEX));
-    let keys: Vec<(&str, &KeyType)> = gsi
-        .key_schema()
-        .iter()
-        .map(|k| (k.attribute_name(), k.key_type()))
-        .collect();
+    for (table, indexes) in [
+        (&env.names.jobs_table, JOBS_INDEXES),
+        (&env.names.webhooks_table, WEBHOOKS_INDEXES),
+        (&env.names.deliveries_table, DELIVERIES_INDEXES),
+    ] {
+        assert_eq!(
+            index_keys(&env.sdk_config, table).await,
+            expected_keys(indexes),
+            "{table}"
+        );
+    }
     assert_eq!(
-        keys,
-        vec![("owner", &KeyType::Hash), ("created_key", &KeyType::Range)]
+        JOBS_INDEXES[0],
+        IndexSpec {
+            name: JOBS_BY_OWNER_INDEX,
+            hash: "owner",
+            range: "created_key"
+        }
     );
 
     let s3 = S3BlobStore::new(&env.sdk_config, &env.names.bucket);
@@ -290,6 +318,276 @@ async fn bootstrap_twice_updates_settings_and_keeps_data() {
             .code(),
         "INVALID_MAX_RECEIVES"
     );
+}
+
+type IndexKeys = Vec<(String, Vec<(String, KeyType)>)>;
+
+/// Every index of `table` with its keys, sorted by name.
+async fn index_keys(sdk_config: &SdkConfig, table: &str) -> IndexKeys {
+    let out = aws_sdk_dynamodb::Client::new(sdk_config)
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap();
+    let mut found: IndexKeys = out
+        .table()
+        .unwrap()
+        .global_secondary_indexes()
+        .iter()
+        .map(|i| {
+            let keys = i
+                .key_schema()
+                .iter()
+                .map(|k| (k.attribute_name().to_string(), k.key_type().clone()))
+                .collect();
+            (i.index_name().unwrap().to_string(), keys)
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+}
+
+fn expected_keys(indexes: &[IndexSpec]) -> IndexKeys {
+    let mut want: IndexKeys = indexes
+        .iter()
+        .map(|i| {
+            (
+                i.name.to_string(),
+                vec![
+                    (i.hash.to_string(), KeyType::Hash),
+                    (i.range.to_string(), KeyType::Range),
+                ],
+            )
+        })
+        .collect();
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    want
+}
+
+fn string_key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .unwrap()
+}
+
+/// Creates `table` keyed by `pk` with one index, as an older bootstrap (or another tool) might have.
+async fn create_table_with_index(
+    sdk_config: &SdkConfig,
+    table: &str,
+    index: &str,
+    keys: [&str; 2],
+) {
+    let definition = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    aws_sdk_dynamodb::Client::new(sdk_config)
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(definition("pk"))
+        .attribute_definitions(definition(keys[0]))
+        .attribute_definitions(definition(keys[1]))
+        .key_schema(string_key("pk", KeyType::Hash))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index)
+                .key_schema(string_key(keys[0], KeyType::Hash))
+                .key_schema(string_key(keys[1], KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn bootstrap_adds_the_outbox_index_to_an_existing_jobs_table() {
+    let emulator = coda_aws::testing::emulator().unwrap_or_else(|e| panic!("{e}"));
+    let sdk_config = emulator.sdk_config().await;
+    let names = AwsNames::new(&unique_prefix()).unwrap();
+    // The jobs table as the previous bootstrap made it: the owner index only.
+    create_table_with_index(
+        &sdk_config,
+        &names.jobs_table,
+        JOBS_BY_OWNER_INDEX,
+        ["owner", "created_key"],
+    )
+    .await;
+    // A job written before the index exists (its item already has the sparse attributes).
+    let jobs = DynamoJobRepo::new(
+        aws_sdk_dynamodb::Client::new(&sdk_config),
+        &names.jobs_table,
+    );
+    let mut waiting = job(&uid("job"), "o", t0());
+    waiting.outbox = vec![outbox_event(t0())];
+    jobs.create(&waiting).await.unwrap();
+    let plain = job(&uid("job"), "o", t0());
+    jobs.create(&plain).await.unwrap();
+
+    bootstrap(&names, &sdk_config, MAX_RECEIVES).await.unwrap();
+    assert_eq!(
+        index_keys(&sdk_config, &names.jobs_table).await,
+        expected_keys(JOBS_INDEXES)
+    );
+    bootstrap(&names, &sdk_config, MAX_RECEIVES).await.unwrap();
+    assert_eq!(
+        index_keys(&sdk_config, &names.jobs_table).await,
+        expected_keys(JOBS_INDEXES),
+        "a second run changes nothing"
+    );
+    let listed: Vec<String> = jobs
+        .list_with_outbox(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.job_id)
+        .collect();
+    assert_eq!(
+        listed,
+        vec![waiting.job_id.clone()],
+        "existing items are indexed"
+    );
+    let page = jobs
+        .list_by_owner(&coda_core::model::Owner("o".into()), 10, None)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 2, "the old index still answers");
+}
+
+#[tokio::test]
+async fn bootstrap_refuses_an_index_with_other_keys() {
+    let env = env().await;
+    let names = AwsNames::new(&unique_prefix()).unwrap();
+    create_table_with_index(
+        &env.sdk_config,
+        &names.deliveries_table,
+        coda_aws::names::DELIVERIES_DUE_INDEX,
+        ["due", "created_key"],
+    )
+    .await;
+    let err = bootstrap(&names, &env.sdk_config, MAX_RECEIVES)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "INTERNAL");
+    let message = err.to_string();
+    assert!(
+        message.contains("index 'due'") && message.contains(&names.deliveries_table),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn sparse_attributes_follow_outbox_and_status() {
+    let env = env().await;
+    let a = &env.adapters;
+
+    let mut j = job(&uid("job"), "owner-j", t0());
+    a.jobs.create(&j).await.unwrap();
+    let item = raw_item(&env, &env.names.jobs_table, &j.job_id).await;
+    assert!(!item.contains_key("outbox") && !item.contains_key("outbox_key"));
+    j.status = coda_core::model::JobStatus::Succeeded;
+    j.updated_at = t0() + chrono::Duration::seconds(30);
+    j.outbox = vec![outbox_event(j.updated_at)];
+    let j = a.jobs.update(&j).await.unwrap();
+    let item = raw_item(&env, &env.names.jobs_table, &j.job_id).await;
+    assert_eq!(text(&item, "outbox"), "pending");
+    assert_eq!(
+        text(&item, "outbox_key"),
+        created_key(j.updated_at, &j.job_id)
+    );
+    let body: serde_json::Value = serde_json::from_str(text(&item, "body")).unwrap();
+    assert_eq!(body["status"], "succeeded", "one write: status and outbox");
+    let mut drained = j.clone();
+    drained.outbox.clear();
+    a.jobs.update(&drained).await.unwrap();
+    let item = raw_item(&env, &env.names.jobs_table, &j.job_id).await;
+    assert!(!item.contains_key("outbox") && !item.contains_key("outbox_key"));
+
+    let w = webhook(&uid("wh"), "owner-w", t0());
+    a.webhooks.create(&w).await.unwrap();
+    let item = raw_item(&env, &env.names.webhooks_table, &w.webhook_id).await;
+    assert_eq!(text(&item, "owner"), "owner-w");
+    assert_eq!(
+        text(&item, "created_key"),
+        created_key(w.created_at, &w.webhook_id)
+    );
+    assert_eq!(number(&item, "version"), 0);
+
+    let d = delivery(&uid("dlv"), Some(&w.webhook_id), t0());
+    a.deliveries.create(&d).await.unwrap();
+    let item = raw_item(&env, &env.names.deliveries_table, &d.delivery_id).await;
+    assert_eq!(text(&item, "webhook_id"), w.webhook_id);
+    assert_eq!(text(&item, "due"), "pending");
+    assert_eq!(
+        text(&item, "due_key"),
+        due_key(d.next_attempt_at.unwrap(), &d.delivery_id)
+    );
+    let mut done = d.clone();
+    done.status = DeliveryStatus::Delivered;
+    done.next_attempt_at = None;
+    a.deliveries.update(&done).await.unwrap();
+    let item = raw_item(&env, &env.names.deliveries_table, &d.delivery_id).await;
+    assert!(!item.contains_key("due") && !item.contains_key("due_key"));
+    assert_eq!(text(&item, "webhook_id"), w.webhook_id, "still listed");
+
+    let own = delivery(&uid("dlv"), None, t0());
+    a.deliveries.create(&own).await.unwrap();
+    let item = raw_item(&env, &env.names.deliveries_table, &own.delivery_id).await;
+    assert!(
+        !item.contains_key("webhook_id"),
+        "a job's own webhook has no endpoint"
+    );
+    assert_eq!(text(&item, "due"), "pending");
+}
+
+#[tokio::test]
+async fn due_listing_is_exact_to_the_nanosecond() {
+    let env = env().await;
+    let repo = env.adapters.deliveries.as_ref();
+    let now = t0() + chrono::Duration::nanoseconds(1_234_567);
+    let mut at_now = delivery(&uid("dlv"), None, t0());
+    at_now.next_attempt_at = Some(now);
+    let mut just_after = delivery(&uid("dlv"), None, t0());
+    just_after.next_attempt_at = Some(now + chrono::Duration::nanoseconds(1));
+    let mut just_before = delivery(&uid("dlv"), None, t0());
+    just_before.next_attempt_at = Some(now - chrono::Duration::nanoseconds(1));
+    for d in [&at_now, &just_after, &just_before] {
+        repo.create(d).await.unwrap();
+    }
+    let due: Vec<String> = repo
+        .list_due(now, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.delivery_id)
+        .collect();
+    assert_eq!(due, vec![just_before.delivery_id, at_now.delivery_id]);
+    assert!(repo.list_due(now, 10).await.unwrap()[0].next_attempt_at < Some(now));
+    assert!(
+        WebhookRepo::list_by_owner(
+            env.adapters.webhooks.as_ref(),
+            &coda_core::model::Owner(String::new())
+        )
+        .await
+        .unwrap()
+        .is_empty(),
+        "an empty owner lists nothing rather than failing"
+    );
+    let page = repo.list_by_webhook("", 10, None).await.unwrap();
+    assert!(page.items.is_empty() && page.next_cursor.is_none());
 }
 
 #[tokio::test]

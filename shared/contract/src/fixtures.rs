@@ -1,7 +1,11 @@
 //! Rows and helpers the checks share; public so adapter-specific tests can build the same rows.
 
 use chrono::{TimeZone, Utc};
-use coda_core::model::{Job, JobKind, JobStatus, Session, Timestamp, Upload, UploadState};
+use coda_core::model::{
+    Delivery, DeliveryStatus, Job, JobKind, JobStatus, OutboxEvent, Session, Timestamp, Upload,
+    UploadState, Webhook,
+};
+use coda_core::webhooks::WebhookEventType;
 use coda_core::Result;
 
 /// The checks' reference instant, far enough ahead that no TTL sweeper deletes rows mid-test.
@@ -75,6 +79,54 @@ pub fn job(id: &str, owner: &str, created_at: Timestamp) -> Job {
         created_at,
         updated_at: created_at,
         version: 0,
+        webhook: None,
+        outbox: vec![],
+    }
+}
+
+/// An active endpoint of `owner` created at `created_at`, subscribed to job success and failure.
+pub fn webhook(id: &str, owner: &str, created_at: Timestamp) -> Webhook {
+    Webhook {
+        webhook_id: id.to_string(),
+        owner: owner.to_string(),
+        url: format!("https://example.com/hooks/{id}"),
+        events: vec![WebhookEventType::JobSucceeded, WebhookEventType::JobFailed],
+        description: Some("contract check".to_string()),
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string(),
+        disabled_reason: None,
+        created_at,
+        updated_at: created_at,
+        version: 0,
+    }
+}
+
+/// A pending delivery of `owner-d` to `webhook_id` (`None`: a job's own webhook), created and due at `created_at`.
+pub fn delivery(id: &str, webhook_id: Option<&str>, created_at: Timestamp) -> Delivery {
+    Delivery {
+        delivery_id: id.to_string(),
+        owner: "owner-d".to_string(),
+        webhook_id: webhook_id.map(str::to_string),
+        job_id: format!("job_of_{id}"),
+        event_id: format!("msg_of_{id}"),
+        event_type: WebhookEventType::JobSucceeded,
+        url: "https://example.com/hooks/receiver".to_string(),
+        body: format!(r#"{{"type":"job.succeeded","data":{{"job_id":"job_of_{id}"}}}}"#),
+        status: DeliveryStatus::Pending,
+        attempts: vec![],
+        next_attempt_at: Some(created_at),
+        lease_until: None,
+        created_at,
+        updated_at: created_at,
+        version: 0,
+    }
+}
+
+/// An outbox entry of a `job.succeeded` event at `at`.
+pub fn outbox_event(at: Timestamp) -> OutboxEvent {
+    OutboxEvent {
+        event_id: uid("msg"),
+        event_type: WebhookEventType::JobSucceeded,
+        at,
     }
 }
 

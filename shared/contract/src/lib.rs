@@ -15,6 +15,7 @@ pub mod blobs;
 pub mod fixtures;
 pub mod queues;
 pub mod tables;
+pub mod webhooks;
 
 pub use blobs::{
     check_blob_basics, check_blob_delete_prefix, check_blob_keys, check_blob_presign_urls,
@@ -27,3 +28,4 @@ pub use tables::{
     check_job_concurrent_updates, check_job_conditional_writes, check_job_pagination,
     check_session_conditional_writes, check_session_expiry, check_upload_conditional_writes,
 };
+pub use webhooks::{check_delivery_due, check_delivery_repo, check_job_outbox, check_webhook_repo};

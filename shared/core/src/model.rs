@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::webhooks::WebhookEventType;
 use crate::CodaError;
 
 /// Instants are UTC and serialise as RFC 3339.
@@ -253,6 +254,120 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Optimistic-concurrency version.
+    pub version: u64,
+    /// A one-off webhook for this job alone, given at submit time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<JobWebhook>,
+    /// Events written with the status change that caused them, waiting to become deliveries.
+    ///
+    /// Keeping them in the job's own row makes "ended" and "will be notified"
+    /// one conditional write, so a crash between the two cannot lose an event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbox: Vec<OutboxEvent>,
+}
+
+/// A job's own webhook: where to post its events and the secret that signs them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobWebhook {
+    /// The receiver's URL.
+    pub url: String,
+    /// `whsec_...`, returned once in the submit response.
+    pub secret: String,
+}
+
+/// An event in a job's outbox.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEvent {
+    /// The message id (`msg_...`): the `webhook-id` every delivery of this event carries.
+    pub event_id: String,
+    /// What happened.
+    pub event_type: WebhookEventType,
+    /// When it happened.
+    pub at: Timestamp,
+}
+
+/// A user's webhook endpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Webhook {
+    /// Endpoint id (`wh_...`).
+    pub webhook_id: String,
+    /// Owner's id.
+    pub owner: String,
+    /// Where events are posted.
+    pub url: String,
+    /// The event types it receives.
+    pub events: Vec<WebhookEventType>,
+    /// Free text from the owner.
+    pub description: Option<String>,
+    /// `whsec_...`, shown only on create and rotate.
+    pub secret: String,
+    /// Why deliveries stopped (`410 Gone` from the receiver); `None` while active.
+    pub disabled_reason: Option<String>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+    /// Optimistic-concurrency version.
+    pub version: u64,
+}
+
+/// Where a delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for its next attempt.
+    Pending,
+    /// A 2xx was received.
+    Delivered,
+    /// Gave up: the schedule ran out, the endpoint was disabled, or the address is refused.
+    Failed,
+}
+
+/// One HTTP attempt of a delivery.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryAttempt {
+    /// When it was sent.
+    pub at: DateTime<Utc>,
+    /// The receiver's status code; none when no response came.
+    pub status_code: Option<u16>,
+    /// Time to the response (or the failure), in milliseconds.
+    pub latency_ms: u64,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+}
+
+/// One event on its way to one endpoint; retries reuse it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Delivery id (`dlv_...`), derived from the event and the endpoint so it is created once.
+    pub delivery_id: String,
+    /// Owner's id.
+    pub owner: String,
+    /// The endpoint; `None` for a job's one-off webhook.
+    pub webhook_id: Option<String>,
+    /// The job whose event it carries.
+    pub job_id: String,
+    /// The `webhook-id` header: the same on every attempt and redelivery.
+    pub event_id: String,
+    /// What happened.
+    pub event_type: WebhookEventType,
+    /// Where it goes.
+    pub url: String,
+    /// The exact body, fixed when the event happened so every attempt signs the same bytes.
+    pub body: String,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// Every attempt so far, oldest first.
+    pub attempts: Vec<DeliveryAttempt>,
+    /// When the next attempt is due while pending.
+    pub next_attempt_at: Option<Timestamp>,
+    /// A sender's claim: nobody else sends it before this instant.
+    pub lease_until: Option<Timestamp>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
     /// Optimistic-concurrency version.
     pub version: u64,
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Job, Owner, Page, Session, Timestamp, Upload};
+use crate::model::{Delivery, Job, Owner, Page, Session, Timestamp, Upload, Webhook};
 use crate::Result;
 
 /// Metadata of a stored blob.
@@ -105,6 +105,43 @@ pub trait JobRepo: Send + Sync {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<Job>>;
+    /// Up to `limit` jobs whose `outbox` is not empty, oldest change first.
+    async fn list_with_outbox(&self, limit: usize) -> Result<Vec<Job>>;
+}
+
+/// Webhook endpoints.
+#[async_trait]
+pub trait WebhookRepo: Send + Sync {
+    /// Inserts a new endpoint; Conflict (`ALREADY_EXISTS`) if the id exists.
+    async fn create(&self, webhook: &Webhook) -> Result<()>;
+    /// Reads an endpoint by id.
+    async fn get(&self, id: &str) -> Result<Option<Webhook>>;
+    /// Conditional write on `webhook.version`; returns the stored copy with the new version.
+    async fn update(&self, webhook: &Webhook) -> Result<Webhook>;
+    /// Removes an endpoint (no error if it is gone).
+    async fn delete(&self, id: &str) -> Result<()>;
+    /// All of the owner's endpoints, oldest first.
+    async fn list_by_owner(&self, owner: &Owner) -> Result<Vec<Webhook>>;
+}
+
+/// Webhook deliveries and their attempts.
+#[async_trait]
+pub trait DeliveryRepo: Send + Sync {
+    /// Inserts a new delivery; Conflict (`ALREADY_EXISTS`) if the id exists.
+    async fn create(&self, delivery: &Delivery) -> Result<()>;
+    /// Reads a delivery by id.
+    async fn get(&self, id: &str) -> Result<Option<Delivery>>;
+    /// Conditional write on `delivery.version`; returns the stored copy with the new version.
+    async fn update(&self, delivery: &Delivery) -> Result<Delivery>;
+    /// An endpoint's deliveries, newest first.
+    async fn list_by_webhook(
+        &self,
+        webhook_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Delivery>>;
+    /// Up to `limit` pending deliveries whose `next_attempt_at` is at or before `now`, earliest first.
+    async fn list_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Delivery>>;
 }
 
 /// A message handed out by a queue.
@@ -177,4 +214,24 @@ impl IdGen for RandomIds {
     fn new_id(&self, prefix: &str) -> String {
         format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
     }
+}
+
+/// What came of one webhook POST.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SendResult {
+    /// The receiver's status code; none when no response came.
+    pub status: Option<u16>,
+    /// The `Retry-After` header, as sent.
+    pub retry_after: Option<String>,
+    /// Time to the response or the failure.
+    pub latency: Duration,
+    /// Why no usable response came (refused address, timeout, connection error).
+    pub error: Option<String>,
+}
+
+/// Posts signed webhook bodies over HTTP.
+#[async_trait]
+pub trait WebhookSender: Send + Sync {
+    /// POSTs `body` with `headers` to `url`; never fails, the outcome is in the result.
+    async fn send(&self, url: &str, headers: &[(&'static str, String)], body: &[u8]) -> SendResult;
 }

@@ -282,7 +282,7 @@ pub fn verify_with_tolerance<H: HeaderLookup + ?Sized>(
 // ---------------------------------------------------------------------------
 
 /// What happened; the `type` field of a webhook payload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum WebhookEventType {
     /// A job finished with a result.
     #[serde(rename = "job.succeeded")]
@@ -384,8 +384,10 @@ mod rfc3339 {
 // Retries
 // ---------------------------------------------------------------------------
 
-/// Waits after each failed attempt, in seconds: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
-pub const STANDARD_RETRY_DELAYS_SECS: [u64; 7] = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
+/// Waits after each failed attempt, in seconds: the Standard Webhooks schedule (5 s, 5 min,
+/// 30 min, 2 h, 5 h, 10 h, 10 h), then two days more, so a receiver has about three days to recover.
+pub const STANDARD_RETRY_DELAYS_SECS: [u64; 9] =
+    [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000, 86_400, 86_400];
 
 /// Relative jitter applied to each delay (±20 %).
 pub const RETRY_JITTER: f64 = 0.2;
@@ -1252,15 +1254,21 @@ mod tests {
     #[test]
     fn standard_schedule_delays_then_gives_up() {
         let s = RetrySchedule::standard();
-        assert_eq!(s.max_attempts(), 8);
+        assert_eq!(s.max_attempts(), 10);
         assert_eq!(s.next_delay(0), Some(Duration::ZERO));
-        let secs: Vec<u64> = (1..=7)
+        let secs: Vec<u64> = (1..=9)
             .map(|n| s.next_delay(n).unwrap().as_secs())
             .collect();
-        assert_eq!(secs, [5, 300, 1800, 7200, 18000, 36000, 36000]);
-        assert_eq!(s.next_delay(8), None);
+        assert_eq!(
+            secs,
+            [5, 300, 1800, 7200, 18000, 36000, 36000, 86400, 86400]
+        );
+        // About three days from the first attempt to the last.
+        let total: u64 = secs.iter().sum();
+        assert!((259_200..=280_000).contains(&total), "{total}");
+        assert_eq!(s.next_delay(10), None);
         assert_eq!(s.next_delay(u32::MAX), None);
-        assert_eq!(s.max_delay(), Duration::from_secs(36_000));
+        assert_eq!(s.max_delay(), Duration::from_secs(86_400));
         assert_eq!(RetrySchedule::default(), s);
     }
 
@@ -1269,7 +1277,7 @@ mod tests {
         let s = RetrySchedule::standard().with_scale(0.001);
         assert_eq!(s.next_delay(1), Some(Duration::from_millis(5)));
         assert_eq!(s.next_delay(7), Some(Duration::from_secs(36)));
-        assert_eq!(s.max_delay(), Duration::from_secs(36));
+        assert_eq!(s.max_delay(), Duration::from_millis(86_400));
         assert_eq!(RetrySchedule::standard().with_scale(f64::NAN).scale(), 1.0);
         assert_eq!(RetrySchedule::standard().with_scale(-1.0).scale(), 1.0);
         assert_eq!(
@@ -1295,7 +1303,7 @@ mod tests {
         );
         assert!(s.next_delay_jittered(2, 0.999_999).unwrap() < Duration::from_secs(360));
         assert_eq!(s.next_delay_jittered(0, 0.0), Some(Duration::ZERO));
-        assert_eq!(s.next_delay_jittered(8, 0.3), None);
+        assert_eq!(s.next_delay_jittered(10, 0.3), None);
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         for _ in 0..1000 {
             let d = s.next_delay_with_rng(1, &mut rng).unwrap();
@@ -1332,12 +1340,12 @@ mod tests {
         assert_eq!(s.honour_retry_after(429, Some("-5"), now), None);
         assert_eq!(
             s.honour_retry_after(429, Some("99999999999999999999999"), now),
-            Some(Duration::from_secs(36_000))
+            Some(Duration::from_secs(86_400))
         );
         let fast = RetrySchedule::standard().with_scale(0.001);
         assert_eq!(
             fast.honour_retry_after(429, Some("120"), now),
-            Some(Duration::from_secs(36))
+            Some(Duration::from_millis(86_400))
         );
     }
 
@@ -1362,7 +1370,7 @@ mod tests {
             Some(Duration::from_secs(5))
         );
         assert_eq!(
-            s.delay_after_failure(8, Some(429), Some("60"), now, 0.5),
+            s.delay_after_failure(10, Some(429), Some("60"), now, 0.5),
             None
         );
     }

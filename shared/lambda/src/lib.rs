@@ -12,6 +12,7 @@ use coda_core::ports::{
     BlobStore, Clock, JobQueue, JobRepo, RandomIds, SessionRepo, SystemClock, UploadRepo,
 };
 use coda_core::services::{ingest, Limits};
+use coda_core::webhooks::AddressPolicy;
 use coda_core::CodaError;
 use lambda_http::request::RequestContext;
 use tracing::{info, warn};
@@ -85,6 +86,10 @@ pub fn http_state(
         sessions: a.sessions.clone(),
         uploads: a.uploads.clone(),
         jobs: a.jobs.clone(),
+        webhooks: a.webhooks.clone(),
+        deliveries: a.deliveries.clone(),
+        // Only public destinations: a Lambda in a VPC must not be pointed at its neighbours.
+        webhook_policy: AddressPolicy::default(),
         queue: a.jobs_queue.clone(),
         blobs: a.blobs.clone(),
         clock: Arc::new(SystemClock),

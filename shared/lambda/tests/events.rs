@@ -178,6 +178,13 @@ fn state(l: &Local) -> coda_api::SharedState {
         auth: Arc::new(GatewayClaimsAuth),
         workers: 0,
         redirect_downloads: true,
+        webhooks: Arc::new(coda_local::SqliteWebhookRepo::new(
+            Db::open_in_memory().unwrap(),
+        )),
+        deliveries: Arc::new(coda_local::SqliteDeliveryRepo::new(
+            Db::open_in_memory().unwrap(),
+        )),
+        webhook_policy: Default::default(),
     })
 }
 
@@ -225,6 +232,8 @@ async fn api_gateway_requests_take_the_owner_from_jwt_claims() {
         created_at: now,
         updated_at: now,
         version: 0,
+        webhook: None,
+        outbox: vec![],
     };
     l.jobs.create(&job).await.unwrap();
     let (status, body) = call(&l, &raw).await;

@@ -36,6 +36,36 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, created_at_ms DESC, id DESC);
 
+-- A row exactly while the job's outbox is not empty; written in the job's own transaction.
+CREATE TABLE IF NOT EXISTS job_outbox (
+    job_id TEXT PRIMARY KEY,
+    updated_at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS job_outbox_by_age ON job_outbox (updated_at_ms, job_id);
+
+CREATE TABLE IF NOT EXISTS webhooks (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhooks_by_owner ON webhooks (owner, created_at_ms, id);
+
+-- due_at_ms is next_attempt_at while pending and NULL otherwise.
+CREATE TABLE IF NOT EXISTS deliveries (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    webhook_id TEXT,
+    created_at_ms INTEGER NOT NULL,
+    due_at_ms INTEGER,
+    body TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_webhook
+    ON deliveries (webhook_id, created_at_ms DESC, id DESC);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (due_at_ms, id) WHERE due_at_ms IS NOT NULL;
+
 CREATE TABLE IF NOT EXISTS queue_messages (
     id TEXT PRIMARY KEY,
     queue TEXT NOT NULL,
@@ -158,5 +188,59 @@ mod tests {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode.to_lowercase(), "wal");
+    }
+
+    /// A file written by the version before webhooks opens, keeps its rows and gains the new tables.
+    #[tokio::test]
+    async fn upgrades_a_database_without_webhook_tables() {
+        use crate::repos::{SqliteDeliveryRepo, SqliteJobRepo, SqliteWebhookRepo};
+        use coda_core::ports::{DeliveryRepo, JobRepo, WebhookRepo};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE jobs (id TEXT PRIMARY KEY, owner TEXT NOT NULL, \
+             created_at_ms INTEGER NOT NULL, body TEXT NOT NULL, version INTEGER NOT NULL);
+             CREATE INDEX jobs_by_owner ON jobs (owner, created_at_ms DESC, id DESC);",
+        )
+        .unwrap();
+        // A job as the previous version wrote it: no `webhook` or `outbox` in the body.
+        let body = r#"{"job_id":"job_old","owner":"o","kind":"probe","status":"succeeded",
+            "progress":100,"params":{},"input_key":"uploads/x/a.wav","outputs":[],"error":null,
+            "attempts":1,"lease_until":null,"session_id":null,
+            "created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:10Z","version":3}"#;
+        old.execute(
+            "INSERT INTO jobs VALUES ('job_old', 'o', 1704067200000, ?1, 3)",
+            [body],
+        )
+        .unwrap();
+        drop(old);
+
+        let db = Db::open(&path).unwrap();
+        let jobs = SqliteJobRepo::new(db.clone());
+        let mut job = jobs.get("job_old").await.unwrap().unwrap();
+        assert_eq!((job.version, job.outbox.len()), (3, 0));
+        assert!(jobs.list_with_outbox(10).await.unwrap().is_empty());
+        job.outbox.push(coda_core::model::OutboxEvent {
+            event_id: "msg_1".into(),
+            event_type: coda_core::webhooks::WebhookEventType::JobSucceeded,
+            at: job.updated_at,
+        });
+        jobs.update(&job).await.unwrap();
+        assert_eq!(
+            jobs.list_with_outbox(10).await.unwrap()[0].job_id,
+            "job_old"
+        );
+        assert!(SqliteWebhookRepo::new(db.clone())
+            .get("wh_x")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(SqliteDeliveryRepo::new(db)
+            .list_due(chrono::Utc::now(), 10)
+            .await
+            .unwrap()
+            .is_empty());
     }
 }

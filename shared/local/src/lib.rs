@@ -17,4 +17,6 @@ pub use clock::ManualClock;
 pub use db::Db;
 pub use events::QueueEvents;
 pub use queue::SqliteQueue;
-pub use repos::{SqliteJobRepo, SqliteSessionRepo, SqliteUploadRepo};
+pub use repos::{
+    SqliteDeliveryRepo, SqliteJobRepo, SqliteSessionRepo, SqliteUploadRepo, SqliteWebhookRepo,
+};

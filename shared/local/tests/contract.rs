@@ -15,8 +15,8 @@ use coda_core::ports::{
 };
 use coda_core::{CodaError, Result};
 use coda_local::{
-    encode_key_path, Db, FolderBlobStore, ManualClock, QueueEvents, SqliteJobRepo, SqliteQueue,
-    SqliteSessionRepo, SqliteUploadRepo,
+    encode_key_path, Db, FolderBlobStore, ManualClock, QueueEvents, SqliteDeliveryRepo,
+    SqliteJobRepo, SqliteQueue, SqliteSessionRepo, SqliteUploadRepo, SqliteWebhookRepo,
 };
 
 // ---------- fixtures ----------
@@ -107,6 +107,44 @@ async fn jobs_pagination() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn jobs_concurrent_updates() {
     contract::check_job_concurrent_updates(Arc::new(SqliteJobRepo::new(db()))).await;
+}
+
+#[tokio::test]
+async fn webhooks_repo() {
+    contract::check_webhook_repo(&SqliteWebhookRepo::new(db())).await;
+}
+
+#[tokio::test]
+async fn deliveries_repo() {
+    contract::check_delivery_repo(&SqliteDeliveryRepo::new(db())).await;
+}
+
+#[tokio::test]
+async fn deliveries_due() {
+    contract::check_delivery_due(&SqliteDeliveryRepo::new(db())).await;
+}
+
+#[tokio::test]
+async fn jobs_outbox() {
+    contract::check_job_outbox(&SqliteJobRepo::new(db())).await;
+}
+
+/// The webhook checks share one database, as the AWS ones share tables, and run twice to catch leftovers.
+#[tokio::test]
+async fn webhook_checks_share_tables() {
+    let db = db();
+    let (jobs, webhooks, deliveries) = (
+        SqliteJobRepo::new(db.clone()),
+        SqliteWebhookRepo::new(db.clone()),
+        SqliteDeliveryRepo::new(db),
+    );
+    for _ in 0..2 {
+        contract::check_webhook_repo(&webhooks).await;
+        contract::check_delivery_repo(&deliveries).await;
+        contract::check_delivery_due(&deliveries).await;
+        contract::check_job_outbox(&jobs).await;
+        contract::check_job_pagination(&jobs).await;
+    }
 }
 
 #[tokio::test]

@@ -78,6 +78,8 @@ pub async fn handle_object_created(
             created_at: now,
             updated_at: now,
             version: 0,
+            webhook: None,
+            outbox: vec![],
         };
         match jobs.create(&job).await {
             Ok(()) | Err(CodaError::Conflict { .. }) => {}

@@ -7,8 +7,10 @@ use utoipa::ToSchema;
 
 use super::access::check_blob_owner;
 use super::uploads::ensure_available;
-use crate::model::{Job, JobError, JobKind, JobStatus, Owner, Page};
+use super::webhooks::check_destination;
+use crate::model::{Job, JobError, JobKind, JobStatus, JobWebhook, OutboxEvent, Owner, Page};
 use crate::ports::{BlobStore, Clock, IdGen, JobQueue, JobRepo, SessionRepo, UploadRepo};
+use crate::webhooks::{AddressPolicy, WebhookEventType, WebhookSecret};
 use crate::{CodaError, Result};
 use chrono::{DateTime, Utc};
 
@@ -23,6 +25,10 @@ pub struct NewJob {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub params: Value,
+    /// A webhook for this job alone: its end events (`job.succeeded`, `job.failed`,
+    /// `job.canceled`) are posted here, signed with the `webhook_secret` of the response.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
 }
 
 /// The queue message that names a job.
@@ -125,6 +131,10 @@ pub async fn enqueue(queue: &dyn JobQueue, job_id: &str) -> Result<()> {
 }
 
 /// Creates a job on an owned input and enqueues it.
+///
+/// With a `webhook_url` (checked against `policy`: 422 `INVALID_WEBHOOK_URL`)
+/// the job gets its own webhook and a fresh secret, which the returned job
+/// holds in `webhook` for the submit response to show once.
 #[allow(clippy::too_many_arguments)]
 pub async fn submit(
     jobs: &dyn JobRepo,
@@ -135,12 +145,16 @@ pub async fn submit(
     clock: &dyn Clock,
     ids: &dyn IdGen,
     available: &[JobKind],
+    policy: &AddressPolicy,
     owner: &Owner,
     req: NewJob,
 ) -> Result<Job> {
     let kind = JobKind::parse(&req.kind)?;
     ensure_available(kind, available)?;
     crate::params::validate(kind, &req.params)?;
+    if let Some(url) = &req.webhook_url {
+        check_destination(url, policy, "webhook_url")?;
+    }
     check_blob_owner(&req.input_key, owner, uploads, jobs, sessions).await?;
     if blobs.head(&req.input_key).await?.is_none() {
         return Err(CodaError::NotFound(format!("blob '{}'", req.input_key)));
@@ -166,10 +180,30 @@ pub async fn submit(
         created_at: now,
         updated_at: now,
         version: 0,
+        webhook: req.webhook_url.map(|url| JobWebhook {
+            url,
+            secret: WebhookSecret::generate().expose(),
+        }),
+        outbox: vec![],
     };
     jobs.create(&job).await?;
     enqueue(queue, &job.job_id).await?;
     Ok(job)
+}
+
+/// Puts the job's end event in its outbox, in the same write as the status that caused it.
+fn record_end_event(job: &mut Job) {
+    let event_type = match job.status {
+        JobStatus::Succeeded => WebhookEventType::JobSucceeded,
+        JobStatus::Failed => WebhookEventType::JobFailed,
+        JobStatus::Canceled => WebhookEventType::JobCanceled,
+        JobStatus::Queued | JobStatus::Running => return,
+    };
+    job.outbox.push(OutboxEvent {
+        event_id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
+        event_type,
+        at: job.updated_at,
+    });
 }
 
 /// Reads the caller's job; another owner's is not found.
@@ -229,8 +263,12 @@ pub async fn update_job(
             .get(id)
             .await?
             .ok_or_else(|| CodaError::NotFound(format!("job '{id}'")))?;
+        let was_ended = job.status.is_terminal();
         if !f(&mut job)? {
             return Ok(job);
+        }
+        if !was_ended && job.status.is_terminal() {
+            record_end_event(&mut job);
         }
         match repo.update(&job).await {
             Err(CodaError::Conflict {

@@ -3,8 +3,10 @@
 pub mod access;
 pub mod ingest;
 pub mod jobs;
+pub mod notify;
 pub mod sessions;
 pub mod uploads;
+pub mod webhooks;
 
 use std::time::Duration;
 

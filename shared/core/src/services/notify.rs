@@ -1,0 +1,346 @@
+//! Webhook delivery: job outboxes become deliveries, and due deliveries are sent, signed and retried.
+//!
+//! Both steps are idempotent, so any number of notifiers (tasks, Lambdas) may
+//! run them at once and a crash at any point loses nothing:
+//! - a delivery's id is derived from its event and endpoint, so draining an
+//!   outbox twice creates it once, and the outbox is emptied only after;
+//! - a sender claims a delivery with a lease (a conditional write) before it
+//!   posts, and records the attempt after. A crash in between re-sends the
+//!   same `webhook-id` once the lease lapses, which receivers deduplicate on.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::model::{
+    Delivery, DeliveryAttempt, DeliveryStatus, Job, JobError, JobKind, JobStatus, OutboxEvent,
+    Output, Owner,
+};
+use crate::ports::{Clock, DeliveryRepo, JobRepo, WebhookRepo, WebhookSender};
+use crate::services::jobs::update_job;
+use crate::webhooks::{
+    classify, signature_headers, DeliveryOutcome, RetrySchedule, WebhookEvent, WebhookSecret,
+};
+use crate::{CodaError, Result};
+
+/// The `data` of a job event: the job as its owner sees it, without expiring download URLs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobEventData {
+    /// Job id.
+    pub job_id: String,
+    /// What it does.
+    pub kind: JobKind,
+    /// Where it stands.
+    pub status: JobStatus,
+    /// 0..=100.
+    pub progress: u8,
+    /// The blob it read.
+    pub input_key: String,
+    /// Result files (fetch them with `GET /v1/blobs/{key}`).
+    pub outputs: Vec<Output>,
+    /// Why it failed.
+    pub error: Option<JobError>,
+    /// How many times a worker started it.
+    pub attempts: u32,
+    /// The session it belongs to.
+    pub session_id: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Job> for JobEventData {
+    fn from(job: &Job) -> Self {
+        JobEventData {
+            job_id: job.job_id.clone(),
+            kind: job.kind,
+            status: job.status,
+            progress: job.progress,
+            input_key: job.input_key.clone(),
+            outputs: job.outputs.clone(),
+            error: job.error.clone(),
+            attempts: job.attempts,
+            session_id: job.session_id.clone(),
+            created_at: job.created_at,
+            updated_at: job.updated_at,
+        }
+    }
+}
+
+/// How deliveries are retried and claimed.
+#[derive(Clone, Debug)]
+pub struct DeliverySettings {
+    /// Delays between attempts.
+    pub schedule: RetrySchedule,
+    /// How long a sender holds a delivery; longer than the request timeout.
+    pub lease: Duration,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            schedule: RetrySchedule::standard(),
+            lease: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The id of the delivery of `event_id` to `target` (an endpoint id, or `job` for a job's own URL).
+pub fn delivery_id(event_id: &str, target: &str) -> String {
+    let digest = Sha256::digest(format!("{event_id}|{target}").as_bytes());
+    format!("dlv_{}", &hex::encode(digest)[..32])
+}
+
+/// The exact body every attempt of one event sends.
+pub fn event_body(job: &Job, event: &OutboxEvent) -> Result<String> {
+    let data = serde_json::to_value(JobEventData::from(job)).map_err(CodaError::internal)?;
+    let body = WebhookEvent::new(event.event_type, event.at, data).to_body();
+    String::from_utf8(body).map_err(CodaError::internal)
+}
+
+/// Creates the deliveries of every event in `job`'s outbox, then empties it; returns how many were new.
+pub async fn drain_outbox(
+    jobs: &dyn JobRepo,
+    webhooks: &dyn WebhookRepo,
+    deliveries: &dyn DeliveryRepo,
+    clock: &dyn Clock,
+    job: &Job,
+) -> Result<usize> {
+    if job.outbox.is_empty() {
+        return Ok(0);
+    }
+    let endpoints = webhooks.list_by_owner(&Owner(job.owner.clone())).await?;
+    let mut created = 0;
+    for event in &job.outbox {
+        let body = event_body(job, event)?;
+        let mut targets: Vec<(Option<String>, String)> = endpoints
+            .iter()
+            .filter(|w| w.disabled_reason.is_none() && w.events.contains(&event.event_type))
+            .map(|w| (Some(w.webhook_id.clone()), w.url.clone()))
+            .collect();
+        if let Some(own) = &job.webhook {
+            targets.push((None, own.url.clone()));
+        }
+        let now = clock.now();
+        for (webhook_id, url) in targets {
+            let target = webhook_id.as_deref().unwrap_or("job");
+            let delivery = Delivery {
+                delivery_id: delivery_id(&event.event_id, target),
+                owner: job.owner.clone(),
+                webhook_id,
+                job_id: job.job_id.clone(),
+                event_id: event.event_id.clone(),
+                event_type: event.event_type,
+                url,
+                body: body.clone(),
+                status: DeliveryStatus::Pending,
+                attempts: vec![],
+                next_attempt_at: Some(now),
+                lease_until: None,
+                created_at: now,
+                updated_at: now,
+                version: 0,
+            };
+            match deliveries.create(&delivery).await {
+                Ok(()) => created += 1,
+                Err(CodaError::Conflict {
+                    code: "ALREADY_EXISTS",
+                    ..
+                }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let drained: Vec<String> = job.outbox.iter().map(|e| e.event_id.clone()).collect();
+    update_job(jobs, &job.job_id, |j| {
+        let before = j.outbox.len();
+        j.outbox.retain(|e| !drained.contains(&e.event_id));
+        Ok(j.outbox.len() != before)
+    })
+    .await?;
+    Ok(created)
+}
+
+/// Drains up to `limit` outboxes; returns how many deliveries were created.
+pub async fn drain_outboxes(
+    jobs: &dyn JobRepo,
+    webhooks: &dyn WebhookRepo,
+    deliveries: &dyn DeliveryRepo,
+    clock: &dyn Clock,
+    limit: usize,
+) -> Result<usize> {
+    let mut created = 0;
+    for job in jobs.list_with_outbox(limit).await? {
+        created += drain_outbox(jobs, webhooks, deliveries, clock, &job).await?;
+    }
+    Ok(created)
+}
+
+/// What one call to [`deliver`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivered {
+    /// Someone else holds it, or it is not due or not pending.
+    Skipped,
+    /// Sent; the receiver answered 2xx.
+    Delivered,
+    /// Sent and failed; another attempt is scheduled.
+    WillRetry,
+    /// Given up (schedule exhausted, endpoint gone or disabled).
+    GaveUp,
+}
+
+/// Claims one due delivery, posts it signed, and records the attempt and what comes next.
+pub async fn deliver(
+    deliveries: &dyn DeliveryRepo,
+    webhooks: &dyn WebhookRepo,
+    jobs: &dyn JobRepo,
+    sender: &dyn WebhookSender,
+    clock: &dyn Clock,
+    settings: &DeliverySettings,
+    delivery_id: &str,
+) -> Result<Delivered> {
+    let Some(mut d) = deliveries.get(delivery_id).await? else {
+        return Ok(Delivered::Skipped);
+    };
+    let now = clock.now();
+    let due = d.next_attempt_at.is_some_and(|t| t <= now);
+    let held = d.lease_until.is_some_and(|t| t > now);
+    if d.status != DeliveryStatus::Pending || !due || held {
+        return Ok(Delivered::Skipped);
+    }
+    // The signing secret now, not at creation: a rotated secret signs every later attempt.
+    let secret = match &d.webhook_id {
+        Some(id) => match webhooks.get(id).await? {
+            Some(w) if w.disabled_reason.is_none() => Ok(w.secret),
+            Some(w) => Err(format!(
+                "endpoint disabled: {}",
+                w.disabled_reason.unwrap_or_default()
+            )),
+            None => Err("endpoint deleted".to_string()),
+        },
+        None => match jobs.get(&d.job_id).await? {
+            Some(Job {
+                webhook: Some(own), ..
+            }) => Ok(own.secret),
+            _ => Err("the job's webhook is gone".to_string()),
+        },
+    };
+    let secret = match secret.map(|s| WebhookSecret::parse(&s)) {
+        Ok(Ok(secret)) => secret,
+        Ok(Err(e)) => return give_up(deliveries, d, now, format!("bad secret: {e}")).await,
+        Err(why) => return give_up(deliveries, d, now, why).await,
+    };
+
+    d.lease_until = Some(now + chrono_duration(settings.lease));
+    d.updated_at = now;
+    let mut d = match deliveries.update(&d).await {
+        Ok(claimed) => claimed,
+        Err(CodaError::Conflict { .. }) => return Ok(Delivered::Skipped),
+        Err(e) => return Err(e),
+    };
+
+    let headers = signature_headers(&secret, &d.event_id, now.timestamp(), d.body.as_bytes());
+    let mut request_headers: Vec<(&'static str, String)> = headers.into();
+    request_headers.push(("content-type", "application/json".into()));
+    let sent = sender
+        .send(&d.url, &request_headers, d.body.as_bytes())
+        .await;
+
+    let done_at = clock.now();
+    d.attempts.push(DeliveryAttempt {
+        at: now,
+        status_code: sent.status,
+        latency_ms: sent.latency.as_millis().min(u128::from(u64::MAX)) as u64,
+        error: sent.error.clone(),
+    });
+    d.lease_until = None;
+    d.updated_at = done_at;
+    let outcome = match classify(sent.status) {
+        DeliveryOutcome::Delivered => {
+            d.status = DeliveryStatus::Delivered;
+            d.next_attempt_at = None;
+            Delivered::Delivered
+        }
+        DeliveryOutcome::Disable => {
+            d.status = DeliveryStatus::Failed;
+            d.next_attempt_at = None;
+            if let Some(id) = &d.webhook_id {
+                disable_endpoint(webhooks, id, done_at).await?;
+            }
+            Delivered::GaveUp
+        }
+        DeliveryOutcome::Retry => {
+            let attempts = u32::try_from(d.attempts.len()).unwrap_or(u32::MAX);
+            let delay = settings.schedule.delay_after_failure(
+                attempts,
+                sent.status,
+                sent.retry_after.as_deref(),
+                done_at,
+                rand::random::<f64>(),
+            );
+            match delay {
+                Some(delay) => {
+                    d.next_attempt_at = Some(done_at + chrono_duration(delay));
+                    Delivered::WillRetry
+                }
+                None => {
+                    d.status = DeliveryStatus::Failed;
+                    d.next_attempt_at = None;
+                    Delivered::GaveUp
+                }
+            }
+        }
+    };
+    deliveries.update(&d).await?;
+    Ok(outcome)
+}
+
+async fn give_up(
+    deliveries: &dyn DeliveryRepo,
+    mut d: Delivery,
+    now: DateTime<Utc>,
+    why: String,
+) -> Result<Delivered> {
+    d.status = DeliveryStatus::Failed;
+    d.next_attempt_at = None;
+    d.lease_until = None;
+    d.updated_at = now;
+    d.attempts.push(DeliveryAttempt {
+        at: now,
+        status_code: None,
+        latency_ms: 0,
+        error: Some(why),
+    });
+    match deliveries.update(&d).await {
+        Ok(_) => Ok(Delivered::GaveUp),
+        Err(CodaError::Conflict { .. }) => Ok(Delivered::Skipped),
+        Err(e) => Err(e),
+    }
+}
+
+async fn disable_endpoint(webhooks: &dyn WebhookRepo, id: &str, now: DateTime<Utc>) -> Result<()> {
+    for _ in 0..8 {
+        let Some(mut w) = webhooks.get(id).await? else {
+            return Ok(());
+        };
+        if w.disabled_reason.is_some() {
+            return Ok(());
+        }
+        w.disabled_reason = Some("the receiver answered 410 Gone".into());
+        w.updated_at = now;
+        match webhooks.update(&w).await {
+            Err(CodaError::Conflict { .. }) => continue,
+            other => return other.map(|_| ()),
+        }
+    }
+    Err(CodaError::Unavailable(format!(
+        "webhook '{id}' is too contended to disable"
+    )))
+}
+
+fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}

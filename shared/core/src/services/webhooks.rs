@@ -1,0 +1,364 @@
+//! Webhook endpoint use cases: create, list, delete, rotate the secret, list and redeliver deliveries.
+//!
+//! Sending is `notify`'s work; this module only writes the rows it reads.
+//! Another owner's endpoint or delivery is not found, as everywhere in the API.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::model::{Delivery, DeliveryAttempt, DeliveryStatus, Owner, Page, Webhook};
+use crate::ports::{Clock, DeliveryRepo, IdGen, WebhookRepo};
+use crate::webhooks::{check_url_with_policy, AddressPolicy, WebhookEventType, WebhookSecret};
+use crate::{CodaError, Result};
+
+/// Endpoints one owner may have.
+pub const MAX_WEBHOOKS_PER_OWNER: usize = 20;
+
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
+
+/// A new endpoint.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct NewWebhook {
+    /// Where events are posted: `http(s)://host[:port][/path]`, a public address.
+    pub url: String,
+    /// The event types to receive; at least one (duplicates are ignored).
+    #[schema(value_type = Vec<WebhookEventType>)]
+    pub events: Vec<String>,
+    /// Free text, at most 500 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Whether an endpoint receives deliveries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookState {
+    /// Deliveries are made.
+    Active,
+    /// The receiver answered `410 Gone`; nothing is delivered any more.
+    Disabled,
+}
+
+/// An endpoint as its owner sees it; the secret is never shown here.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookView {
+    /// Endpoint id (`wh_...`).
+    pub id: String,
+    /// Where events are posted.
+    pub url: String,
+    /// The event types it receives.
+    pub events: Vec<WebhookEventType>,
+    /// Free text from the owner.
+    pub description: Option<String>,
+    /// `active` or `disabled`.
+    pub status: WebhookState,
+    /// Why it was disabled.
+    pub disabled_reason: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Webhook> for WebhookView {
+    fn from(w: &Webhook) -> Self {
+        Self {
+            id: w.webhook_id.clone(),
+            url: w.url.clone(),
+            events: w.events.clone(),
+            description: w.description.clone(),
+            status: if w.disabled_reason.is_some() {
+                WebhookState::Disabled
+            } else {
+                WebhookState::Active
+            },
+            disabled_reason: w.disabled_reason.clone(),
+            created_at: w.created_at,
+        }
+    }
+}
+
+/// An endpoint with its signing secret: the answer to create and rotate, the only times it is shown.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookWithSecret {
+    /// The endpoint.
+    #[serde(flatten)]
+    pub webhook: WebhookView,
+    /// `whsec_<base64>`: verify the `webhook-signature` header with it. Shown only this once.
+    pub secret: String,
+}
+
+impl From<&Webhook> for WebhookWithSecret {
+    fn from(w: &Webhook) -> Self {
+        Self {
+            webhook: w.into(),
+            secret: w.secret.clone(),
+        }
+    }
+}
+
+/// A delivery as the endpoint's owner sees it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryView {
+    /// Delivery id (`dlv_...`).
+    pub id: String,
+    /// The `webhook-id` header: the same on every attempt and redelivery of the event.
+    pub event_id: String,
+    /// What happened.
+    pub event_type: WebhookEventType,
+    /// The job the event is about.
+    pub job_id: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: DeliveryStatus,
+    /// Every attempt so far, oldest first.
+    pub attempts: Vec<DeliveryAttempt>,
+    /// When the next attempt is due while pending.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Delivery> for DeliveryView {
+    fn from(d: Delivery) -> Self {
+        Self {
+            id: d.delivery_id,
+            event_id: d.event_id,
+            event_type: d.event_type,
+            job_id: d.job_id,
+            status: d.status,
+            attempts: d.attempts,
+            next_attempt_at: d.next_attempt_at,
+            created_at: d.created_at,
+        }
+    }
+}
+
+/// Refuses a webhook URL `policy` does not allow: 422 `INVALID_WEBHOOK_URL`, the reason in `details.reason`.
+///
+/// `field` names the request field in `details.field`.
+pub fn check_destination(url: &str, policy: &AddressPolicy, field: &str) -> Result<()> {
+    check_url_with_policy(url, policy)
+        .map(|_| ())
+        .map_err(|e| CodaError::Unprocessable {
+            code: "INVALID_WEBHOOK_URL",
+            message: format!("{field} is not an acceptable webhook URL: {e}"),
+            details: json!({ "field": field, "reason": e.to_string() }),
+        })
+}
+
+/// Parses event names: at least one, every one known; duplicates are dropped, first order kept.
+pub fn parse_events(names: &[String]) -> Result<Vec<WebhookEventType>> {
+    let known: Vec<&str> = WebhookEventType::ALL.iter().map(|t| t.as_str()).collect();
+    if names.is_empty() {
+        return Err(CodaError::Unprocessable {
+            code: "INVALID_EVENTS",
+            message: "events must name at least one event type".into(),
+            details: json!({ "field": "events", "known": known }),
+        });
+    }
+    let unknown: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| WebhookEventType::parse(n).is_none())
+        .collect();
+    if !unknown.is_empty() {
+        return Err(CodaError::Unprocessable {
+            code: "INVALID_EVENTS",
+            message: format!("unknown event types: {}", unknown.join(", ")),
+            details: json!({ "field": "events", "unknown": unknown, "known": known }),
+        });
+    }
+    // Progress events are part of the wire format, but jobs do not emit them yet:
+    // accepting a subscription that never fires would fail silently.
+    if names
+        .iter()
+        .any(|n| n == WebhookEventType::JobProgress.as_str())
+    {
+        return Err(CodaError::Unprocessable {
+            code: "INVALID_EVENTS",
+            message: "job.progress events are not offered yet; poll GET /v1/jobs/{id} for progress"
+                .into(),
+            details: json!({ "field": "events", "unsupported": ["job.progress"] }),
+        });
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for t in names.iter().filter_map(|n| WebhookEventType::parse(n)) {
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+fn check_description(description: Option<&str>) -> Result<()> {
+    match description {
+        Some(d) if d.chars().count() > MAX_DESCRIPTION_CHARS => Err(CodaError::Unprocessable {
+            code: "INVALID_DESCRIPTION",
+            message: format!("description is longer than {MAX_DESCRIPTION_CHARS} characters"),
+            details: json!({ "field": "description", "max_chars": MAX_DESCRIPTION_CHARS }),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Creates an endpoint with a fresh secret; the returned row holds the secret to show once.
+pub async fn create(
+    repo: &dyn WebhookRepo,
+    clock: &dyn Clock,
+    ids: &dyn IdGen,
+    policy: &AddressPolicy,
+    owner: &Owner,
+    req: NewWebhook,
+) -> Result<Webhook> {
+    check_destination(&req.url, policy, "url")?;
+    let events = parse_events(&req.events)?;
+    check_description(req.description.as_deref())?;
+    let existing = repo.list_by_owner(owner).await?.len();
+    if existing >= MAX_WEBHOOKS_PER_OWNER {
+        return Err(CodaError::Unprocessable {
+            code: "TOO_MANY_WEBHOOKS",
+            message: format!(
+                "an account may have at most {MAX_WEBHOOKS_PER_OWNER} webhook endpoints; delete one first"
+            ),
+            details: json!({ "max": MAX_WEBHOOKS_PER_OWNER }),
+        });
+    }
+    let now = clock.now();
+    let webhook = Webhook {
+        webhook_id: ids.new_id("wh"),
+        owner: owner.0.clone(),
+        url: req.url,
+        events,
+        description: req.description,
+        secret: WebhookSecret::generate().expose(),
+        disabled_reason: None,
+        created_at: now,
+        updated_at: now,
+        version: 0,
+    };
+    repo.create(&webhook).await?;
+    Ok(webhook)
+}
+
+/// Reads the caller's endpoint; another owner's is not found.
+pub async fn get(repo: &dyn WebhookRepo, owner: &Owner, id: &str) -> Result<Webhook> {
+    match repo.get(id).await? {
+        Some(w) if w.owner == owner.0 => Ok(w),
+        _ => Err(CodaError::NotFound(format!("webhook '{id}'"))),
+    }
+}
+
+/// The caller's endpoints, oldest first.
+pub async fn list(repo: &dyn WebhookRepo, owner: &Owner) -> Result<Vec<Webhook>> {
+    let mut all = repo.list_by_owner(owner).await?;
+    all.retain(|w| w.owner == owner.0);
+    Ok(all)
+}
+
+/// Removes the caller's endpoint. Its deliveries stay listed nowhere and are not sent again.
+pub async fn delete(repo: &dyn WebhookRepo, owner: &Owner, id: &str) -> Result<()> {
+    get(repo, owner, id).await?;
+    repo.delete(id).await
+}
+
+/// Gives the caller's endpoint a new secret; the returned row holds it, to show once.
+///
+/// Every attempt from now on is signed with the new secret, retries of older events included.
+pub async fn rotate(
+    repo: &dyn WebhookRepo,
+    clock: &dyn Clock,
+    owner: &Owner,
+    id: &str,
+) -> Result<Webhook> {
+    for attempt in 0..16u32 {
+        if attempt > 0 {
+            let cap = 1u64 << attempt.min(6);
+            let ms = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=cap);
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
+        let mut w = get(repo, owner, id).await?;
+        w.secret = WebhookSecret::generate().expose();
+        w.updated_at = clock.now();
+        match repo.update(&w).await {
+            Ok(stored) => return Ok(stored),
+            Err(CodaError::Conflict {
+                code: "CONFLICT", ..
+            }) => continue,
+            Err(CodaError::NotFound(_)) => {
+                return Err(CodaError::NotFound(format!("webhook '{id}'")))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(CodaError::Unavailable(format!(
+        "webhook '{id}' is too contended to rotate"
+    )))
+}
+
+/// The deliveries of the caller's endpoint, newest first; `limit` is clamped to 1..=100 (default 20).
+pub async fn list_deliveries(
+    webhooks: &dyn WebhookRepo,
+    deliveries: &dyn DeliveryRepo,
+    owner: &Owner,
+    id: &str,
+    limit: Option<usize>,
+    cursor: Option<&str>,
+) -> Result<Page<Delivery>> {
+    get(webhooks, owner, id).await?;
+    let mut page = deliveries
+        .list_by_webhook(id, limit.unwrap_or(20).clamp(1, 100), cursor)
+        .await?;
+    page.items.retain(|d| d.owner == owner.0);
+    Ok(page)
+}
+
+/// Sends an event again: a new pending delivery of the same event (same `webhook-id`, same body)
+/// to the endpoint's current URL, due now.
+///
+/// A disabled endpoint is a 409 `WEBHOOK_DISABLED`; a delivery of another endpoint is not found.
+pub async fn redeliver(
+    webhooks: &dyn WebhookRepo,
+    deliveries: &dyn DeliveryRepo,
+    clock: &dyn Clock,
+    ids: &dyn IdGen,
+    owner: &Owner,
+    id: &str,
+    delivery_id: &str,
+) -> Result<Delivery> {
+    let webhook = get(webhooks, owner, id).await?;
+    let original = match deliveries.get(delivery_id).await? {
+        Some(d) if d.owner == owner.0 && d.webhook_id.as_deref() == Some(id) => d,
+        _ => {
+            return Err(CodaError::NotFound(format!(
+                "delivery '{delivery_id}' of webhook '{id}'"
+            )))
+        }
+    };
+    if let Some(reason) = &webhook.disabled_reason {
+        return Err(CodaError::Conflict {
+            code: "WEBHOOK_DISABLED",
+            message: format!("webhook '{id}' is disabled ({reason}); create a new endpoint"),
+        });
+    }
+    let now = clock.now();
+    let delivery = Delivery {
+        delivery_id: ids.new_id("dlv"),
+        owner: owner.0.clone(),
+        webhook_id: Some(webhook.webhook_id),
+        job_id: original.job_id,
+        event_id: original.event_id,
+        event_type: original.event_type,
+        url: webhook.url,
+        body: original.body,
+        status: DeliveryStatus::Pending,
+        attempts: vec![],
+        next_attempt_at: Some(now),
+        lease_until: None,
+        created_at: now,
+        updated_at: now,
+        version: 0,
+    };
+    deliveries.create(&delivery).await?;
+    Ok(delivery)
+}
