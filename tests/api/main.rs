@@ -2,6 +2,7 @@
 //! One binary for all suites keeps link time down.
 
 mod aws;
+mod aws_chaos;
 mod bad_input;
 mod chaos;
 mod flow;

@@ -1,6 +1,7 @@
 //! What every Coda Lambda function shares: AWS adapters from the environment,
-//! identity from the API Gateway JWT authorizer, the ingest batch handler and
-//! JSON logs. Each function's `main.rs` picks one entry point from here.
+//! identity from the API Gateway JWT authorizer, the ingest batch handler, the
+//! webhook notifier ([`notify`]) and JSON logs. Each function's `main.rs` picks
+//! one entry point from here.
 
 use std::sync::Arc;
 
@@ -16,6 +17,13 @@ use coda_core::webhooks::AddressPolicy;
 use coda_core::CodaError;
 use lambda_http::request::RequestContext;
 use tracing::{info, warn};
+
+pub mod notify;
+
+pub use notify::{
+    handle_notify, run_notify, NotifyEvent, NotifyPorts, NotifyResponse, NotifySettings,
+    SweepReport,
+};
 
 /// Boxed error type the Lambda runtime accepts.
 pub type Error = lambda_runtime::Error;

@@ -1,7 +1,8 @@
 //! The delivery loop: drains job outboxes into deliveries and sends what is due.
 //!
-//! `coda serve` runs one; on AWS the `notify` function runs the same steps per
-//! queue message. Running several at once is safe (see `coda_core::services::notify`).
+//! `coda serve` runs one; on AWS the `notify` function runs the same steps for
+//! each jobs-table stream record and on a one-minute schedule. Running several
+//! at once is safe (see `coda_core::services::notify`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,642 @@
+//! The notify function: job outboxes → deliveries → signed webhook POSTs.
+//!
+//! Two event sources invoke it:
+//! - the jobs table's DynamoDB stream, filtered to records whose `NewImage`
+//!   has `outbox = "pending"` (written by the same conditional `PutItem` that
+//!   ends a job). Each record's job is read, its outbox drained into
+//!   deliveries, and those deliveries are tried at once. A record whose drain
+//!   fails is reported in `batchItemFailures` (by its `SequenceNumber`), so
+//!   only it comes back;
+//! - an EventBridge schedule (`rate(1 minute)`): a sweep that drains any
+//!   outbox the stream missed and sends every due delivery (retries included),
+//!   several at once, until the invocation's time runs short.
+//!
+//! Both steps are the idempotent services of `coda_core::services::notify`,
+//! so stream retries, overlapping sweeps and `coda serve`'s own loop can run
+//! side by side.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use coda_aws::dynamo::{OUTBOX, PENDING, PK};
+use coda_aws::{AwsNames, DynamoDeliveryRepo, DynamoJobRepo, DynamoWebhookRepo};
+use coda_core::model::{Job, Owner};
+use coda_core::ports::{Clock, DeliveryRepo, JobRepo, SystemClock, WebhookRepo, WebhookSender};
+use coda_core::services::notify::{
+    deliver, delivery_id, drain_outbox, Delivered, DeliverySettings,
+};
+use coda_core::webhooks::{AddressPolicy, RetrySchedule};
+use coda_core::CodaError;
+use coda_notify::HttpWebhookSender;
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{info, warn};
+
+use crate::{init_logging, Error};
+
+/// How the notify function sends, retries and paces itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NotifySettings {
+    /// Time limit of one delivery attempt (`CODA_WEBHOOK_TIMEOUT_SECS`, 15 s).
+    pub timeout: Duration,
+    /// Multiplies the retry schedule (`CODA_WEBHOOK_RETRY_SCALE`, 1; the tests use 0.001).
+    pub retry_scale: f64,
+    /// Non-public destinations allowed (`CODA_WEBHOOK_ALLOW_LOOPBACK` / `_PRIVATE`, both false).
+    pub policy: AddressPolicy,
+    /// Most deliveries (or outbox drains) in flight at once.
+    pub max_in_flight: usize,
+    /// Rows asked for per `list_with_outbox` / `list_due` call.
+    pub page: usize,
+    /// No new delivery starts once less than this is left of the invocation
+    /// (an attempt may take `timeout`, and its result must still be recorded).
+    pub margin: Duration,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings {
+            timeout: Duration::from_secs(15),
+            retry_scale: 1.0,
+            policy: AddressPolicy::default(),
+            max_in_flight: 16,
+            page: 100,
+            margin: Duration::from_secs(20),
+        }
+    }
+}
+
+impl NotifySettings {
+    /// The settings from the process environment; a malformed value is an error naming its variable.
+    pub fn from_env() -> Result<Self, CodaError> {
+        Self::from_vars(|name| match std::env::var(name) {
+            Ok(v) => Some(v),
+            Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(raw)) => Some(raw.to_string_lossy().into_owned()),
+        })
+    }
+
+    /// The settings from `get` (a variable's value, `None` when unset); unset means the default.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, CodaError> {
+        let mut s = NotifySettings::default();
+        if let Some(raw) = get("CODA_WEBHOOK_TIMEOUT_SECS") {
+            let secs = parse_f64("CODA_WEBHOOK_TIMEOUT_SECS", &raw)?;
+            if !(secs > 0.0 && secs <= 300.0) {
+                return Err(invalid(
+                    "CODA_WEBHOOK_TIMEOUT_SECS",
+                    &raw,
+                    "seconds in (0, 300]",
+                ));
+            }
+            s.timeout = Duration::from_secs_f64(secs);
+        }
+        if let Some(raw) = get("CODA_WEBHOOK_RETRY_SCALE") {
+            let scale = parse_f64("CODA_WEBHOOK_RETRY_SCALE", &raw)?;
+            if !(scale.is_finite() && scale >= 0.0) {
+                return Err(invalid(
+                    "CODA_WEBHOOK_RETRY_SCALE",
+                    &raw,
+                    "a finite number >= 0",
+                ));
+            }
+            s.retry_scale = scale;
+        }
+        if let Some(raw) = get("CODA_WEBHOOK_ALLOW_LOOPBACK") {
+            s.policy.allow_loopback = parse_bool("CODA_WEBHOOK_ALLOW_LOOPBACK", &raw)?;
+        }
+        if let Some(raw) = get("CODA_WEBHOOK_ALLOW_PRIVATE") {
+            s.policy.allow_private = parse_bool("CODA_WEBHOOK_ALLOW_PRIVATE", &raw)?;
+        }
+        Ok(s)
+    }
+
+    /// Retry schedule and lease of each delivery.
+    pub fn delivery(&self) -> DeliverySettings {
+        DeliverySettings {
+            schedule: RetrySchedule::standard().with_scale(self.retry_scale),
+            // Longer than one attempt can take, so a live sender is never overtaken.
+            lease: self.timeout + Duration::from_secs(15),
+        }
+    }
+
+    /// The HTTP sender these settings describe (time limit, destination policy).
+    pub fn sender(&self) -> Result<HttpWebhookSender, CodaError> {
+        HttpWebhookSender::new(self.timeout, self.policy).map_err(CodaError::Internal)
+    }
+}
+
+fn invalid(var: &str, raw: &str, expected: &str) -> CodaError {
+    CodaError::bad_request(
+        "INVALID_SETTING",
+        format!("{var}={raw:?} is not valid: expected {expected}"),
+    )
+}
+
+fn parse_f64(var: &str, raw: &str) -> Result<f64, CodaError> {
+    raw.trim()
+        .parse::<f64>()
+        .map_err(|_| invalid(var, raw, "a number"))
+}
+
+fn parse_bool(var: &str, raw: &str) -> Result<bool, CodaError> {
+    match raw.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(var, raw, "true or false")),
+    }
+}
+
+/// The ports the notify function uses.
+#[derive(Clone, Copy)]
+pub struct NotifyPorts<'a> {
+    /// Jobs: outboxes, and the secret of a job's own webhook.
+    pub jobs: &'a dyn JobRepo,
+    /// Endpoints.
+    pub webhooks: &'a dyn WebhookRepo,
+    /// Deliveries.
+    pub deliveries: &'a dyn DeliveryRepo,
+    /// The HTTP side.
+    pub sender: &'a dyn WebhookSender,
+    /// Time.
+    pub clock: &'a dyn Clock,
+}
+
+/// One record of the jobs table's stream, as far as the function reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobStreamRecord {
+    /// `dynamodb.SequenceNumber`: the record's `itemIdentifier` in `batchItemFailures`.
+    pub sequence_number: String,
+    /// The job id from `dynamodb.Keys.pk.S`; an error saying what was there instead.
+    pub job_id: Result<String, String>,
+    /// Whether `NewImage` carries `outbox = "pending"`; `None` without a `NewImage`.
+    pub outbox_pending: Option<bool>,
+}
+
+/// What invoked the function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotifyEvent {
+    /// A batch of the jobs table's stream records.
+    JobStream(Vec<JobStreamRecord>),
+    /// The EventBridge schedule.
+    Scheduled,
+}
+
+impl NotifyEvent {
+    /// Recognises a DynamoDB stream event or an EventBridge Scheduled Event; anything else is an
+    /// `INVALID_EVENT` error that says what it got.
+    pub fn parse(payload: &Value) -> Result<NotifyEvent, CodaError> {
+        let Some(obj) = payload.as_object() else {
+            return Err(bad_event(format!("got {}", json_kind(payload))));
+        };
+        if let Some(records) = obj.get("Records") {
+            return parse_stream(records).map(NotifyEvent::JobStream);
+        }
+        if obj.contains_key("detail-type") || obj.contains_key("source") {
+            let ev: EventBridgeEvent = serde_json::from_value(payload.clone())
+                .map_err(|e| bad_event(format!("got a malformed EventBridge event: {e}")))?;
+            if ev.source == "aws.events" && ev.detail_type == "Scheduled Event" {
+                return Ok(NotifyEvent::Scheduled);
+            }
+            return Err(bad_event(format!(
+                "got an EventBridge event {:?} from {:?}",
+                ev.detail_type, ev.source
+            )));
+        }
+        let mut keys: Vec<&str> = obj.keys().map(String::as_str).take(8).collect();
+        keys.sort_unstable();
+        Err(bad_event(format!(
+            "got an object with the keys [{}]",
+            keys.join(", ")
+        )))
+    }
+}
+
+fn bad_event(what: String) -> CodaError {
+    CodaError::bad_request(
+        "INVALID_EVENT",
+        format!(
+            "the notify function takes a DynamoDB stream event of the jobs table or an EventBridge \
+             Scheduled Event; {what}"
+        ),
+    )
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The documented stream record shape (`aws_lambda_events`' DynamoDB types need `serde_dynamo`,
+/// which nothing else here uses); only the fields the function reads are looked at.
+fn parse_stream(records: &Value) -> Result<Vec<JobStreamRecord>, CodaError> {
+    let Some(records) = records.as_array() else {
+        return Err(bad_event(format!(
+            "got Records that is {}, not an array",
+            json_kind(records)
+        )));
+    };
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if let Some(source) = r.get("eventSource").and_then(Value::as_str) {
+                if source != "aws:dynamodb" {
+                    return Err(bad_event(format!("got a record {i} from {source:?}")));
+                }
+            }
+            let change = r.get("dynamodb").ok_or_else(|| {
+                bad_event(format!("got a record {i} without a \"dynamodb\" object"))
+            })?;
+            // Without it the record cannot be reported on its own: the whole batch fails.
+            let sequence_number = change
+                .get("SequenceNumber")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| {
+                    bad_event(format!("got a record {i} without dynamodb.SequenceNumber"))
+                })?
+                .to_string();
+            let job_id = match change.get("Keys").and_then(|k| k.get(PK)) {
+                Some(key) => match key.get("S").and_then(Value::as_str) {
+                    Some(id) if !id.is_empty() => Ok(id.to_string()),
+                    _ => Err(format!(
+                        "dynamodb.Keys.{PK} is not a non-empty string: {key}"
+                    )),
+                },
+                None => Err(format!("dynamodb.Keys has no {PK:?}")),
+            };
+            let outbox_pending = change.get("NewImage").map(|image| {
+                image
+                    .get(OUTBOX)
+                    .and_then(|a| a.get("S"))
+                    .and_then(Value::as_str)
+                    == Some(PENDING)
+            });
+            Ok(JobStreamRecord {
+                sequence_number,
+                job_id,
+                outbox_pending,
+            })
+        })
+        .collect()
+}
+
+/// What the function answers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum NotifyResponse {
+    /// To the stream: the records to hand back (`batchItemFailures`).
+    Stream(DynamoDbEventResponse),
+    /// To the schedule: what the sweep did.
+    Sweep(SweepReport),
+}
+
+/// How the delivery attempts of one invocation went.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DeliveryTally {
+    /// Sent and answered 2xx.
+    pub delivered: usize,
+    /// Sent and failed; the next attempt is scheduled.
+    pub will_retry: usize,
+    /// Given up (schedule exhausted, endpoint gone, disabled or answering 410).
+    pub gave_up: usize,
+    /// Not due, not pending, or held by another sender.
+    pub skipped: usize,
+    /// The attempt could not be read or recorded (it is retried after its lease).
+    pub errors: usize,
+    /// Not started because the invocation's time ran short; a later sweep sends them.
+    pub left_for_later: usize,
+}
+
+impl DeliveryTally {
+    fn add(&mut self, o: &DeliveryTally) {
+        self.delivered += o.delivered;
+        self.will_retry += o.will_retry;
+        self.gave_up += o.gave_up;
+        self.skipped += o.skipped;
+        self.errors += o.errors;
+        self.left_for_later += o.left_for_later;
+    }
+}
+
+/// What one sweep did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    /// Jobs whose outbox was drained (the stream had missed them, or had not got to them yet).
+    pub outboxes_drained: usize,
+    /// Deliveries those drains created.
+    pub deliveries_created: usize,
+    /// Jobs whose drain failed (they stay in `with_outbox` for the next sweep).
+    pub drain_errors: usize,
+    /// The attempts.
+    pub deliveries: DeliveryTally,
+}
+
+/// Handles one invocation: a stream batch or a sweep. `deadline` is when the invocation ends.
+pub async fn handle_notify(
+    p: &NotifyPorts<'_>,
+    s: &NotifySettings,
+    payload: &Value,
+    deadline: Instant,
+) -> Result<NotifyResponse, CodaError> {
+    match NotifyEvent::parse(payload)? {
+        NotifyEvent::JobStream(records) => Ok(NotifyResponse::Stream(
+            handle_job_stream(p, s, &records, deadline).await,
+        )),
+        NotifyEvent::Scheduled => sweep(p, s, deadline).await.map(NotifyResponse::Sweep),
+    }
+}
+
+/// Drains the outbox of each record's job, then tries that outbox's deliveries at once (those
+/// not due or already sent are skipped). Records whose job could not be read or drained are
+/// reported; a job that is gone or whose outbox is already empty is a success. A delivery that
+/// fails here stays pending for the schedule: it is never the record's failure.
+pub async fn handle_job_stream(
+    p: &NotifyPorts<'_>,
+    s: &NotifySettings,
+    records: &[JobStreamRecord],
+    deadline: Instant,
+) -> DynamoDbEventResponse {
+    let drained: Vec<Result<Vec<String>, CodaError>> = stream::iter(records)
+        .map(|r| drain_record(p, r))
+        .buffered(s.max_in_flight.max(1))
+        .collect()
+        .await;
+    let mut response = DynamoDbEventResponse::default();
+    let mut ids = Vec::new();
+    let mut seen = HashSet::new();
+    for (record, result) in records.iter().zip(drained) {
+        match result {
+            Ok(found) => ids.extend(found.into_iter().filter(|id| seen.insert(id.clone()))),
+            Err(e) => {
+                warn!(sequence_number = %record.sequence_number, job_id = ?record.job_id, code = e.code(),
+                      error = %e, "draining the job's outbox failed; the record comes back");
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = Some(record.sequence_number.clone());
+                response.batch_item_failures.push(failure);
+            }
+        }
+    }
+    let tally = deliver_many(p, s, ids, deadline).await;
+    info!(
+        records = records.len(),
+        failed = response.batch_item_failures.len(),
+        ?tally,
+        "stream batch handled"
+    );
+    response
+}
+
+/// One record: the job's outbox becomes deliveries; returns the ids of that outbox's deliveries.
+async fn drain_record(p: &NotifyPorts<'_>, r: &JobStreamRecord) -> Result<Vec<String>, CodaError> {
+    let job_id = r
+        .job_id
+        .as_ref()
+        .map_err(|why| CodaError::bad_request("INVALID_EVENT", why.clone()))?;
+    if r.outbox_pending == Some(false) {
+        // The event source's filter lets only pending outboxes through; without it, this is noise.
+        return Ok(vec![]);
+    }
+    let Some(job) = p.jobs.get(job_id).await? else {
+        info!(job_id = %job_id, "job is gone; nothing to notify");
+        return Ok(vec![]);
+    };
+    if job.outbox.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids = outbox_delivery_ids(p.webhooks, &job).await?;
+    let created = drain_outbox(p.jobs, p.webhooks, p.deliveries, p.clock, &job).await?;
+    info!(job_id = %job_id, events = job.outbox.len(), created, "outbox drained");
+    Ok(ids)
+}
+
+/// The ids `drain_outbox` gives the deliveries of `job`'s outbox (the same targets, the same derivation).
+async fn outbox_delivery_ids(
+    webhooks: &dyn WebhookRepo,
+    job: &Job,
+) -> Result<Vec<String>, CodaError> {
+    let endpoints = webhooks.list_by_owner(&Owner(job.owner.clone())).await?;
+    let mut ids = Vec::new();
+    for event in &job.outbox {
+        ids.extend(
+            endpoints
+                .iter()
+                .filter(|w| w.disabled_reason.is_none() && w.events.contains(&event.event_type))
+                .map(|w| delivery_id(&event.event_id, &w.webhook_id)),
+        );
+        if job.webhook.is_some() {
+            ids.push(delivery_id(&event.event_id, "job"));
+        }
+    }
+    Ok(ids)
+}
+
+/// Drains the outboxes the stream missed, then sends every due delivery, until time runs short.
+///
+/// Per-job and per-delivery failures are counted and logged (the next sweep retries them); the
+/// sweep fails only when it cannot list its work.
+pub async fn sweep(
+    p: &NotifyPorts<'_>,
+    s: &NotifySettings,
+    deadline: Instant,
+) -> Result<SweepReport, CodaError> {
+    let mut report = SweepReport::default();
+    let mut listing_error = None;
+    let page = s.page.max(1);
+
+    // Outboxes, page by page. The index is eventually consistent: a job drained a moment ago may
+    // still be listed, so each job is taken once per sweep and a page of nothing new ends it.
+    let mut seen = HashSet::new();
+    while time_left(deadline) > s.margin {
+        let jobs = match p.jobs.list_with_outbox(page).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                warn!(code = e.code(), error = %e, "listing job outboxes failed");
+                listing_error = Some(e);
+                break;
+            }
+        };
+        let full = jobs.len() >= page;
+        let fresh: Vec<Job> = jobs
+            .into_iter()
+            .filter(|j| seen.insert(j.job_id.clone()))
+            .collect();
+        if fresh.is_empty() {
+            break;
+        }
+        let results: Vec<(String, Result<usize, CodaError>)> = stream::iter(fresh)
+            .map(|job| async move {
+                let r = drain_outbox(p.jobs, p.webhooks, p.deliveries, p.clock, &job).await;
+                (job.job_id, r)
+            })
+            .buffer_unordered(s.max_in_flight.max(1))
+            .collect()
+            .await;
+        for (job_id, r) in results {
+            match r {
+                Ok(created) => {
+                    report.outboxes_drained += 1;
+                    report.deliveries_created += created;
+                }
+                Err(e) => {
+                    report.drain_errors += 1;
+                    warn!(job_id = %job_id, code = e.code(), error = %e, "draining an outbox failed");
+                }
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+
+    // Due deliveries, earliest first. Each is tried at most once per sweep: with a compressed
+    // schedule a failed one can be due again within the same invocation.
+    let mut tried = HashSet::new();
+    while time_left(deadline) > s.margin {
+        let due = match p.deliveries.list_due(p.clock.now(), page).await {
+            Ok(due) => due,
+            Err(e) => {
+                warn!(code = e.code(), error = %e, "listing due deliveries failed");
+                listing_error.get_or_insert(e);
+                break;
+            }
+        };
+        let full = due.len() >= page;
+        let fresh: Vec<String> = due
+            .into_iter()
+            .map(|d| d.delivery_id)
+            .filter(|id| tried.insert(id.clone()))
+            .collect();
+        if fresh.is_empty() {
+            break;
+        }
+        let tally = deliver_many(p, s, fresh, deadline).await;
+        report.deliveries.add(&tally);
+        if !full || tally.left_for_later > 0 {
+            break;
+        }
+    }
+
+    info!(report = ?report, "sweep done");
+    match listing_error {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+/// Tries each delivery, `max_in_flight` at a time; none starts once less than `margin` is left.
+async fn deliver_many(
+    p: &NotifyPorts<'_>,
+    s: &NotifySettings,
+    ids: Vec<String>,
+    deadline: Instant,
+) -> DeliveryTally {
+    let total = ids.len();
+    let delivery = s.delivery();
+    let delivery = &delivery;
+    let outcomes: Vec<Result<Delivered, CodaError>> = stream::iter(ids)
+        .take_while(|_| std::future::ready(time_left(deadline) > s.margin))
+        .map(|id| async move {
+            let r = deliver(
+                p.deliveries,
+                p.webhooks,
+                p.jobs,
+                p.sender,
+                p.clock,
+                delivery,
+                &id,
+            )
+            .await;
+            match &r {
+                Ok(outcome) => info!(delivery_id = %id, ?outcome, "webhook attempt"),
+                Err(e) => warn!(delivery_id = %id, code = e.code(), error = %e,
+                                "webhook attempt could not be read or recorded"),
+            }
+            r
+        })
+        .buffer_unordered(s.max_in_flight.max(1))
+        .collect()
+        .await;
+    let mut tally = DeliveryTally {
+        left_for_later: total - outcomes.len(),
+        ..DeliveryTally::default()
+    };
+    for o in outcomes {
+        match o {
+            Ok(Delivered::Delivered) => tally.delivered += 1,
+            Ok(Delivered::WillRetry) => tally.will_retry += 1,
+            Ok(Delivered::GaveUp) => tally.gave_up += 1,
+            Ok(Delivered::Skipped) => tally.skipped += 1,
+            Err(_) => tally.errors += 1,
+        }
+    }
+    tally
+}
+
+fn time_left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+/// The monotonic instant of a wall-clock deadline (the Lambda context's).
+pub fn deadline_instant(deadline: SystemTime) -> Instant {
+    Instant::now()
+        + deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
+}
+
+/// Runs the notify function: the jobs table's stream and the schedule, over DynamoDB and HTTP.
+///
+/// Reads `CODA_AWS_PREFIX` (default `coda`), `CODA_WEBHOOK_TIMEOUT_SECS`,
+/// `CODA_WEBHOOK_RETRY_SCALE`, `CODA_WEBHOOK_ALLOW_LOOPBACK` and `CODA_WEBHOOK_ALLOW_PRIVATE`.
+/// It touches only the jobs, webhooks and deliveries tables (no queues).
+pub async fn run_notify() -> Result<(), Error> {
+    init_logging();
+    let settings = NotifySettings::from_env()?;
+    let sender = settings.sender()?;
+    let prefix = std::env::var("CODA_AWS_PREFIX").unwrap_or_else(|_| "coda".into());
+    let names = AwsNames::new(&prefix)?;
+    let sdk = coda_aws::load_sdk_config().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let world = Arc::new(NotifyWorld {
+        jobs: DynamoJobRepo::new(dynamo.clone(), &names.jobs_table),
+        webhooks: DynamoWebhookRepo::new(dynamo.clone(), &names.webhooks_table),
+        deliveries: DynamoDeliveryRepo::new(dynamo, &names.deliveries_table),
+        sender,
+        settings,
+    });
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |ev: lambda_runtime::LambdaEvent<Value>| {
+            let world = world.clone();
+            async move {
+                let deadline = deadline_instant(ev.context.deadline());
+                let p = NotifyPorts {
+                    jobs: &world.jobs,
+                    webhooks: &world.webhooks,
+                    deliveries: &world.deliveries,
+                    sender: &world.sender,
+                    clock: &SystemClock,
+                };
+                Ok::<_, Error>(handle_notify(&p, &world.settings, &ev.payload, deadline).await?)
+            }
+        },
+    ))
+    .await
+}
+
+struct NotifyWorld {
+    jobs: DynamoJobRepo,
+    webhooks: DynamoWebhookRepo,
+    deliveries: DynamoDeliveryRepo,
+    sender: HttpWebhookSender,
+    settings: NotifySettings,
+}
