@@ -326,3 +326,63 @@ async fn retry_after_is_honoured_on_429() {
     let gap = got[1].at - got[0].at;
     assert!(gap >= Duration::from_millis(900), "retried after {gap:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_job_fires_job_failed_and_a_cancel_fires_job_canceled() {
+    use crate::helpers::{runners_with, FlakyRunner, SlowRunner};
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    // Always transient: dead-lettered after max_receives (3), then job.failed.
+    let flaky = Arc::new(FlakyRunner {
+        runs: AtomicUsize::new(0),
+    });
+    let app = spawn_app_with(|c| c.webhook_retry_scale = 0.001, runners_with(flaky)).await;
+    let rx = Receiver::start().await;
+    let hook = create_webhook(&app, "pia", &rx.url(), &["job.failed"]).await;
+    let key = app
+        .stored_input("pia", "a.wav", tone_wav(440.0, 0.5, 0.5, 44100, 2))
+        .await;
+    let id = app.submit("pia", "probe", &key).await;
+    let job = app.wait_ended("pia", &id).await;
+    assert_eq!(job["error"]["code"], "RETRIES_EXHAUSTED", "{job}");
+    let got = rx
+        .wait_for(Duration::from_secs(10), "job.failed", |r| !r.is_empty())
+        .await;
+    got[0].verify(hook["secret"].as_str().unwrap()).unwrap();
+    let body = got[0].json();
+    assert_eq!(body["type"], "job.failed");
+    assert_eq!(body["data"]["error"]["code"], "RETRIES_EXHAUSTED");
+    assert_eq!(body["data"]["attempts"], 3);
+
+    // Canceled while running: job.canceled, and nothing else.
+    let slow = Arc::new(SlowRunner {
+        steps: 100,
+        runs: AtomicUsize::new(0),
+    });
+    let app = spawn_app_with(|c| c.webhook_retry_scale = 0.001, runners_with(slow)).await;
+    let rx = Receiver::start().await;
+    create_webhook(
+        &app,
+        "cal",
+        &rx.url(),
+        &["job.succeeded", "job.failed", "job.canceled"],
+    )
+    .await;
+    let key = app
+        .stored_input("cal", "a.wav", tone_wav(440.0, 0.5, 0.5, 44100, 2))
+        .await;
+    let id = app.submit("cal", "probe", &key).await;
+    app.wait_job("cal", &id, Duration::from_secs(10), |s| s == "running")
+        .await;
+    let r = app.delete("cal", &format!("/v1/jobs/{id}")).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(app.wait_ended("cal", &id).await["status"], "canceled");
+    let got = rx
+        .wait_for(Duration::from_secs(10), "job.canceled", |r| !r.is_empty())
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rx.received().len(), 1, "{got:?}");
+    assert_eq!(got[0].json()["type"], "job.canceled");
+    assert_eq!(got[0].json()["data"]["job_id"], id.as_str());
+}
