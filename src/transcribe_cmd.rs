@@ -74,19 +74,27 @@ pub fn run(args: &TranscribeArgs) -> anyhow::Result<(usize, Timings)> {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
+    let work_started = Instant::now();
+    // When the first window started and when note creation started, for `--timings`.
+    let mut inference_started = None;
+    let mut notes_started = None;
     let mut on_stage = |stage| match stage {
         Stage::Decoding => bar.set_message("decoding"),
         Stage::Inference { done, total } => {
+            inference_started.get_or_insert_with(Instant::now);
             bar.set_message("inference");
             bar.set_length(total as u64);
             bar.set_position(done as u64);
         }
-        Stage::Notes => bar.set_message("notes"),
+        Stage::Notes => {
+            notes_started = Some(Instant::now());
+            bar.set_message("notes");
+        }
     };
-    let work_started = Instant::now();
     let done = transcribe_audio(&model, &bytes, &params, &mut on_stage, &|| false)
         .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
     bar.set_message("writing");
+    let writing_started = Instant::now();
     let files = TranscriptionFiles::build(&done.transcription.notes, done.duration_s, &params)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::create_dir_all(&args.out_dir)
@@ -103,6 +111,14 @@ pub fn run(args: &TranscribeArgs) -> anyhow::Result<(usize, Timings)> {
         audio_s: done.duration_s,
     };
     if args.timings {
+        let inference_started = inference_started.unwrap_or(work_started);
+        let notes_started = notes_started.unwrap_or(writing_started);
+        eprintln!(
+            "stages: decode+resample {:.3} s, inference and note creation {:.3} s, files {:.3} s",
+            (inference_started - work_started).as_secs_f64(),
+            (notes_started - inference_started).as_secs_f64(),
+            writing_started.elapsed().as_secs_f64(),
+        );
         eprintln!(
             "timings: audio {:.1} s, model load {:.3} s, work {:.3} s (model calls {:.3} s, {} windows), work/model {:.3}, real-time factor {:.4}",
             timings.audio_s,
