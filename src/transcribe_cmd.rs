@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use coda_core::params::TranscribeOptions;
-use coda_jobs::transcribe::{params_from_options, transcribe_audio, Stage, TranscriptionFiles};
+use coda_jobs::transcribe::{
+    model_input, params_from_options, transcribe_input, Stage, TranscriptionFiles,
+};
 use coda_jobs::{ModelSettings, SharedModel};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -56,11 +58,6 @@ pub fn run(args: &TranscribeArgs) -> anyhow::Result<(usize, Timings)> {
     let bytes =
         std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
 
-    let started = Instant::now();
-    let shared = SharedModel::new(args.model.clone());
-    let model = shared.get().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let load = started.elapsed();
-
     // indicatif draws nothing when standard error is not a terminal; say so explicitly anyway.
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr())
@@ -74,7 +71,27 @@ pub fn run(args: &TranscribeArgs) -> anyhow::Result<(usize, Timings)> {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
+    bar.set_message("decoding");
+    let shared = SharedModel::new(args.model.clone());
     let work_started = Instant::now();
+    // Loading the model and decoding the file do not depend on each other: overlap them.
+    let (loaded, input) = std::thread::scope(|scope| {
+        let loader = scope.spawn(|| {
+            let started = Instant::now();
+            shared.get().map(|model| (model, started.elapsed()))
+        });
+        let input = model_input(&bytes);
+        let loaded = loader.join().unwrap_or_else(|_| {
+            Err(coda_models::ModelError::Runtime(
+                "the model loader panicked".into(),
+            ))
+        });
+        (loaded, input)
+    });
+    let (model, load) = loaded.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let input = input.map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
+    let inference_ready = Instant::now();
+
     // When the first window started and when note creation started, for `--timings`.
     let mut inference_started = None;
     let mut notes_started = None;
@@ -91,7 +108,7 @@ pub fn run(args: &TranscribeArgs) -> anyhow::Result<(usize, Timings)> {
             bar.set_message("notes");
         }
     };
-    let done = transcribe_audio(&model, &bytes, &params, &mut on_stage, &|| false)
+    let done = transcribe_input(&model, input, &params, &mut on_stage, &|| false)
         .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
     bar.set_message("writing");
     let writing_started = Instant::now();
@@ -111,10 +128,10 @@ pub fn run(args: &TranscribeArgs) -> anyhow::Result<(usize, Timings)> {
         audio_s: done.duration_s,
     };
     if args.timings {
-        let inference_started = inference_started.unwrap_or(work_started);
+        let inference_started = inference_started.unwrap_or(inference_ready);
         let notes_started = notes_started.unwrap_or(writing_started);
         eprintln!(
-            "stages: decode+resample {:.3} s, inference and note creation {:.3} s, files {:.3} s",
+            "stages: decode+resample (beside the model load) {:.3} s, inference and note creation {:.3} s, files {:.3} s",
             (inference_started - work_started).as_secs_f64(),
             (notes_started - inference_started).as_secs_f64(),
             writing_started.elapsed().as_secs_f64(),

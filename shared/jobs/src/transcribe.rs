@@ -181,25 +181,52 @@ pub fn transcribe_audio(
     cancel: &dyn Fn() -> bool,
 ) -> Result<TranscribedAudio> {
     on_stage(Stage::Decoding);
+    let input = model_input(bytes)?;
+    if cancel() {
+        return Err(canceled());
+    }
+    transcribe_input(model, input, params, on_stage, cancel)
+}
+
+/// Audio decoded and resampled for the model, with the original length.
+pub struct ModelInput {
+    /// Mono 22050 Hz samples.
+    pub samples: Vec<f32>,
+    /// Length of the decoded file in seconds.
+    pub duration_s: f64,
+}
+
+/// Decodes any supported audio file to the network's mono 22050 Hz input.
+pub fn model_input(bytes: &[u8]) -> Result<ModelInput> {
     let hint = sniff(bytes).map(|s| s.extension());
     let audio = decode(bytes, hint).map_err(|e| match e {
         AudioError::Invalid(m) => CodaError::InvalidAudio(m),
         other => CodaError::Internal(other.to_string()),
     })?;
     let duration_s = audio.duration_s();
-    let input =
+    let samples =
         to_model_input(&audio.samples, audio.sample_rate, audio.channels).map_err(model_error)?;
-    drop(audio);
-    if cancel() {
-        return Err(canceled());
-    }
+    Ok(ModelInput {
+        samples,
+        duration_s,
+    })
+}
+
+/// Runs the model and note creation on prepared input.
+pub fn transcribe_input(
+    model: &BasicPitchModel,
+    input: ModelInput,
+    params: &TranscribeParams,
+    on_stage: &mut dyn FnMut(Stage),
+    cancel: &dyn Fn() -> bool,
+) -> Result<TranscribedAudio> {
     let mut on_window = |done, total| on_stage(Stage::Inference { done, total });
     let transcription =
-        transcribe(model, &input, params, &mut on_window, cancel).map_err(model_error)?;
+        transcribe(model, &input.samples, params, &mut on_window, cancel).map_err(model_error)?;
     on_stage(Stage::Notes);
     Ok(TranscribedAudio {
         transcription,
-        duration_s,
+        duration_s: input.duration_s,
     })
 }
 
