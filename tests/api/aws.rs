@@ -29,6 +29,26 @@ async fn wait_job_id(app: &TestApp, user: &str, upload_id: &str) -> String {
     }
 }
 
+/// Waits until the jobs, ingest and dead-letter queues are all empty, or panics after 15 s.
+pub async fn wait_queues_empty(a: &coda_aws::AwsAdapters) {
+    let t0 = Instant::now();
+    loop {
+        let depths = (
+            a.jobs_queue.depth().await.unwrap(),
+            a.ingest_queue.depth().await.unwrap(),
+            a.jobs_dlq.depth().await.unwrap(),
+        );
+        if depths == (0, 0, 0) {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "messages left (jobs, ingest, dlq): {depths:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presigned_put_to_succeeded_job_on_the_emulator() {
     let env = coda_aws::testing::TestEnv::new(3)
@@ -206,22 +226,7 @@ async fn presigned_put_to_succeeded_job_on_the_emulator() {
         (Some("failed"), Some("INVALID_AUDIO")),
         "{job}"
     );
-    let t0 = Instant::now();
-    loop {
-        let depths = (
-            a.jobs_queue.depth().await.unwrap(),
-            a.ingest_queue.depth().await.unwrap(),
-            a.jobs_dlq.depth().await.unwrap(),
-        );
-        if depths == (0, 0, 0) {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(15),
-            "messages left (jobs, ingest, dlq): {depths:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_queues_empty(a).await;
 
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(10), worker)

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{test_config, tone_wav, TestApp};
 use crate::process::signal;
-use crate::receiver::Receiver;
+use crate::receiver::{distinct_jobs, ids_by_job, Receiver};
 
 const JOBS: usize = 20;
 const KILLS: usize = 3;
@@ -252,26 +252,11 @@ async fn sigkill_coda_workers_three_times_loses_no_job_and_sends_each_event_once
 
     // One job.succeeded event per job, each under a single webhook-id, correctly signed.
     let left = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(5);
-    rx.wait_for(left, "an event for every job", |r| {
-        r.iter()
-            .filter_map(|x| x.json()["data"]["job_id"].as_str().map(str::to_owned))
-            .collect::<HashSet<_>>()
-            .len()
-            >= JOBS
-    })
-    .await;
+    rx.wait_for(left, "an event for every job", |r| distinct_jobs(r) >= JOBS)
+        .await;
     // Anything still in flight would show up as a second event here.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut per_job: HashMap<String, Vec<String>> = HashMap::new();
-    for r in &rx.received() {
-        r.verify(&secret).expect("signature verifies");
-        let body = r.json();
-        assert_eq!(body["type"], "job.succeeded", "{body}");
-        per_job
-            .entry(body["data"]["job_id"].as_str().unwrap().to_string())
-            .or_default()
-            .push(r.id.clone());
-    }
+    let per_job = ids_by_job(&rx.received(), &secret, "job.succeeded");
     assert_eq!(
         per_job.len(),
         JOBS,
@@ -354,22 +339,7 @@ async fn sigkill_coda_workers_three_times_loses_no_job_and_sends_each_event_once
     );
 
     // Nothing is left on the queues: redelivered messages of ended jobs are acked, none dead-lettered.
-    let t0 = Instant::now();
-    loop {
-        let depths = (
-            a.jobs_queue.depth().await.unwrap(),
-            a.jobs_dlq.depth().await.unwrap(),
-            a.ingest_queue.depth().await.unwrap(),
-        );
-        if depths == (0, 0, 0) {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(15),
-            "messages left (jobs, jobs dlq, ingest): {depths:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    crate::aws::wait_queues_empty(a).await;
 
     eprintln!(
         "chaos (emulator): {JOBS} jobs submitted, {KILLS} SIGKILLs, {succeeded} succeeded, 0 lost, \

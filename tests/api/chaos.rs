@@ -8,7 +8,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use crate::process::{serve, signal, submit_probes, Served};
-use crate::receiver::Receiver;
+use crate::receiver::{distinct_jobs, ids_by_job, Receiver};
 
 const JOBS: usize = 20;
 const KILLS: usize = 3;
@@ -93,25 +93,12 @@ async fn sigkill_three_times_loses_no_job_and_sends_each_event_once() {
 
     // One job.succeeded event per job, each with a single webhook-id.
     rx.wait_for(Duration::from_secs(30), "an event for every job", |r| {
-        r.iter()
-            .filter_map(|x| x.json()["data"]["job_id"].as_str().map(str::to_owned))
-            .collect::<HashSet<_>>()
-            .len()
-            >= JOBS
+        distinct_jobs(r) >= JOBS
     })
     .await;
     // Anything still in flight would show up as a second event here.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut per_job: HashMap<String, Vec<String>> = HashMap::new();
-    for r in &rx.received() {
-        r.verify(&secret).expect("signature verifies");
-        let body = r.json();
-        assert_eq!(body["type"], "job.succeeded", "{body}");
-        per_job
-            .entry(body["data"]["job_id"].as_str().unwrap().to_string())
-            .or_default()
-            .push(r.id.clone());
-    }
+    let per_job = ids_by_job(&rx.received(), &secret, "job.succeeded");
     let mut repeated_arrivals = 0;
     for id in &ids {
         let arrivals = &per_job[id];

@@ -38,6 +38,14 @@ impl Received {
         serde_json::from_slice(&self.body).expect("webhook body is JSON")
     }
 
+    /// The `data.job_id` of the event.
+    pub fn job_id(&self) -> String {
+        self.json()["data"]["job_id"]
+            .as_str()
+            .expect("event names its job")
+            .to_string()
+    }
+
     /// Checks the Standard Webhooks signature with `secret`.
     pub fn verify(&self, secret: &str) -> Result<(), coda_core::webhooks::VerifyError> {
         let headers = vec![
@@ -184,4 +192,29 @@ async fn handle(
         Some(v) => (code, [("retry-after", v)]).into_response(),
         None => code.into_response(),
     }
+}
+
+/// How many different jobs the requests carry events for.
+pub fn distinct_jobs(received: &[Received]) -> usize {
+    received
+        .iter()
+        .map(Received::job_id)
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+}
+
+/// The `webhook-id`s that arrived per job, after checking every signature with `secret` and every type.
+pub fn ids_by_job(
+    received: &[Received],
+    secret: &str,
+    event_type: &str,
+) -> std::collections::HashMap<String, Vec<String>> {
+    let mut per_job: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for r in received {
+        r.verify(secret).expect("signature verifies");
+        let body = r.json();
+        assert_eq!(body["type"], event_type, "{body}");
+        per_job.entry(r.job_id()).or_default().push(r.id.clone());
+    }
+    per_job
 }

@@ -339,9 +339,9 @@ mod tests {
 
     #[test]
     fn a_missing_model_names_the_install_command() {
-        let dir = tempfile_dir();
+        let dir = tempfile::tempdir().unwrap();
         let shared = SharedModel::new(ModelSettings {
-            models_dir: dir.clone(),
+            models_dir: dir.path().to_path_buf(),
             runtime: RuntimeOptions::default(),
             batch_size: 8,
         });
@@ -349,7 +349,6 @@ mod tests {
         assert_eq!(err.code(), "MODEL_NOT_INSTALLED");
         assert!(!err.is_transient());
         assert!(err.to_string().contains("coda models install"), "{err}");
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     fn repo_path(rel: &str) -> PathBuf {
@@ -439,19 +438,5 @@ mod tests {
                 (n.pitch_midi, n.velocity, &n.pitch_bends)
             );
         }
-    }
-
-    fn tempfile_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("coda-jobs-{}", uuid_like()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    fn uuid_like() -> String {
-        use std::time::{SystemTime, UNIX_EPOCH};
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        format!("{}-{nanos}", std::process::id())
     }
 }

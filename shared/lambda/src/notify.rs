@@ -23,11 +23,9 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use coda_aws::dynamo::{OUTBOX, PENDING, PK};
 use coda_aws::{AwsNames, DynamoDeliveryRepo, DynamoJobRepo, DynamoWebhookRepo};
-use coda_core::model::{Job, Owner};
+use coda_core::model::Job;
 use coda_core::ports::{Clock, DeliveryRepo, JobRepo, SystemClock, WebhookRepo, WebhookSender};
-use coda_core::services::notify::{
-    deliver, delivery_id, drain_outbox, Delivered, DeliverySettings,
-};
+use coda_core::services::notify::{deliver, drain_outbox, Delivered, DeliverySettings, Drained};
 use coda_core::webhooks::{AddressPolicy, RetrySchedule};
 use coda_core::CodaError;
 use coda_notify::HttpWebhookSender;
@@ -413,31 +411,9 @@ async fn drain_record(p: &NotifyPorts<'_>, r: &JobStreamRecord) -> Result<Vec<St
     if job.outbox.is_empty() {
         return Ok(vec![]);
     }
-    let ids = outbox_delivery_ids(p.webhooks, &job).await?;
-    let created = drain_outbox(p.jobs, p.webhooks, p.deliveries, p.clock, &job).await?;
-    info!(job_id = %job_id, events = job.outbox.len(), created, "outbox drained");
-    Ok(ids)
-}
-
-/// The ids `drain_outbox` gives the deliveries of `job`'s outbox (the same targets, the same derivation).
-async fn outbox_delivery_ids(
-    webhooks: &dyn WebhookRepo,
-    job: &Job,
-) -> Result<Vec<String>, CodaError> {
-    let endpoints = webhooks.list_by_owner(&Owner(job.owner.clone())).await?;
-    let mut ids = Vec::new();
-    for event in &job.outbox {
-        ids.extend(
-            endpoints
-                .iter()
-                .filter(|w| w.disabled_reason.is_none() && w.events.contains(&event.event_type))
-                .map(|w| delivery_id(&event.event_id, &w.webhook_id)),
-        );
-        if job.webhook.is_some() {
-            ids.push(delivery_id(&event.event_id, "job"));
-        }
-    }
-    Ok(ids)
+    let drained = drain_outbox(p.jobs, p.webhooks, p.deliveries, p.clock, &job).await?;
+    info!(job_id = %job_id, events = job.outbox.len(), created = drained.created, "outbox drained");
+    Ok(drained.delivery_ids)
 }
 
 /// Drains the outboxes the stream missed, then sends every due delivery, until time runs short.
@@ -473,7 +449,7 @@ pub async fn sweep(
         if fresh.is_empty() {
             break;
         }
-        let results: Vec<(String, Result<usize, CodaError>)> = stream::iter(fresh)
+        let results: Vec<(String, Result<Drained, CodaError>)> = stream::iter(fresh)
             .map(|job| async move {
                 let r = drain_outbox(p.jobs, p.webhooks, p.deliveries, p.clock, &job).await;
                 (job.job_id, r)
@@ -483,9 +459,9 @@ pub async fn sweep(
             .await;
         for (job_id, r) in results {
             match r {
-                Ok(created) => {
+                Ok(drained) => {
                     report.outboxes_drained += 1;
-                    report.deliveries_created += created;
+                    report.deliveries_created += drained.created;
                 }
                 Err(e) => {
                     report.drain_errors += 1;

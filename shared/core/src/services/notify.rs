@@ -101,19 +101,28 @@ pub fn event_body(job: &Job, event: &OutboxEvent) -> Result<String> {
     String::from_utf8(body).map_err(CodaError::internal)
 }
 
-/// Creates the deliveries of every event in `job`'s outbox, then empties it; returns how many were new.
+/// What draining one outbox did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Every delivery of the outbox's events, new or made by an earlier drain.
+    pub delivery_ids: Vec<String>,
+    /// How many of them this drain created.
+    pub created: usize,
+}
+
+/// Creates the deliveries of every event in `job`'s outbox, then empties it.
 pub async fn drain_outbox(
     jobs: &dyn JobRepo,
     webhooks: &dyn WebhookRepo,
     deliveries: &dyn DeliveryRepo,
     clock: &dyn Clock,
     job: &Job,
-) -> Result<usize> {
+) -> Result<Drained> {
+    let mut drained = Drained::default();
     if job.outbox.is_empty() {
-        return Ok(0);
+        return Ok(drained);
     }
     let endpoints = webhooks.list_by_owner(&Owner(job.owner.clone())).await?;
-    let mut created = 0;
     for event in &job.outbox {
         let body = event_body(job, event)?;
         let mut targets: Vec<(Option<String>, String)> = endpoints
@@ -145,23 +154,24 @@ pub async fn drain_outbox(
                 version: 0,
             };
             match deliveries.create(&delivery).await {
-                Ok(()) => created += 1,
+                Ok(()) => drained.created += 1,
                 Err(CodaError::Conflict {
                     code: "ALREADY_EXISTS",
                     ..
                 }) => {}
                 Err(e) => return Err(e),
             }
+            drained.delivery_ids.push(delivery.delivery_id);
         }
     }
-    let drained: Vec<String> = job.outbox.iter().map(|e| e.event_id.clone()).collect();
+    let events: Vec<String> = job.outbox.iter().map(|e| e.event_id.clone()).collect();
     update_job(jobs, &job.job_id, |j| {
         let before = j.outbox.len();
-        j.outbox.retain(|e| !drained.contains(&e.event_id));
+        j.outbox.retain(|e| !events.contains(&e.event_id));
         Ok(j.outbox.len() != before)
     })
     .await?;
-    Ok(created)
+    Ok(drained)
 }
 
 /// Drains up to `limit` outboxes; returns how many deliveries were created.
@@ -174,7 +184,9 @@ pub async fn drain_outboxes(
 ) -> Result<usize> {
     let mut created = 0;
     for job in jobs.list_with_outbox(limit).await? {
-        created += drain_outbox(jobs, webhooks, deliveries, clock, &job).await?;
+        created += drain_outbox(jobs, webhooks, deliveries, clock, &job)
+            .await?
+            .created;
     }
     Ok(created)
 }
