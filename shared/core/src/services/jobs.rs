@@ -254,10 +254,7 @@ pub async fn update_job(
 ) -> Result<Job> {
     for attempt in 0..64u32 {
         if attempt > 0 {
-            // Jittered backoff: writers that lost together must not collide again at once.
-            let cap = 1u64 << attempt.min(6);
-            let ms = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=cap);
-            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            super::backoff_after_conflict(attempt).await;
         }
         let mut job = repo
             .get(id)

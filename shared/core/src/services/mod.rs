@@ -10,6 +10,15 @@ pub mod webhooks;
 
 use std::time::Duration;
 
+/// Waits before retry `attempt` (1, 2, ...) of a conditional write that lost a race.
+///
+/// Jittered and growing to 64 ms, so writers that lost together do not collide again at once.
+pub(crate) async fn backoff_after_conflict(attempt: u32) {
+    let cap = 1u64 << attempt.min(6);
+    let ms = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=cap);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
 /// Limits and lifetimes the services enforce.
 #[derive(Clone, Debug)]
 pub struct Limits {

@@ -334,7 +334,10 @@ async fn give_up(
 }
 
 async fn disable_endpoint(webhooks: &dyn WebhookRepo, id: &str, now: DateTime<Utc>) -> Result<()> {
-    for _ in 0..8 {
+    for attempt in 0..8u32 {
+        if attempt > 0 {
+            super::backoff_after_conflict(attempt).await;
+        }
         let Some(mut w) = webhooks.get(id).await? else {
             return Ok(());
         };

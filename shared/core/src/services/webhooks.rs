@@ -273,9 +273,7 @@ pub async fn rotate(
 ) -> Result<Webhook> {
     for attempt in 0..16u32 {
         if attempt > 0 {
-            let cap = 1u64 << attempt.min(6);
-            let ms = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=cap);
-            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            super::backoff_after_conflict(attempt).await;
         }
         let mut w = get(repo, owner, id).await?;
         w.secret = WebhookSecret::generate().expose();
