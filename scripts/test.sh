@@ -2,6 +2,8 @@
 # Sets up what the tests need and runs every test. Safe to run again.
 #  - .venv with moto[server] (the AWS emulator the tests start), cfn-lint and cargo-lambda, from PyPI;
 #  - the model files in .models (onnxruntime and basic-pitch wheels from PyPI, hash-checked);
+#  - the multitrack separation test set in .cache/separation-set (music21 corpus from PyPI,
+#    rendered with Debian's fluidsynth + fluid-soundfont-gm, installed with apt when missing);
 #  - cfn-lint on infra/template.yaml;
 #  - cargo test for the whole workspace (unit, contract on SQLite and on moto, end to end);
 #  - cargo lambda build --release of every function.
@@ -17,6 +19,9 @@ have cargo-lambda || "$PY" -m pip install --quiet --disable-pip-version-check ca
 
 echo "== model files (ONNX Runtime and Basic Pitch from PyPI wheels, checked against pinned SHA-256s)"
 cargo run -q --bin coda -- models install --python "$PWD/.venv/bin/python"
+
+echo "== separation test set (music21 chorales rendered per voice with fluidsynth)"
+./scripts/separation_set.sh
 
 echo "== cfn-lint infra/template.yaml"
 .venv/bin/cfn-lint infra/template.yaml

@@ -269,7 +269,6 @@ struct Mode {
     parse_event: EventParser,
 }
 
-/// The worker settings a config implies.
 /// How the webhook delivery loop retries, claims and polls.
 pub fn notifier_settings(config: &Config) -> coda_notify::NotifierSettings {
     let timeout = secs(config.webhook_timeout_secs);
@@ -293,6 +292,7 @@ pub fn builtin_runners(config: &Config) -> HashMap<JobKind, Arc<dyn JobRunner>> 
     coda_jobs::builtin_runners(Arc::new(coda_jobs::SharedModel::new(settings)))
 }
 
+/// The worker settings a config implies.
 pub fn worker_settings(config: &Config) -> WorkerSettings {
     WorkerSettings {
         visibility: secs(config.job_visibility_secs),

@@ -84,6 +84,8 @@ pub struct Config {
     pub model_device: ModelDevice,
     /// Basic Pitch windows per model call.
     pub transcribe_batch: usize,
+    /// An HT-Demucs ONNX export (demucs-onnx layout) for `separate` jobs with `model: htdemucs`; unset means `htdemucs.onnx` in `models_dir`.
+    pub htdemucs_model: Option<PathBuf>,
     /// Whether webhooks may target loopback addresses (on for local use and tests).
     pub webhook_allow_loopback: bool,
     /// Whether webhooks may target private networks (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10).
@@ -119,6 +121,7 @@ impl Default for Config {
             model_threads: 0,
             model_device: ModelDevice::Auto,
             transcribe_batch: 8,
+            htdemucs_model: None,
             webhook_allow_loopback: true,
             webhook_allow_private: false,
             webhook_timeout_secs: 15.0,
@@ -214,6 +217,7 @@ impl Config {
                 cuda: self.model_device == ModelDevice::Auto,
             },
             batch_size: self.transcribe_batch,
+            htdemucs_model: self.htdemucs_model.clone(),
         }
     }
 

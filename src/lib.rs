@@ -3,5 +3,6 @@
 pub mod app;
 pub mod config;
 pub mod logging;
+pub mod separate_cmd;
 pub mod transcribe_cmd;
 pub mod worker;

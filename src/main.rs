@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use coda::config::{Backend, Config, LogFormat};
-use coda::{app, transcribe_cmd};
-use coda_core::params::TranscribeOptions;
+use coda::{app, separate_cmd, transcribe_cmd};
+use coda_core::params::{
+    SeparateOptions, SeparationModel, StemFormat, TranscribeOptions, VocalMethodOption,
+};
 
 #[derive(Parser)]
 #[command(
@@ -21,6 +23,25 @@ struct Cli {
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModelArg {
+    Dsp,
+    Htdemucs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Wav,
+    Flac,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum VocalArg {
+    Auto,
+    Centre,
+    Repet,
 }
 
 #[derive(Subcommand)]
@@ -132,6 +153,29 @@ enum Command {
         #[arg(long, default_value_t = 120.0)]
         midi_tempo: f64,
         /// Print where the time went (model load, work, model calls) to standard error.
+        #[arg(long)]
+        timings: bool,
+    },
+    /// Split an audio file into vocals, drums, bass and other stems, with stems.png.
+    Separate {
+        /// The audio file (WAV, FLAC, MP3, OGG, M4A, AIFF, ...).
+        input: PathBuf,
+        /// Output folder (default: `<input name>.stems`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// `dsp`: the built-in separator, no weights needed; `htdemucs`: an HT-Demucs ONNX export.
+        #[arg(long, value_enum, default_value_t = ModelArg::Dsp)]
+        model: ModelArg,
+        /// The HT-Demucs ONNX file (demucs-onnx layout); default: the `htdemucs_model` setting, else `htdemucs.onnx` in the models folder.
+        #[arg(long)]
+        model_path: Option<PathBuf>,
+        /// `wav` (32-bit float) or `flac` (24-bit).
+        #[arg(long, value_enum, default_value_t = FormatArg::Wav)]
+        format: FormatArg,
+        /// How `dsp` finds vocals: `auto` (centre for stereo, repetition for mono), `centre` or `repet`.
+        #[arg(long, value_enum)]
+        vocal_method: Option<VocalArg>,
+        /// Print where the time went to standard error.
         #[arg(long)]
         timings: bool,
     },
@@ -286,6 +330,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .map(|f| args.out_dir.join(f).display().to_string())
                     .join(", ")
             );
+            Ok(())
+        }
+        Command::Separate {
+            input,
+            out,
+            model,
+            model_path,
+            format,
+            vocal_method,
+            timings,
+        } => {
+            let mut settings = config.model_settings();
+            if model_path.is_some() {
+                settings.htdemucs_model = model_path;
+            }
+            let args = separate_cmd::SeparateArgs {
+                out_dir: out.unwrap_or_else(|| separate_cmd::default_out_dir(&input)),
+                input,
+                options: SeparateOptions {
+                    model: Some(match model {
+                        ModelArg::Dsp => SeparationModel::Dsp,
+                        ModelArg::Htdemucs => SeparationModel::Htdemucs,
+                    }),
+                    format: Some(match format {
+                        FormatArg::Wav => StemFormat::Wav,
+                        FormatArg::Flac => StemFormat::Flac,
+                    }),
+                    vocal_method: vocal_method.map(|v| match v {
+                        VocalArg::Auto => VocalMethodOption::Auto,
+                        VocalArg::Centre => VocalMethodOption::Centre,
+                        VocalArg::Repet => VocalMethodOption::Repet,
+                    }),
+                },
+                model: settings,
+                timings,
+            };
+            let (files, _) = separate_cmd::run(&args)?;
+            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            println!("{}", names.join(", "));
             Ok(())
         }
         Command::Probe { file } => {

@@ -113,6 +113,18 @@ pub fn locate(models_dir: &Path) -> Result<Installed, ModelError> {
     result.map(|()| paths(models_dir))
 }
 
+/// Verifies only the ONNX Runtime library, for models that `install` does not provide (HT-Demucs).
+pub fn locate_runtime(models_dir: &Path) -> Result<PathBuf, ModelError> {
+    let mut stamp = Stamp::load(models_dir);
+    let before = stamp.clone();
+    let path = models_dir.join(ONNX_RUNTIME.file_name);
+    let result = check_installed(&path, &ONNX_RUNTIME, &mut stamp);
+    if stamp != before {
+        stamp.save(models_dir);
+    }
+    result.map(|()| path)
+}
+
 fn paths(models_dir: &Path) -> Installed {
     Installed {
         runtime: models_dir.join(ONNX_RUNTIME.file_name),

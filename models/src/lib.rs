@@ -1,5 +1,6 @@
 //! Coda's model service: installs the model files from PyPI wheels, loads ONNX
-//! Runtime once per process, and runs Spotify's Basic Pitch transcription.
+//! Runtime once per process, runs Spotify's Basic Pitch transcription, and
+//! separates stems (a built-in DSP separator, and HT-Demucs through ONNX).
 
 #![warn(missing_docs)]
 
@@ -7,6 +8,7 @@ pub mod basic_pitch;
 pub mod error;
 pub mod install;
 pub mod runtime;
+pub mod separate;
 
 pub use basic_pitch::{
     notes_to_midi, to_model_input, transcribe, NoteEvent, Posteriorgrams, TranscribeParams,

@@ -10,6 +10,7 @@ mod helpers;
 mod lifecycle;
 mod process;
 mod receiver;
+mod separate;
 mod transcribe;
 mod webhooks_api;
 mod webhooks_delivery;

@@ -5,6 +5,8 @@
 
 #![warn(missing_docs)]
 
+pub mod flac;
+
 use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

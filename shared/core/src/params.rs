@@ -38,6 +38,86 @@ pub struct TranscribeOptions {
     pub midi_tempo: Option<f64>,
 }
 
+/// Which separator a `separate` job runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SeparationModel {
+    /// The built-in DSP separator: no weights needed (default).
+    #[default]
+    Dsp,
+    /// HT-Demucs through ONNX; the server must have the model file configured.
+    Htdemucs,
+}
+
+impl SeparationModel {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeparationModel::Dsp => "dsp",
+            SeparationModel::Htdemucs => "htdemucs",
+        }
+    }
+}
+
+/// File format of the stems.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StemFormat {
+    /// 32-bit float WAV: lossless, and the stems add up to the mixture exactly (default).
+    #[default]
+    Wav,
+    /// 24-bit FLAC: about half the size; samples beyond full scale are clipped.
+    Flac,
+}
+
+impl StemFormat {
+    /// File extension and content type.
+    pub fn extension_and_type(self) -> (&'static str, &'static str) {
+        match self {
+            StemFormat::Wav => ("wav", "audio/wav"),
+            StemFormat::Flac => ("flac", "audio/flac"),
+        }
+    }
+}
+
+/// How the built-in separator finds the vocals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VocalMethodOption {
+    /// Centre extraction for stereo input, repetition (REPET-SIM) for mono (default).
+    #[default]
+    Auto,
+    /// What sits in the centre of the stereo image.
+    Centre,
+    /// What does not repeat (REPET-SIM).
+    Repet,
+}
+
+/// Parameters of a `separate` job.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SeparateOptions {
+    /// `dsp` (default) or `htdemucs`.
+    pub model: Option<SeparationModel>,
+    /// `wav` (default) or `flac`.
+    pub format: Option<StemFormat>,
+    /// For `dsp` only: `auto` (default), `centre` or `repet`.
+    pub vocal_method: Option<VocalMethodOption>,
+}
+
+impl SeparateOptions {
+    /// Checks combinations the types alone cannot.
+    pub fn validate(&self) -> Result<()> {
+        if self.model == Some(SeparationModel::Htdemucs) && self.vocal_method.is_some() {
+            return Err(invalid(
+                "vocal_method",
+                "vocal_method applies to the dsp model only",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Parameters of a job kind that takes none.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +181,7 @@ impl TranscribeOptions {
 pub fn validate(kind: JobKind, params: &Value) -> Result<()> {
     match kind {
         JobKind::Transcribe => parse::<TranscribeOptions>(params)?.validate(),
+        JobKind::Separate => parse::<SeparateOptions>(params)?.validate(),
         _ => parse::<NoOptions>(params).map(|_| ()),
     }
 }
@@ -147,6 +228,25 @@ mod tests {
         let parsed: TranscribeOptions = parse(&json!({"frame_threshold": 0.25})).unwrap();
         assert_eq!(parsed.frame_threshold, Some(0.25));
         assert_eq!(parsed.onset_threshold, None);
+    }
+
+    #[test]
+    fn separate_options_parse_and_refuse_bad_values() {
+        validate(JobKind::Separate, &Value::Null).unwrap();
+        let parsed: SeparateOptions =
+            parse(&json!({"model": "htdemucs", "format": "flac"})).unwrap();
+        assert_eq!(parsed.model, Some(SeparationModel::Htdemucs));
+        assert_eq!(parsed.format, Some(StemFormat::Flac));
+        validate(JobKind::Separate, &json!({"vocal_method": "repet"})).unwrap();
+        for params in [
+            json!({"model": "spleeter"}),
+            json!({"format": "mp3"}),
+            json!({"stems": 2}),
+            json!({"model": "htdemucs", "vocal_method": "centre"}),
+        ] {
+            let err = validate(JobKind::Separate, &params).unwrap_err();
+            assert_eq!(err.code(), "INVALID_PARAMS", "{params}");
+        }
     }
 
     #[test]

@@ -220,7 +220,7 @@ fn is_black_key(midi: i32) -> bool {
 }
 
 /// Seconds without trailing zeros: "0.25", "2.5", "120".
-fn seconds_label(s: &f64) -> String {
+pub(crate) fn seconds_label(s: &f64) -> String {
     let text = format!("{s:.2}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
     if text == "-0" {
@@ -253,7 +253,7 @@ fn outline_colour(c: RGBColor) -> RGBColor {
 }
 
 /// Registers DejaVu Sans with plotters once per process; false when the font did not parse.
-fn font_ready() -> bool {
+pub(crate) fn font_ready() -> bool {
     static READY: OnceLock<bool> = OnceLock::new();
     *READY.get_or_init(|| {
         plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, dejavu::sans::regular())
@@ -418,7 +418,7 @@ fn draw_legend(
     Ok(())
 }
 
-fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, PianorollError> {
+pub(crate) fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, PianorollError> {
     let encode_error = |e: png::EncodingError| PianorollError::Encode(e.to_string());
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, width, height);

@@ -31,6 +31,8 @@ pub struct ModelSettings {
     pub runtime: RuntimeOptions,
     /// Windows per model call.
     pub batch_size: usize,
+    /// The HT-Demucs ONNX export; `None` means `htdemucs.onnx` in `models_dir`.
+    pub htdemucs_model: Option<PathBuf>,
 }
 
 /// The process's one Basic Pitch session, loaded on first use and shared by every worker.
@@ -344,6 +346,7 @@ mod tests {
             models_dir: dir.path().to_path_buf(),
             runtime: RuntimeOptions::default(),
             batch_size: 8,
+            htdemucs_model: None,
         });
         let err = model_error(shared.get().unwrap_err());
         assert_eq!(err.code(), "MODEL_NOT_INSTALLED");
@@ -369,6 +372,7 @@ mod tests {
                 cuda: false,
             },
             batch_size: 1,
+            htdemucs_model: None,
         })
         .get()
         .unwrap_or_else(|e| panic!("{e} (scripts/test.sh installs the models)"))

@@ -51,9 +51,10 @@ pub async fn adapters_from_env() -> Result<AwsAdapters, Error> {
     Ok(AwsAdapters::connect(&names, &sdk).await?)
 }
 
-/// The job kinds the GPU worker runs, from `CODA_JOB_KINDS` (comma-separated; default `probe,transcribe`).
+/// The job kinds the GPU worker runs, from `CODA_JOB_KINDS` (comma-separated; default `probe,transcribe,separate`).
 pub fn job_kinds_from_env() -> Result<Vec<JobKind>, CodaError> {
-    let raw = std::env::var("CODA_JOB_KINDS").unwrap_or_else(|_| "probe,transcribe".into());
+    let raw =
+        std::env::var("CODA_JOB_KINDS").unwrap_or_else(|_| "probe,transcribe,separate".into());
     raw.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())

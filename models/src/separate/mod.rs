@@ -1,0 +1,87 @@
+//! Stem separation: vocals, drums, bass and other from a mixture.
+//!
+//! Two separators share one output type: [`dsp`], a classical STFT-mask
+//! separator that needs no weights (the default), and [`htdemucs`], HT-Demucs
+//! exported to ONNX in demucs-onnx's layout, for users who have that file.
+
+pub mod dsp;
+pub mod htdemucs;
+pub mod onnx_graph;
+pub mod stft;
+
+use crate::error::ModelError;
+
+/// One of the four stems, in the order files and APIs list them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stem {
+    /// The lead voice (or lead instrument), usually panned to the centre.
+    Vocals,
+    /// Drums and other percussive, broadband onsets.
+    Drums,
+    /// The low band of the pitched accompaniment.
+    Bass,
+    /// Everything else; what makes the four stems add up to the mixture.
+    Other,
+}
+
+impl Stem {
+    /// Every stem, in output order.
+    pub const ALL: [Stem; 4] = [Stem::Vocals, Stem::Drums, Stem::Bass, Stem::Other];
+
+    /// The file stem and wire name: `vocals`, `drums`, `bass`, `other`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stem::Vocals => "vocals",
+            Stem::Drums => "drums",
+            Stem::Bass => "bass",
+            Stem::Other => "other",
+        }
+    }
+
+    /// Position in [`Stem::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Four stems at the source's sample rate and channel count, interleaved like the input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stems {
+    /// Sample rate in Hz, the same as the mixture's.
+    pub sample_rate: u32,
+    /// Channels, the same as the mixture's.
+    pub channels: u16,
+    /// Interleaved samples per stem, indexed by [`Stem::index`]; each as long as the mixture.
+    pub samples: [Vec<f32>; 4],
+}
+
+impl Stems {
+    /// The samples of one stem.
+    pub fn get(&self, stem: Stem) -> &[f32] {
+        &self.samples[stem.index()]
+    }
+}
+
+/// Checks interleaved input the way every separator needs it.
+pub fn check_input(samples: &[f32], sample_rate: u32, channels: u16) -> Result<(), ModelError> {
+    if channels == 0 {
+        return Err(ModelError::InvalidAudio("zero channels".into()));
+    }
+    if !(1_000..=384_000).contains(&sample_rate) {
+        return Err(ModelError::InvalidAudio(format!(
+            "sample rate {sample_rate} Hz is outside 1000..=384000 Hz"
+        )));
+    }
+    if !samples.len().is_multiple_of(usize::from(channels)) {
+        return Err(ModelError::InvalidAudio(format!(
+            "{} samples do not divide into {channels} channels",
+            samples.len()
+        )));
+    }
+    if let Some(i) = samples.iter().position(|s| !s.is_finite()) {
+        return Err(ModelError::InvalidAudio(format!(
+            "sample {i} is NaN or infinite"
+        )));
+    }
+    Ok(())
+}
