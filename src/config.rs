@@ -86,6 +86,8 @@ pub struct Config {
     pub transcribe_batch: usize,
     /// An HT-Demucs ONNX export (demucs-onnx layout) for `separate` jobs with `model: htdemucs`; unset means `htdemucs.onnx` in `models_dir`.
     pub htdemucs_model: Option<PathBuf>,
+    /// Longest input a `separate` job accepts, in seconds (its memory grows with the length).
+    pub separate_max_seconds: f64,
     /// Whether webhooks may target loopback addresses (on for local use and tests).
     pub webhook_allow_loopback: bool,
     /// Whether webhooks may target private networks (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10).
@@ -95,6 +97,9 @@ pub struct Config {
     /// Multiplies the webhook retry schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 24 h, 24 h); tests compress it.
     pub webhook_retry_scale: f64,
 }
+
+/// Settings whose default is "unset": serialising the defaults leaves them out, yet they are known keys.
+const OPTIONAL_KEYS: [&str; 2] = ["public_url", "htdemucs_model"];
 
 impl Default for Config {
     fn default() -> Self {
@@ -122,6 +127,7 @@ impl Default for Config {
             model_device: ModelDevice::Auto,
             transcribe_batch: 8,
             htdemucs_model: None,
+            separate_max_seconds: 1800.0,
             webhook_allow_loopback: true,
             webhook_allow_private: false,
             webhook_timeout_secs: 15.0,
@@ -149,7 +155,7 @@ impl Config {
                 .parse()
                 .with_context(|| format!("parsing {}", path.display()))?;
             for (k, v) in from_file {
-                if !table.contains_key(&k) && k != "public_url" {
+                if !table.contains_key(&k) && !OPTIONAL_KEYS.contains(&k.as_str()) {
                     bail!("unknown setting '{k}' in {}", path.display());
                 }
                 table.insert(k, v);
@@ -163,7 +169,7 @@ impl Config {
             if key == "config" {
                 continue;
             }
-            if !table.contains_key(&key) && key != "public_url" {
+            if !table.contains_key(&key) && !OPTIONAL_KEYS.contains(&key.as_str()) {
                 continue;
             }
             table.insert(key, env_value(&raw));
@@ -188,6 +194,9 @@ impl Config {
         }
         if !(self.webhook_retry_scale.is_finite() && self.webhook_retry_scale >= 0.0) {
             bail!("webhook_retry_scale must be a finite number >= 0");
+        }
+        if !(self.separate_max_seconds.is_finite() && self.separate_max_seconds > 0.0) {
+            bail!("separate_max_seconds must be a positive number of seconds");
         }
         if !(1..=256).contains(&self.transcribe_batch) {
             bail!("transcribe_batch must be between 1 and 256");
@@ -218,6 +227,7 @@ impl Config {
             },
             batch_size: self.transcribe_batch,
             htdemucs_model: self.htdemucs_model.clone(),
+            separate_max_seconds: self.separate_max_seconds,
         }
     }
 
@@ -291,6 +301,27 @@ mod tests {
         .unwrap();
         assert_eq!(c.session_ttl_secs, 2.5);
         assert_eq!(c.public_url.as_deref(), Some("https://x"));
+        assert_eq!(c.htdemucs_model, None);
+    }
+
+    #[test]
+    fn unset_by_default_settings_load_from_file_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("coda.toml");
+        std::fs::write(&f, "htdemucs_model = \"/models/a.onnx\"\n").unwrap();
+        let c = Config::load(Some(&f), env(&[])).unwrap();
+        assert_eq!(c.htdemucs_model, Some(PathBuf::from("/models/a.onnx")));
+        assert_eq!(
+            c.model_settings().htdemucs_model,
+            Some(PathBuf::from("/models/a.onnx"))
+        );
+        let c = Config::load(
+            Some(&f),
+            env(&[("CODA_HTDEMUCS_MODEL", "/elsewhere/b.onnx")]),
+        )
+        .unwrap();
+        assert_eq!(c.htdemucs_model, Some(PathBuf::from("/elsewhere/b.onnx")));
+        assert!(Config::load(None, env(&[("CODA_SEPARATE_MAX_SECONDS", "0")])).is_err());
     }
 
     #[test]

@@ -163,9 +163,9 @@ enum Command {
         /// Output folder (default: `<input name>.stems`).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// `dsp`: the built-in separator, no weights needed; `htdemucs`: an HT-Demucs ONNX export.
-        #[arg(long, value_enum, default_value_t = ModelArg::Dsp)]
-        model: ModelArg,
+        /// `dsp`: the built-in separator, no weights needed (default); `htdemucs`: an HT-Demucs ONNX export (the default when --model-path is given).
+        #[arg(long, value_enum)]
+        model: Option<ModelArg>,
         /// The HT-Demucs ONNX file (demucs-onnx layout); default: the `htdemucs_model` setting, else `htdemucs.onnx` in the models folder.
         #[arg(long)]
         model_path: Option<PathBuf>,
@@ -342,6 +342,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             timings,
         } => {
             let mut settings = config.model_settings();
+            let model = match (model, &model_path) {
+                (Some(ModelArg::Dsp), Some(_)) => anyhow::bail!(
+                    "--model-path names an HT-Demucs file, but --model dsp needs none: drop one of them"
+                ),
+                (Some(m), _) => m,
+                (None, Some(_)) => ModelArg::Htdemucs,
+                (None, None) => ModelArg::Dsp,
+            };
             if model_path.is_some() {
                 settings.htdemucs_model = model_path;
             }

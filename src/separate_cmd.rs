@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use coda_core::params::SeparateOptions;
-use coda_jobs::separate::{decode_input, separate_decoded, Stage, StemFiles};
+use coda_jobs::separate::{check_separable, decode_input, separate_decoded, Stage, StemFiles};
 use coda_jobs::{ModelSettings, SharedHtDemucs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -70,6 +70,7 @@ pub fn run(args: &SeparateArgs) -> anyhow::Result<(Vec<PathBuf>, Timings)> {
     let decode = started.elapsed();
 
     let htdemucs = SharedHtDemucs::new(args.model.clone());
+    check_separable(&audio, &args.options, htdemucs.max_seconds()).map_err(fail)?;
     let separating = Instant::now();
     let mut on_stage = |stage| match stage {
         Stage::Decoding => bar.set_message("decoding"),

@@ -231,6 +231,21 @@ async fn separate_formats_bad_input_and_params() {
     let job = app.wait_ended("ann", &id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["outputs"].as_array().unwrap().len(), 5);
+    for i in 0..4 {
+        let key = job["outputs"][i]["key"].as_str().unwrap();
+        let bytes = app
+            .get("ann", &format!("/v1/blobs/{key}"))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        let audio = decode(&bytes);
+        assert_eq!(audio.samples.len(), 2 * 88_200);
+        assert!(
+            audio.samples.iter().all(|x| *x == 0.0),
+            "stem {i} is not silent"
+        );
+    }
 
     // Not audio: permanent, first attempt.
     let mut fake = b"RIFF\x24\x00\x01\x00WAVE".to_vec();
@@ -466,6 +481,15 @@ fn coda_separate_errors_name_the_cause() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("bogus.onnx"), "{stderr}");
 
+    // A model file with the built-in separator is a contradiction, not something to ignore.
+    let run = coda()
+        .args(["separate", "--model", "dsp", "--model-path", "x.onnx"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--model-path"));
+
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "not audio at all").unwrap();
     let run = coda()
@@ -478,4 +502,21 @@ fn coda_separate_errors_name_the_cause() {
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("INVALID_AUDIO"));
     assert!(!dir.path().join("out").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn separate_refuses_input_longer_than_the_limit() {
+    let mut settings = test_config(Path::new(".")).model_settings();
+    settings.separate_max_seconds = 2.0;
+    let runners = coda_jobs::builtin_runners(Arc::new(coda_jobs::SharedModel::new(settings)));
+    let app = spawn_app_with(|_| {}, runners).await;
+    let key = app
+        .stored_input("dee", "long.wav", tone_wav(440.0, 0.5, 3.0, 22_050, 1))
+        .await;
+    let id = app.submit("dee", "separate", &key).await;
+    let job = app.wait_ended("dee", &id).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["error"]["code"], "AUDIO_TOO_LONG", "{job}");
+    assert_eq!(job["attempts"], 1);
+    assert!(job["outputs"].as_array().unwrap().is_empty());
 }

@@ -107,7 +107,8 @@ pub fn separate_dsp(
     let planar: Vec<Vec<f32>> = (0..n_ch)
         .map(|c| samples.iter().skip(c).step_by(n_ch).copied().collect())
         .collect();
-    let specs: Vec<Spectrogram> = parallel_map(&planar, threads, |x| stft.forward(x));
+    let mut specs: Vec<Spectrogram> = parallel_map(&planar, threads, |x| stft.forward(x));
+    drop(planar);
     let frames = specs[0].frames;
     let bins = specs[0].bins;
     let magnitude = mean_magnitude(&specs);
@@ -172,10 +173,17 @@ pub fn separate_dsp(
         bass_band: &bass_band,
         bins,
     };
-    let mut stems_planar: Vec<[Vec<f32>; 3]> = vec![Default::default(); n_ch];
+    // Stems are written straight into their interleaved outputs and each
+    // channel's spectrogram is freed once its three stems exist: long files
+    // otherwise hold several copies of the whole song at once.
+    let mut out: [Vec<f32>; 4] = Default::default();
+    for stem in &mut out[..3] {
+        *stem = vec![0.0; samples.len()];
+    }
     let tasks: Vec<(usize, usize)> = (0..n_ch)
         .flat_map(|c| (0..3).map(move |s| (c, s)))
         .collect();
+    let mut finished = vec![0usize; n_ch];
     let mut done = 3;
     for batch in tasks.chunks(threads) {
         check()?;
@@ -197,28 +205,30 @@ pub fn separate_dsp(
             handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
         });
         for joined in outputs {
-            let (c, s, out) =
+            let (c, s, planar) =
                 joined.map_err(|_| ModelError::Runtime("a resynthesis thread panicked".into()))?;
-            stems_planar[c][s] = out;
+            // Task s is vocals (0), drums (1) or bass (2), the first three stems in output order.
+            for (slot, x) in out[s].iter_mut().skip(c).step_by(n_ch).zip(&planar) {
+                *slot = *x;
+            }
+            finished[c] += 1;
+            if finished[c] == 3 {
+                specs[c].data = Vec::new();
+            }
             done += 1;
             on_progress(done, total);
         }
     }
-
-    let mut out: [Vec<f32>; 4] = Default::default();
-    for stem in &mut out {
-        *stem = vec![0.0; samples.len()];
-    }
-    for (c, [vocal, drum, bass]) in stems_planar.iter().enumerate() {
-        for i in 0..len {
-            let at = i * n_ch + c;
-            out[Stem::Vocals.index()][at] = vocal[i];
-            out[Stem::Drums.index()][at] = drum[i];
-            out[Stem::Bass.index()][at] = bass[i];
-            // The remainder, so the four stems add up to the mixture exactly.
-            out[Stem::Other.index()][at] = samples[at] - vocal[i] - drum[i] - bass[i];
-        }
-    }
+    // The remainder, so the four stems add up to the mixture exactly.
+    let [vocal, drum, bass, _] = &out;
+    let other: Vec<f32> = samples
+        .iter()
+        .zip(vocal)
+        .zip(drum)
+        .zip(bass)
+        .map(|(((x, v), d), b)| x - v - d - b)
+        .collect();
+    out[Stem::Other.index()] = other;
     Ok(Stems {
         sample_rate,
         channels,
@@ -681,6 +691,11 @@ mod tests {
                 .map(|i| (stems.samples.iter().map(|s| s[i]).sum::<f32>() - x[i]).abs())
                 .fold(0.0, f32::max);
             assert!(err < 1e-5, "{channels} channels: max error {err}");
+            // Masks lie in [0, 1], so no resynthesised stem carries more than the mixture.
+            for stem in [Stem::Vocals, Stem::Drums, Stem::Bass] {
+                let e = energy(stems.get(stem));
+                assert!(e <= 1.01 * energy(&x), "{stem:?}: {e} > {}", energy(&x));
+            }
         }
     }
 
@@ -786,6 +801,10 @@ mod tests {
         let no = |x: &[f32], rate, ch| separate_dsp(x, rate, ch, &opts, &mut |_, _| {}, &|| false);
         assert!(matches!(
             no(&[0.0; 3], 44_100, 2),
+            Err(ModelError::InvalidAudio(_))
+        ));
+        assert!(matches!(
+            no(&[0.0, 3e9], 44_100, 1),
             Err(ModelError::InvalidAudio(_))
         ));
         assert!(matches!(

@@ -62,6 +62,9 @@ impl Stems {
     }
 }
 
+/// Largest sample magnitude accepted: +80 dB over full scale.
+pub const MAX_ABS_SAMPLE: f32 = 1e4;
+
 /// Checks interleaved input the way every separator needs it.
 pub fn check_input(samples: &[f32], sample_rate: u32, channels: u16) -> Result<(), ModelError> {
     if channels == 0 {
@@ -78,9 +81,15 @@ pub fn check_input(samples: &[f32], sample_rate: u32, channels: u16) -> Result<(
             samples.len()
         )));
     }
-    if let Some(i) = samples.iter().position(|s| !s.is_finite()) {
+    // Float files may exceed full scale a little; values this far out are corrupt
+    // and would overflow the spectra into NaN.
+    if let Some(i) = samples
+        .iter()
+        .position(|s| !s.is_finite() || s.abs() > MAX_ABS_SAMPLE)
+    {
         return Err(ModelError::InvalidAudio(format!(
-            "sample {i} is NaN or infinite"
+            "sample {i} is {}: not audio (NaN, infinite or beyond ±{MAX_ABS_SAMPLE})",
+            samples[i]
         )));
     }
     Ok(())

@@ -87,13 +87,21 @@ impl Stft {
         for (t, out) in data.chunks_exact_mut(bins).enumerate() {
             // Sample index of the frame's first window position, in unpadded coordinates.
             let start = (t * self.hop) as isize - half as isize;
-            for (i, slot) in input.iter_mut().enumerate() {
-                let idx = start + i as isize;
-                *slot = if idx >= 0 && (idx as usize) < signal.len() {
-                    signal[idx as usize] * self.window[i]
-                } else {
-                    0.0
-                };
+            if start >= 0 && start as usize + self.n_fft <= signal.len() {
+                // Interior frames (nearly all): a plain zip the compiler vectorises.
+                let frame = &signal[start as usize..start as usize + self.n_fft];
+                for ((slot, x), w) in input.iter_mut().zip(frame).zip(&self.window) {
+                    *slot = x * w;
+                }
+            } else {
+                for (i, slot) in input.iter_mut().enumerate() {
+                    let idx = start + i as isize;
+                    *slot = if idx >= 0 && (idx as usize) < signal.len() {
+                        signal[idx as usize] * self.window[i]
+                    } else {
+                        0.0
+                    };
+                }
             }
             // Lengths come from the plan itself, so this cannot fail.
             let _ = self
@@ -116,11 +124,12 @@ impl Stft {
         let half = self.n_fft / 2;
         let padded = frames.saturating_sub(1) * self.hop + self.n_fft;
         let mut acc = vec![0.0f32; padded.max(len + self.n_fft)];
-        let mut norm = vec![0.0f32; acc.len()];
         let mut spectrum = self.inverse.make_input_vec();
         let mut output = self.inverse.make_output_vec();
         let mut scratch = self.inverse.make_scratch_vec();
+        // The FFT's 1/n and the synthesis window in one multiplier per sample.
         let scale = 1.0 / self.n_fft as f32;
+        let synthesis: Vec<f32> = self.window.iter().map(|w| w * scale).collect();
         for t in 0..frames {
             frame(t, &mut spectrum);
             // A real signal's DC and Nyquist bins are real; masks keep them so, rounding may not.
@@ -132,12 +141,15 @@ impl Stft {
                 .inverse
                 .process_with_scratch(&mut spectrum, &mut output, &mut scratch);
             let start = t * self.hop;
-            for i in 0..self.n_fft {
-                let w = self.window[i];
-                acc[start + i] += output[i] * scale * w;
-                norm[start + i] += w * w;
+            for ((a, y), w) in acc[start..start + self.n_fft]
+                .iter_mut()
+                .zip(&output)
+                .zip(&synthesis)
+            {
+                *a += y * w;
             }
         }
+        let norm = self.window_norm(frames, acc.len());
         (0..len)
             .map(|i| {
                 let n = norm[i + half];
@@ -148,6 +160,18 @@ impl Stft {
                 }
             })
             .collect()
+    }
+
+    /// The summed squared window of `frames` frames, which the overlap-add divides by.
+    fn window_norm(&self, frames: usize, len: usize) -> Vec<f32> {
+        let mut norm = vec![0.0f32; len];
+        for t in 0..frames {
+            let start = t * self.hop;
+            for (n, w) in norm[start..start + self.n_fft].iter_mut().zip(&self.window) {
+                *n += w * w;
+            }
+        }
+        norm
     }
 
     /// The inverse of [`Stft::forward`] for an unmodified spectrogram.

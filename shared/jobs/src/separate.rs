@@ -49,6 +49,11 @@ impl SharedHtDemucs {
             .unwrap_or_else(|| self.settings.models_dir.join(HTDEMUCS_FILE))
     }
 
+    /// Longest input accepted, in seconds.
+    pub fn max_seconds(&self) -> f64 {
+        self.settings.separate_max_seconds
+    }
+
     /// Threads the built-in separator may use.
     pub fn threads(&self) -> usize {
         self.settings.runtime.intra_threads.max(1)
@@ -115,6 +120,48 @@ pub fn decode_input(bytes: &[u8]) -> Result<DecodedAudio> {
     })
 }
 
+/// Refuses, before any work, input this separation cannot finish: too long, or a layout FLAC cannot hold.
+pub fn check_separable(
+    audio: &DecodedAudio,
+    options: &SeparateOptions,
+    max_seconds: f64,
+) -> Result<()> {
+    let seconds = audio.duration_s();
+    if seconds > max_seconds {
+        return Err(CodaError::Unprocessable {
+            code: "AUDIO_TOO_LONG",
+            message: format!(
+                "the audio is {seconds:.0} s long; separate jobs take at most {max_seconds:.0} s (separate_max_seconds)"
+            ),
+            details: json!({ "duration_s": seconds, "max_seconds": max_seconds }),
+        });
+    }
+    if options.format == Some(StemFormat::Flac)
+        && (audio.sample_rate > coda_audio::flac::MAX_SAMPLE_RATE
+            || audio.channels > coda_audio::flac::MAX_CHANNELS)
+    {
+        return Err(invalid_params(
+            "format",
+            format!(
+                "FLAC stems need at most {} Hz and {} channels; this file is {} Hz with {} channels: use format wav",
+                coda_audio::flac::MAX_SAMPLE_RATE,
+                coda_audio::flac::MAX_CHANNELS,
+                audio.sample_rate,
+                audio.channels
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn invalid_params(field: &str, message: String) -> CodaError {
+    CodaError::Unprocessable {
+        code: "INVALID_PARAMS",
+        message,
+        details: json!({ "field": field }),
+    }
+}
+
 /// Runs the separator `options` asks for on decoded audio; blocking, CPU-bound.
 pub fn separate_decoded(
     audio: &DecodedAudio,
@@ -156,7 +203,15 @@ pub fn separate_decoded(
             )
         }
     };
-    stems.map_err(model_error)
+    stems.map_err(|e| match e {
+        // A model that answers with the wrong shape will do so again: not worth a retry.
+        ModelError::BadOutput(m) => CodaError::Unprocessable {
+            code: "MODEL_OUTPUT_INVALID",
+            message: format!("the separation model gave unusable output: {m}"),
+            details: json!({}),
+        },
+        other => model_error(other),
+    })
 }
 
 /// The five files a separation produces: four stems and `stems.png`.
@@ -173,8 +228,9 @@ impl StemFiles {
         let encode = |samples: &[f32]| -> Result<Vec<u8>> {
             match format {
                 StemFormat::Wav => Ok(wav_bytes_f32(samples, stems.sample_rate, stems.channels)),
+                // Layouts FLAC cannot hold are refused up front (check_separable); what is left is permanent too.
                 StemFormat::Flac => flac_bytes(samples, stems.sample_rate, stems.channels, 24)
-                    .map_err(|e| CodaError::Internal(format!("FLAC encoding failed: {e}"))),
+                    .map_err(|e| invalid_params("format", e.to_string())),
             }
         };
         let (encoded, picture) = std::thread::scope(|scope| {
@@ -262,6 +318,7 @@ impl JobRunner for SeparateRunner {
             }
             let audio = decode_input(&input)?;
             drop(input);
+            check_separable(&audio, &options, htdemucs.max_seconds())?;
             progress.check()?;
             progress.set(DECODED_PCT);
             let mut on_stage = |stage| match stage {

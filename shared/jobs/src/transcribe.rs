@@ -23,7 +23,7 @@ use serde_json::json;
 use crate::pianoroll::render_pianoroll;
 
 /// Where the model files are and how to run them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ModelSettings {
     /// The folder `coda models install` fills.
     pub models_dir: PathBuf,
@@ -33,6 +33,8 @@ pub struct ModelSettings {
     pub batch_size: usize,
     /// The HT-Demucs ONNX export; `None` means `htdemucs.onnx` in `models_dir`.
     pub htdemucs_model: Option<PathBuf>,
+    /// Longest input a `separate` job accepts, in seconds.
+    pub separate_max_seconds: f64,
 }
 
 /// The process's one Basic Pitch session, loaded on first use and shared by every worker.
@@ -347,6 +349,7 @@ mod tests {
             runtime: RuntimeOptions::default(),
             batch_size: 8,
             htdemucs_model: None,
+            separate_max_seconds: 1800.0,
         });
         let err = model_error(shared.get().unwrap_err());
         assert_eq!(err.code(), "MODEL_NOT_INSTALLED");
@@ -373,6 +376,7 @@ mod tests {
             },
             batch_size: 1,
             htdemucs_model: None,
+            separate_max_seconds: 1800.0,
         })
         .get()
         .unwrap_or_else(|e| panic!("{e} (scripts/test.sh installs the models)"))
