@@ -95,12 +95,28 @@ pub fn run(args: &SeparateArgs) -> anyhow::Result<(Vec<PathBuf>, Timings)> {
     .map_err(fail)?;
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("creating {}", args.out_dir.display()))?;
-    let mut written = Vec::with_capacity(files.files.len());
-    for (name, _, bytes) in &files.files {
-        let path = args.out_dir.join(name);
-        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
-        written.push(path);
-    }
+    // Hundreds of megabytes for a long song: the page-cache copies go faster side by side.
+    let written = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .files
+            .iter()
+            .map(|(name, _, bytes)| {
+                let path = args.out_dir.join(name);
+                scope.spawn(move || {
+                    std::fs::write(&path, bytes)
+                        .with_context(|| format!("writing {}", path.display()))
+                        .map(|()| path)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a file writer panicked")))
+            })
+            .collect::<anyhow::Result<Vec<PathBuf>>>()
+    })?;
     bar.finish_and_clear();
     let timings = Timings {
         decode,
