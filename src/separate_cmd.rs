@@ -39,12 +39,7 @@ pub struct Timings {
 
 /// The default output folder: `<input stem>.stems` in the current directory.
 pub fn default_out_dir(input: &Path) -> PathBuf {
-    let stem = input
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "audio".into());
-    PathBuf::from(format!("{stem}.stems"))
+    crate::default_out_dir(input, "stems")
 }
 
 /// Separates `args.input` and writes the four stems and stems.png; returns the file paths.

@@ -39,14 +39,9 @@ pub struct Timings {
     pub audio_s: f64,
 }
 
-/// The default output folder: `<input stem>.transcription` beside the current directory.
+/// The default output folder: `<input stem>.transcription` in the current directory.
 pub fn default_out_dir(input: &Path) -> PathBuf {
-    let stem = input
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "audio".into());
-    PathBuf::from(format!("{stem}.transcription"))
+    crate::default_out_dir(input, "transcription")
 }
 
 /// Transcribes `args.input`, writes notes.json, transcription.mid and pianoroll.png, and returns the note count.

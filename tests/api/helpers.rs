@@ -195,8 +195,17 @@ impl TestApp {
     }
 
     pub async fn submit(&self, user: &str, kind: &str, key: &str) -> String {
+        self.submit_with(user, kind, key, Value::Null).await
+    }
+
+    /// Submits a job with `params`, expecting 202, and returns its id.
+    pub async fn submit_with(&self, user: &str, kind: &str, key: &str, params: Value) -> String {
         let r = self
-            .post_json(user, "/v1/jobs", json!({"kind": kind, "input_key": key}))
+            .post_json(
+                user,
+                "/v1/jobs",
+                json!({"kind": kind, "input_key": key, "params": params}),
+            )
             .await;
         assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
         r.json::<Value>().await.unwrap()["job_id"]

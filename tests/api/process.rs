@@ -165,3 +165,69 @@ async fn sigkill_and_sigint_restarts_lose_no_job() {
     signal(&s.child, libc::SIGINT);
     s.child.wait().unwrap();
 }
+
+/// Uploads `bytes` to a served `coda serve` naming one job `kind`, polls it to its end
+/// and returns the job with every progress value seen on the way.
+pub async fn upload_and_wait(
+    c: &reqwest::Client,
+    s: &Served,
+    filename: &str,
+    bytes: Vec<u8>,
+    kind: &str,
+) -> (Value, Vec<u64>) {
+    let up: Value = c
+        .post(format!("{}/v1/uploads", s.base))
+        .bearer_auth(&s.token)
+        .json(&json!({"filename": filename, "size": bytes.len(), "jobs": [kind]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let put = c
+        .put(up["put_url"].as_str().unwrap())
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let upload_url = format!(
+        "{}/v1/uploads/{}",
+        s.base,
+        up["upload_id"].as_str().unwrap()
+    );
+    let mut job = Value::Null;
+    let mut seen_progress = vec![];
+    for _ in 0..1200 {
+        let u: Value = c
+            .get(&upload_url)
+            .bearer_auth(&s.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(id) = u["job_ids"][0].as_str() {
+            job = c
+                .get(format!("{}/v1/jobs/{id}", s.base))
+                .bearer_auth(&s.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            seen_progress.push(job["progress"].as_u64().unwrap());
+            if matches!(
+                job["status"].as_str(),
+                Some("succeeded" | "failed" | "canceled")
+            ) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (job, seen_progress)
+}

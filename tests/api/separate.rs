@@ -4,14 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
 use coda_models::separate::htdemucs::CHUNK;
 use coda_models::separate::onnx_graph::gain_model;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_with, test_config, tone_wav};
-use crate::process::serve;
+use crate::process::{serve, upload_and_wait};
 
 const STEMS: [&str; 4] = ["vocals", "drums", "bass", "other"];
 /// Gains of the test graph, in demucs' model order: drums, bass, other, vocals; (left, right).
@@ -80,60 +79,7 @@ async fn separate_job_through_coda_serve_gives_four_stems_that_sum_to_the_mixtur
     let wav = std::fs::read(rendered_mixture()).unwrap();
     let mixture = decode(&wav);
 
-    let up: Value = c
-        .post(format!("{}/v1/uploads", s.base))
-        .bearer_auth(&s.token)
-        .json(&json!({"filename": "chorale.wav", "size": wav.len(), "jobs": ["separate"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let put = c
-        .put(up["put_url"].as_str().unwrap())
-        .body(wav)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 200);
-    let upload_url = format!(
-        "{}/v1/uploads/{}",
-        s.base,
-        up["upload_id"].as_str().unwrap()
-    );
-    let mut job = Value::Null;
-    let mut seen_progress = vec![];
-    for _ in 0..1200 {
-        let u: Value = c
-            .get(&upload_url)
-            .bearer_auth(&s.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(id) = u["job_ids"][0].as_str() {
-            job = c
-                .get(format!("{}/v1/jobs/{id}", s.base))
-                .bearer_auth(&s.token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            seen_progress.push(job["progress"].as_u64().unwrap());
-            if matches!(
-                job["status"].as_str(),
-                Some("succeeded" | "failed" | "canceled")
-            ) {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (job, seen_progress) = upload_and_wait(&c, &s, "chorale.wav", wav, "separate").await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["kind"], "separate");
     assert!(
@@ -184,18 +130,9 @@ async fn separate_formats_bad_input_and_params() {
     // FLAC keeps an unusual rate and a mono layout.
     let mono = coda_audio::wav_bytes_f32(&noise(48_000 * 3, 4, 0.5), 48_000, 1);
     let key = app.stored_input("ann", "mono.wav", mono.clone()).await;
-    let r = app
-        .post_json(
-            "ann",
-            "/v1/jobs",
-            json!({"kind": "separate", "input_key": key, "params": {"format": "flac"}}),
-        )
+    let id = app
+        .submit_with("ann", "separate", &key, json!({"format": "flac"}))
         .await;
-    assert_eq!(r.status(), 202);
-    let id = r.json::<Value>().await.unwrap()["job_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let job = app.wait_ended("ann", &id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let input = decode(&mono);
@@ -258,20 +195,9 @@ async fn separate_formats_bad_input_and_params() {
     assert_eq!(job["attempts"], 1);
 
     // HT-Demucs without a model file: a permanent failure that says what to do.
-    let id = {
-        let r = app
-            .post_json(
-                "ann",
-                "/v1/jobs",
-                json!({"kind": "separate", "input_key": key, "params": {"model": "htdemucs"}}),
-            )
-            .await;
-        assert_eq!(r.status(), 202);
-        r.json::<Value>().await.unwrap()["job_id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let id = app
+        .submit_with("ann", "separate", &key, json!({"model": "htdemucs"}))
+        .await;
     let job = app.wait_ended("ann", &id).await;
     assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(job["error"]["code"], "MODEL_NOT_INSTALLED", "{job}");
@@ -324,18 +250,9 @@ async fn separate_job_runs_an_htdemucs_onnx_export() {
             coda_audio::wav_bytes_f32(&input, 44_100, 2),
         )
         .await;
-    let r = app
-        .post_json(
-            "cy",
-            "/v1/jobs",
-            json!({"kind": "separate", "input_key": key, "params": {"model": "htdemucs"}}),
-        )
+    let id = app
+        .submit_with("cy", "separate", &key, json!({"model": "htdemucs"}))
         .await;
-    assert_eq!(r.status(), 202);
-    let id = r.json::<Value>().await.unwrap()["job_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let job = app.wait_ended("cy", &id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     for (i, stem) in STEMS.iter().enumerate() {

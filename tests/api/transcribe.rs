@@ -2,13 +2,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, tone_wav};
-use crate::process::serve;
+use crate::process::{serve, upload_and_wait};
 
 /// One model frame: how far an onset may move with our resampler instead of librosa's.
 const FRAME_S: f64 = 0.0116;
@@ -73,60 +72,7 @@ async fn transcribe_job_through_coda_serve_matches_upstream() {
     let wav = std::fs::read(fixture("vocadito_10.wav")).unwrap();
 
     // The upload names the job, so ingest starts it as soon as the bytes land.
-    let up: Value = c
-        .post(format!("{}/v1/uploads", s.base))
-        .bearer_auth(&s.token)
-        .json(&json!({"filename": "vocadito_10.wav", "size": wav.len(), "jobs": ["transcribe"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let put = c
-        .put(up["put_url"].as_str().unwrap())
-        .body(wav)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 200);
-    let upload_url = format!(
-        "{}/v1/uploads/{}",
-        s.base,
-        up["upload_id"].as_str().unwrap()
-    );
-    let mut job = Value::Null;
-    let mut seen_progress = vec![];
-    for _ in 0..600 {
-        let u: Value = c
-            .get(&upload_url)
-            .bearer_auth(&s.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(id) = u["job_ids"][0].as_str() {
-            job = c
-                .get(format!("{}/v1/jobs/{id}", s.base))
-                .bearer_auth(&s.token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            seen_progress.push(job["progress"].as_u64().unwrap());
-            if matches!(
-                job["status"].as_str(),
-                Some("succeeded" | "failed" | "canceled")
-            ) {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (job, seen_progress) = upload_and_wait(&c, &s, "vocadito_10.wav", wav, "transcribe").await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["kind"], "transcribe");
     assert_eq!(job["progress"], 100);
