@@ -181,6 +181,8 @@ def main():
           f"numpy {np.__version__}, soundfile {md.version('soundfile')}")
     if use_coda:
         print(f"- coda: `{a.coda} separate IN --out DIR{(' ' + extra) if extra else ''}`")
+        if "--format" in a.extra:
+            die("the benchmark scores the WAV stems; run it without --format")
 
     # ---------------------------------------------------------------- speed
     song = os.path.join(a.set, "song-3min.wav")

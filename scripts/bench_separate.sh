@@ -27,6 +27,8 @@ command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolcha
 if ! [ -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import librosa' >/dev/null 2>&1 ||
    [ "$("$VENV/bin/python" -c 'import librosa; print(librosa.__version__)')" != 0.11.0 ]; then
   echo "== installing librosa 0.11.0 and numpy 2.4.6 into $VENV (PyPI)"
+  # venv.sh installs Debian's python3-venv when the interpreter lacks it.
+  ./scripts/venv.sh >/dev/null
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check librosa==0.11.0 numpy==2.4.6
 fi
