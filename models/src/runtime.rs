@@ -83,6 +83,44 @@ pub enum Device {
     Cuda,
 }
 
+/// Opens `model` with the runtime from `library`: on CUDA when `options.cuda` asks and
+/// the provider registers, else on the CPU (a runtime built with CUDA on a machine
+/// without a usable GPU fails to register it, which is not an error here).
+pub(crate) fn open_session(
+    library: &Path,
+    model: &Path,
+    options: &RuntimeOptions,
+) -> Result<(Session, Device), ModelError> {
+    let env = environment(library)?;
+    let threads = options.intra_threads.max(1);
+    if options.cuda && ep::CUDA::is_available().unwrap_or(false) {
+        if let Ok(session) = build_session(&env, threads, model, true) {
+            return Ok((session, Device::Cuda));
+        }
+    }
+    Ok((build_session(&env, threads, model, false)?, Device::Cpu))
+}
+
+fn build_session(
+    env: &Environment,
+    threads: usize,
+    model: &Path,
+    cuda: bool,
+) -> Result<Session, ModelError> {
+    let mut builder = Session::builder(env)
+        .map_err(|e| ModelError::Runtime(format!("session builder: {e}")))?
+        .with_intra_threads(threads)
+        .map_err(runtime_err("intra threads"))?;
+    if cuda {
+        builder = builder
+            .with_execution_providers([ep::CUDA::default().build().error_on_failure()])
+            .map_err(runtime_err("CUDA execution provider"))?;
+    }
+    builder
+        .commit_from_file(model)
+        .map_err(|e| ModelError::Runtime(format!("cannot load {}: {e}", model.display())))
+}
+
 /// Outputs of one batched model call, each flattened row-major as `[windows, frames, bins]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawBatch {
@@ -116,45 +154,12 @@ const CONTOUR_OUTPUT: &str = "StatefulPartitionedCall:0";
 impl BasicPitchModel {
     /// Loads `nmp.onnx` with the runtime from `installed`.
     pub fn load(installed: &Installed, options: &RuntimeOptions) -> Result<Self, ModelError> {
-        let env = environment(&installed.runtime)?;
-        let threads = options.intra_threads.max(1);
-        if options.cuda && ep::CUDA::is_available().unwrap_or(false) {
-            // If the runtime has the provider but the machine lacks a usable GPU or
-            // CUDA libraries, registration fails: fall back to the CPU, as documented.
-            if let Ok(session) = Self::build(&env, threads, &installed.basic_pitch, true) {
-                return Ok(BasicPitchModel {
-                    session: Mutex::new(session),
-                    device: Device::Cuda,
-                });
-            }
-        }
-        let session = Self::build(&env, threads, &installed.basic_pitch, false)?;
+        let (session, device) = open_session(&installed.runtime, &installed.basic_pitch, options)?;
+        check_signature(&session)?;
         Ok(BasicPitchModel {
             session: Mutex::new(session),
-            device: Device::Cpu,
+            device,
         })
-    }
-
-    fn build(
-        env: &Environment,
-        threads: usize,
-        model: &Path,
-        cuda: bool,
-    ) -> Result<Session, ModelError> {
-        let mut builder = Session::builder(env)
-            .map_err(|e| ModelError::Runtime(format!("session builder: {e}")))?
-            .with_intra_threads(threads)
-            .map_err(runtime_err("intra threads"))?;
-        if cuda {
-            builder = builder
-                .with_execution_providers([ep::CUDA::default().build().error_on_failure()])
-                .map_err(runtime_err("CUDA execution provider"))?;
-        }
-        let session = builder
-            .commit_from_file(model)
-            .map_err(|e| ModelError::Runtime(format!("cannot load {}: {e}", model.display())))?;
-        check_signature(&session)?;
-        Ok(session)
     }
 
     /// The execution provider in use.

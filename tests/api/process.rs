@@ -231,3 +231,11 @@ pub async fn upload_and_wait(
     }
     (job, seen_progress)
 }
+
+/// GETs a signed output URL and returns its content type and bytes.
+pub async fn get_bytes(c: &reqwest::Client, url: &str) -> (String, Vec<u8>) {
+    let r = c.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{url}");
+    let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+    (ct, r.bytes().await.unwrap().to_vec())
+}

@@ -9,8 +9,8 @@ use coda_models::separate::htdemucs::CHUNK;
 use coda_models::separate::onnx_graph::gain_model;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_with, test_config, tone_wav};
-use crate::process::{serve, upload_and_wait};
+use crate::helpers::{spawn_app, spawn_app_with, test_config, tone_wav, TestApp};
+use crate::process::{get_bytes, serve, upload_and_wait};
 
 const STEMS: [&str; 4] = ["vocals", "drums", "bass", "other"];
 /// Gains of the test graph, in demucs' model order: drums, bass, other, vocals; (left, right).
@@ -56,19 +56,29 @@ fn decode(bytes: &[u8]) -> coda_audio::DecodedAudio {
     coda_audio::decode(bytes, None).expect("a stem decodes")
 }
 
+/// Output `i` of `job`, fetched through the blob API and decoded.
+async fn output_audio(
+    app: &TestApp,
+    user: &str,
+    job: &Value,
+    i: usize,
+) -> coda_audio::DecodedAudio {
+    let key = job["outputs"][i]["key"].as_str().unwrap();
+    let bytes = app
+        .get(user, &format!("/v1/blobs/{key}"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    decode(&bytes)
+}
+
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter()
         .zip(b)
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
-}
-
-async fn get_bytes(c: &reqwest::Client, url: &str) -> (String, Vec<u8>) {
-    let r = c.get(url).send().await.unwrap();
-    assert_eq!(r.status(), 200, "{url}");
-    let ct = r.headers()["content-type"].to_str().unwrap().to_string();
-    (ct, r.bytes().await.unwrap().to_vec())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,14 +179,7 @@ async fn separate_formats_bad_input_and_params() {
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["outputs"].as_array().unwrap().len(), 5);
     for i in 0..4 {
-        let key = job["outputs"][i]["key"].as_str().unwrap();
-        let bytes = app
-            .get("ann", &format!("/v1/blobs/{key}"))
-            .await
-            .bytes()
-            .await
-            .unwrap();
-        let audio = decode(&bytes);
+        let audio = output_audio(&app, "ann", &job, i).await;
         assert_eq!(audio.samples.len(), 2 * 88_200);
         assert!(
             audio.samples.iter().all(|x| *x == 0.0),
@@ -256,14 +259,7 @@ async fn separate_job_runs_an_htdemucs_onnx_export() {
     let job = app.wait_ended("cy", &id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     for (i, stem) in STEMS.iter().enumerate() {
-        let key = job["outputs"][i]["key"].as_str().unwrap();
-        let bytes = app
-            .get("cy", &format!("/v1/blobs/{key}"))
-            .await
-            .bytes()
-            .await
-            .unwrap();
-        let audio = decode(&bytes);
+        let audio = output_audio(&app, "cy", &job, i).await;
         assert_eq!((audio.sample_rate, audio.channels), (44_100, 2));
         let expected: Vec<f32> = input
             .iter()

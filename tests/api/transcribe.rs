@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, tone_wav};
-use crate::process::{serve, upload_and_wait};
+use crate::process::{get_bytes, serve, upload_and_wait};
 
 /// One model frame: how far an onset may move with our resampler instead of librosa's.
 const FRAME_S: f64 = 0.0116;
@@ -55,13 +55,6 @@ fn assert_matches_upstream(ours: &[Note]) {
     for w in ours.windows(2) {
         assert!((w[0].start_s, w[0].pitch_midi) <= (w[1].start_s, w[1].pitch_midi));
     }
-}
-
-async fn get_bytes(c: &reqwest::Client, url: &str) -> (String, Vec<u8>) {
-    let r = c.get(url).send().await.unwrap();
-    assert_eq!(r.status(), 200, "{url}");
-    let ct = r.headers()["content-type"].to_str().unwrap().to_string();
-    (ct, r.bytes().await.unwrap().to_vec())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -307,13 +307,7 @@ fn mean_magnitude(specs: &[Spectrogram], threads: usize) -> Vec<f32> {
 
 /// Fills `out` in `threads` contiguous pieces; `f` gets each piece's offset and the piece.
 fn par_fill(out: &mut [f32], threads: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    let size = out.len().div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|scope| {
-        for (i, chunk) in out.chunks_mut(size).enumerate() {
-            let f = &f;
-            scope.spawn(move || f(i * size, chunk));
-        }
-    });
+    par_fill_rows(out, 1, threads, f)
 }
 
 /// Energy-weighted inter-channel correlation: 1 only when both channels carry the same signal.
@@ -483,7 +477,7 @@ fn harmonic_median(
     out
 }
 
-/// [`par_fill`] in whole rows of `width`; `f` gets the first row's index and the rows.
+/// Fills `out` in `threads` pieces of whole rows of `width`; `f` gets the first row's index and the rows.
 fn par_fill_rows(
     out: &mut [f32],
     width: usize,

@@ -7,8 +7,6 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use ort::environment::Environment;
-use ort::ep::{self, ExecutionProvider};
 use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
@@ -16,7 +14,7 @@ use rubato::{Fft, FixedSync, Resampler, WindowFunction};
 
 use super::{check_input, Stem, Stems};
 use crate::error::ModelError;
-use crate::runtime::{environment, Device, RuntimeOptions};
+use crate::runtime::{open_session, Device, RuntimeOptions};
 
 /// Samples per channel of one model call: HT-Demucs's training segment, `int(7.8 * 44100)`.
 pub const CHUNK: usize = 343_980;
@@ -58,24 +56,11 @@ impl HtDemucsModel {
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file"),
             ));
         }
-        let env = environment(runtime_library)?;
-        let threads = options.intra_threads.max(1);
-        if options.cuda && ep::CUDA::is_available().unwrap_or(false) {
-            // A runtime with the provider on a machine without a usable GPU fails
-            // to register it: fall back to the CPU, as BasicPitchModel does.
-            if let Ok(session) = build(&env, threads, model, true) {
-                check_signature(&session, model)?;
-                return Ok(HtDemucsModel {
-                    session: Mutex::new(session),
-                    device: Device::Cuda,
-                });
-            }
-        }
-        let session = build(&env, threads, model, false)?;
+        let (session, device) = open_session(runtime_library, model, options)?;
         check_signature(&session, model)?;
         Ok(HtDemucsModel {
             session: Mutex::new(session),
-            device: Device::Cpu,
+            device,
         })
     }
 
@@ -114,31 +99,6 @@ impl HtDemucsModel {
         }
         Ok(data.to_vec())
     }
-}
-
-fn build(
-    env: &Environment,
-    threads: usize,
-    model: &Path,
-    cuda: bool,
-) -> Result<Session, ModelError> {
-    let context = |what: &'static str| {
-        move |e: ort::Error<ort::session::builder::SessionBuilder>| {
-            ModelError::Runtime(format!("{what}: {e}"))
-        }
-    };
-    let mut builder = Session::builder(env)
-        .map_err(|e| ModelError::Runtime(format!("session builder: {e}")))?
-        .with_intra_threads(threads)
-        .map_err(context("intra threads"))?;
-    if cuda {
-        builder = builder
-            .with_execution_providers([ep::CUDA::default().build().error_on_failure()])
-            .map_err(context("CUDA execution provider"))?;
-    }
-    builder
-        .commit_from_file(model)
-        .map_err(|e| ModelError::Runtime(format!("cannot load {}: {e}", model.display())))
 }
 
 /// A file with another signature would only fail at the first chunk, minutes

@@ -48,6 +48,13 @@ impl Progress {
         })
     }
 
+    /// Reports `done` of `total` steps as a position between `from` and `to` percent.
+    pub fn set_between(&self, from: u8, to: u8, done: usize, total: usize) {
+        let span = usize::from(to.saturating_sub(from));
+        let pct = usize::from(from) + span * done.min(total) / total.max(1);
+        self.set(pct.min(100) as u8);
+    }
+
     /// Reports 0..=100; values never go down.
     pub fn set(&self, pct: u8) {
         self.tx.send_if_modified(|cur| {
@@ -584,4 +591,23 @@ enum Claim {
     Claimed(Box<Job>),
     Ended,
     HeldUntil(Duration),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_between_maps_steps_into_its_range() {
+        let p = Progress::new();
+        p.set_between(5, 85, 0, 4);
+        assert_eq!(*p.tx.borrow(), 5);
+        p.set_between(5, 85, 2, 4);
+        assert_eq!(*p.tx.borrow(), 45);
+        p.set_between(5, 85, 9, 4);
+        assert_eq!(*p.tx.borrow(), 85);
+        // Progress never goes back, even for a later, lower report.
+        p.set_between(5, 85, 0, 0);
+        assert_eq!(*p.tx.borrow(), 85);
+    }
 }

@@ -324,9 +324,7 @@ impl JobRunner for SeparateRunner {
             let mut on_stage = |stage| match stage {
                 Stage::Decoding => {}
                 Stage::Separating { done, total } => {
-                    let span = usize::from(SEPARATED_PCT - DECODED_PCT);
-                    let pct = DECODED_PCT as usize + span * done / total.max(1);
-                    progress.set(pct as u8);
+                    progress.set_between(DECODED_PCT, SEPARATED_PCT, done, total);
                 }
                 Stage::Writing => progress.set(SEPARATED_PCT),
             };

@@ -297,9 +297,7 @@ impl JobRunner for TranscribeRunner {
             let mut on_stage = |stage| match stage {
                 Stage::Decoding => progress.set(1),
                 Stage::Inference { done, total } => {
-                    let span = usize::from(INFERRED_PCT - DECODED_PCT);
-                    let pct = DECODED_PCT as usize + span * done / total.max(1);
-                    progress.set(pct as u8);
+                    progress.set_between(DECODED_PCT, INFERRED_PCT, done, total);
                 }
                 Stage::Notes => progress.set(INFERRED_PCT),
             };
