@@ -7,7 +7,7 @@
 
 mod midi;
 mod notes;
-mod resample;
+pub(crate) mod resample;
 
 use std::time::{Duration, Instant};
 

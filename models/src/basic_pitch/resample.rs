@@ -14,6 +14,24 @@ const FFT_CHUNK: usize = 2048;
 const MIN_RATE: u32 = 1_000;
 const MAX_RATE: u32 = 384_000;
 
+/// Checks that `len` interleaved samples at `rate` with `channels` are PCM we can work on.
+pub(crate) fn check_layout(len: usize, rate: u32, channels: u16) -> Result<(), ModelError> {
+    if channels == 0 {
+        return Err(ModelError::InvalidAudio("zero channels".into()));
+    }
+    if !(MIN_RATE..=MAX_RATE).contains(&rate) {
+        return Err(ModelError::InvalidAudio(format!(
+            "sample rate {rate} Hz is outside {MIN_RATE}..={MAX_RATE} Hz"
+        )));
+    }
+    if !len.is_multiple_of(usize::from(channels)) {
+        return Err(ModelError::InvalidAudio(format!(
+            "{len} samples do not divide into {channels} channels"
+        )));
+    }
+    Ok(())
+}
+
 /// Downmixes interleaved samples to mono (channel mean, as librosa) and resamples to 22050 Hz.
 ///
 /// The resampler is rubato's synchronous FFT resampler with its delay trimmed,
@@ -24,21 +42,8 @@ pub fn to_model_input(
     rate: u32,
     channels: u16,
 ) -> Result<Vec<f32>, ModelError> {
-    if channels == 0 {
-        return Err(ModelError::InvalidAudio("zero channels".into()));
-    }
-    if !(MIN_RATE..=MAX_RATE).contains(&rate) {
-        return Err(ModelError::InvalidAudio(format!(
-            "sample rate {rate} Hz is outside {MIN_RATE}..={MAX_RATE} Hz"
-        )));
-    }
+    check_layout(samples_interleaved.len(), rate, channels)?;
     let channels = usize::from(channels);
-    if !samples_interleaved.len().is_multiple_of(channels) {
-        return Err(ModelError::InvalidAudio(format!(
-            "{} samples do not divide into {channels} channels",
-            samples_interleaved.len()
-        )));
-    }
     if let Some(i) = samples_interleaved.iter().position(|s| !s.is_finite()) {
         return Err(ModelError::InvalidAudio(format!(
             "sample {i} is NaN or infinite"

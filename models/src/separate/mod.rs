@@ -67,20 +67,7 @@ pub const MAX_ABS_SAMPLE: f32 = 1e4;
 
 /// Checks interleaved input the way every separator needs it.
 pub fn check_input(samples: &[f32], sample_rate: u32, channels: u16) -> Result<(), ModelError> {
-    if channels == 0 {
-        return Err(ModelError::InvalidAudio("zero channels".into()));
-    }
-    if !(1_000..=384_000).contains(&sample_rate) {
-        return Err(ModelError::InvalidAudio(format!(
-            "sample rate {sample_rate} Hz is outside 1000..=384000 Hz"
-        )));
-    }
-    if !samples.len().is_multiple_of(usize::from(channels)) {
-        return Err(ModelError::InvalidAudio(format!(
-            "{} samples do not divide into {channels} channels",
-            samples.len()
-        )));
-    }
+    crate::basic_pitch::resample::check_layout(samples.len(), sample_rate, channels)?;
     // Float files may exceed full scale a little; values this far out are corrupt
     // and would overflow the spectra into NaN.
     if let Some(i) = samples
