@@ -132,12 +132,13 @@ pub fn run(args: &TranscribeArgs) -> anyhow::Result<(usize, Timings)> {
             writing_started.elapsed().as_secs_f64(),
         );
         eprintln!(
-            "timings: audio {:.1} s, model load {:.3} s, work {:.3} s (model calls {:.3} s, {} windows), work/model {:.3}, real-time factor {:.4}",
+            "timings: audio {:.1} s, model load {:.3} s, work {:.3} s (model calls {:.3} s, {} windows, graph {:?}), work/model {:.3}, real-time factor {:.4}",
             timings.audio_s,
             timings.load.as_secs_f64(),
             timings.work.as_secs_f64(),
             timings.model.as_secs_f64(),
             done.transcription.stats.windows,
+            model.graph(),
             timings.work.as_secs_f64() / timings.model.as_secs_f64().max(1e-9),
             timings.work.as_secs_f64() / timings.audio_s.max(1e-9),
         );

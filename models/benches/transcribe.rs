@@ -72,10 +72,11 @@ fn main() {
     let stats = result.stats;
     let secs = |d: std::time::Duration| d.as_secs_f64();
     println!(
-        "basic pitch benchmark ({} intra threads, {:?}, batch {})",
+        "basic pitch benchmark ({} intra threads, {:?}, batch {}, graph {:?})",
         options.intra_threads,
         model.device(),
-        params.batch_size
+        params.batch_size,
+        model.graph()
     );
     println!(
         "  audio:               {seconds:.1} s ({copies} x vocadito_10, {} Hz -> {SAMPLE_RATE} Hz)",
@@ -109,6 +110,21 @@ fn main() {
     println!(
         "  whole / model only:  {:.3}",
         secs(whole) / secs(stats.model_time)
+    );
+    // The same windows through nmp.onnx as published, for the folding's share of the speed.
+    let published = BasicPitchModel::load_as_published(&installed, &options).expect("load");
+    let (_, published_stats) = coda_models::basic_pitch::infer(
+        &published,
+        &audio,
+        params.batch_size,
+        &mut |_, _| {},
+        &|| false,
+    )
+    .expect("infer");
+    println!(
+        "  model only, graph as published: {:.3} s ({:.1} ms/window)",
+        secs(published_stats.model_time),
+        1000.0 * secs(published_stats.model_time) / published_stats.windows.max(1) as f64
     );
     // The machine may be shared; the load average tells how much these figures are inflated.
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {

@@ -7,6 +7,7 @@
 pub mod basic_pitch;
 pub mod error;
 pub mod install;
+mod onnx_proto;
 pub mod runtime;
 pub mod separate;
 
@@ -16,4 +17,4 @@ pub use basic_pitch::{
 };
 pub use error::ModelError;
 pub use install::{default_models_dir, install, locate, Installed};
-pub use runtime::{BasicPitchModel, RuntimeOptions};
+pub use runtime::{BasicPitchModel, GraphForm, RuntimeOptions};

@@ -10,6 +10,7 @@ use ort::ep::{self, ExecutionProvider};
 use ort::session::Session;
 use ort::value::TensorRef;
 
+use crate::basic_pitch::contour_graph::fold_contour_head;
 use crate::basic_pitch::{
     N_FRAMES_PER_WINDOW, N_FREQ_BINS_CONTOURS, N_FREQ_BINS_NOTES, WINDOW_SAMPLES,
 };
@@ -83,12 +84,29 @@ pub enum Device {
     Cuda,
 }
 
+/// Where a session's model comes from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ModelSource<'a> {
+    /// An ONNX file.
+    File(&'a Path),
+    /// A serialized model in memory, derived from the file `origin` (named in errors).
+    Bytes { bytes: &'a [u8], origin: &'a Path },
+}
+
+impl ModelSource<'_> {
+    fn origin(&self) -> &Path {
+        match self {
+            ModelSource::File(path) | ModelSource::Bytes { origin: path, .. } => path,
+        }
+    }
+}
+
 /// Opens `model` with the runtime from `library`: on CUDA when `options.cuda` asks and
 /// the provider registers, else on the CPU (a runtime built with CUDA on a machine
 /// without a usable GPU fails to register it, which is not an error here).
 pub(crate) fn open_session(
     library: &Path,
-    model: &Path,
+    model: ModelSource,
     options: &RuntimeOptions,
 ) -> Result<(Session, Device), ModelError> {
     let env = environment(library)?;
@@ -104,7 +122,7 @@ pub(crate) fn open_session(
 fn build_session(
     env: &Environment,
     threads: usize,
-    model: &Path,
+    model: ModelSource,
     cuda: bool,
 ) -> Result<Session, ModelError> {
     let mut builder = Session::builder(env)
@@ -116,9 +134,11 @@ fn build_session(
             .with_execution_providers([ep::CUDA::default().build().error_on_failure()])
             .map_err(runtime_err("CUDA execution provider"))?;
     }
-    builder
-        .commit_from_file(model)
-        .map_err(|e| ModelError::Runtime(format!("cannot load {}: {e}", model.display())))
+    match model {
+        ModelSource::File(path) => builder.commit_from_file(path),
+        ModelSource::Bytes { bytes, .. } => builder.commit_from_memory(bytes),
+    }
+    .map_err(|e| ModelError::Runtime(format!("cannot load {}: {e}", model.origin().display())))
 }
 
 /// Outputs of one batched model call, each flattened row-major as `[windows, frames, bins]`.
@@ -144,6 +164,18 @@ pub struct RawBatch {
 pub struct BasicPitchModel {
     session: Mutex<Session>,
     device: Device,
+    graph: GraphForm,
+}
+
+/// Which form of Basic Pitch's graph a session runs; both compute the same function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraphForm {
+    /// The contour head folded for speed (see `basic_pitch::contour_graph`).
+    Folded,
+    /// `nmp.onnx` exactly as published.
+    AsPublished,
+    /// As published, because folding was not possible; says why.
+    Unfoldable(String),
 }
 
 const INPUT_NAME: &str = "serving_default_input_2:0";
@@ -152,14 +184,50 @@ const ONSET_OUTPUT: &str = "StatefulPartitionedCall:2";
 const CONTOUR_OUTPUT: &str = "StatefulPartitionedCall:0";
 
 impl BasicPitchModel {
-    /// Loads `nmp.onnx` with the runtime from `installed`.
+    /// Loads `nmp.onnx` with the runtime from `installed`, its contour head folded for speed.
+    ///
+    /// A file whose graph cannot be folded is loaded as it is ([`GraphForm::Unfoldable`]).
     pub fn load(installed: &Installed, options: &RuntimeOptions) -> Result<Self, ModelError> {
-        let (session, device) = open_session(&installed.runtime, &installed.basic_pitch, options)?;
+        let path = &installed.basic_pitch;
+        let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+        match fold_contour_head(&bytes) {
+            Ok(folded) => Self::open(installed, &folded, GraphForm::Folded, options),
+            Err(why) => Self::open(installed, &bytes, GraphForm::Unfoldable(why.0), options),
+        }
+    }
+
+    /// Loads `nmp.onnx` exactly as published (for comparisons with the folded graph).
+    pub fn load_as_published(
+        installed: &Installed,
+        options: &RuntimeOptions,
+    ) -> Result<Self, ModelError> {
+        let path = &installed.basic_pitch;
+        let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+        Self::open(installed, &bytes, GraphForm::AsPublished, options)
+    }
+
+    fn open(
+        installed: &Installed,
+        bytes: &[u8],
+        graph: GraphForm,
+        options: &RuntimeOptions,
+    ) -> Result<Self, ModelError> {
+        let source = ModelSource::Bytes {
+            bytes,
+            origin: &installed.basic_pitch,
+        };
+        let (session, device) = open_session(&installed.runtime, source, options)?;
         check_signature(&session)?;
         Ok(BasicPitchModel {
             session: Mutex::new(session),
             device,
+            graph,
         })
+    }
+
+    /// The form of the graph in use.
+    pub fn graph(&self) -> &GraphForm {
+        &self.graph
     }
 
     /// The execution provider in use.

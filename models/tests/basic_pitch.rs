@@ -7,7 +7,7 @@ use coda_models::basic_pitch::{self, infer, posteriorgrams_to_notes};
 use coda_models::install::locate;
 use coda_models::runtime::Device;
 use coda_models::{
-    notes_to_midi, to_model_input, transcribe, BasicPitchModel, ModelError, NoteEvent,
+    notes_to_midi, to_model_input, transcribe, BasicPitchModel, GraphForm, ModelError, NoteEvent,
     Posteriorgrams, RuntimeOptions, TranscribeParams,
 };
 use ndarray::Array2;
@@ -166,6 +166,47 @@ fn posteriorgrams_match_upstream_within_1e4() {
                 "batch {batch}: {name} posteriorgram differs from upstream by up to {diff:e}"
             );
         }
+    }
+}
+
+#[test]
+fn the_folded_graph_is_used_and_computes_what_the_published_one_does() {
+    assert_eq!(model().graph(), &GraphForm::Folded);
+    let installed = locate(&models_dir()).expect("installed (see model())");
+    let published = BasicPitchModel::load_as_published(
+        &installed,
+        &RuntimeOptions {
+            intra_threads: 2,
+            cuda: false,
+        },
+    )
+    .expect("load nmp.onnx as published");
+    assert_eq!(published.graph(), &GraphForm::AsPublished);
+    // Real music, a loud square wave (large activations everywhere) and silence, in one batch.
+    let audio = read_f32le("vocadito_10.22050hz.f32le");
+    let mut input = audio[..basic_pitch::WINDOW_SAMPLES].to_vec();
+    input
+        .extend((0..basic_pitch::WINDOW_SAMPLES).map(|i| if i / 50 % 2 == 0 { 0.9 } else { -0.9 }));
+    input.extend(std::iter::repeat_n(0.0, basic_pitch::WINDOW_SAMPLES));
+    let folded = model().run(&input, 3).expect("folded run");
+    let original = published.run(&input, 3).expect("published run");
+    for (name, a, b) in [
+        ("note", &folded.note, &original.note),
+        ("onset", &folded.onset, &original.onset),
+        ("contour", &folded.contour, &original.contour),
+    ] {
+        assert_eq!(a.len(), b.len());
+        let max = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            max < 1e-5,
+            "{name}: folded and published graphs differ by {max:e}"
+        );
+        // Not trivially equal because both are constant: the windows differ.
+        assert!(a.iter().any(|&v| v > 0.5), "{name}: no activation at all");
     }
 }
 

@@ -5,6 +5,7 @@
 //! quirks, so that the same posteriorgrams give the same notes and the same
 //! MIDI bytes as the Python package.
 
+pub(crate) mod contour_graph;
 mod midi;
 mod notes;
 pub(crate) mod resample;

@@ -3,8 +3,11 @@
 //! Upstream works on float64 copies of the float32 posteriorgrams; so does
 //! this port, so that thresholds and ties resolve the same way.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+
+use ndarray::Array2;
 
 use super::{
     NoteEvent, Posteriorgrams, TranscribeParams, FFT_HOP, N_FRAMES_PER_WINDOW,
@@ -66,9 +69,9 @@ pub fn posteriorgrams_to_notes(
             "posteriorgram shapes {shapes:?} are not [n,88], [n,88], [n,264]"
         )));
     }
-    let frames: Vec<f32> = posteriorgrams.note.iter().copied().collect();
-    let onsets: Vec<f32> = posteriorgrams.onset.iter().copied().collect();
-    let contours: Vec<f32> = posteriorgrams.contour.iter().copied().collect();
+    let frames = row_major(&posteriorgrams.note);
+    let onsets = row_major(&posteriorgrams.onset);
+    let contours = row_major(&posteriorgrams.contour);
     for (name, values) in [
         ("note", &frames),
         ("onset", &onsets),
@@ -109,6 +112,14 @@ pub fn posteriorgrams_to_notes(
             .then(a.amplitude.total_cmp(&b.amplitude))
     });
     Ok(notes)
+}
+
+/// The values of `a` in row-major order, borrowed when `a` is laid out that way (as `infer` builds it).
+fn row_major(a: &Array2<f32>) -> Cow<'_, [f32]> {
+    match a.as_slice() {
+        Some(values) => Cow::Borrowed(values),
+        None => Cow::Owned(a.iter().copied().collect()),
+    }
 }
 
 /// `int(np.round(127 * amplitude))`, where upstream's amplitude is a float32 mean.

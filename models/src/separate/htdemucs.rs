@@ -14,7 +14,7 @@ use rubato::{Fft, FixedSync, Resampler, WindowFunction};
 
 use super::{check_input, Stem, Stems};
 use crate::error::ModelError;
-use crate::runtime::{open_session, Device, RuntimeOptions};
+use crate::runtime::{open_session, Device, ModelSource, RuntimeOptions};
 
 /// Samples per channel of one model call: HT-Demucs's training segment, `int(7.8 * 44100)`.
 pub const CHUNK: usize = 343_980;
@@ -56,7 +56,7 @@ impl HtDemucsModel {
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file"),
             ));
         }
-        let (session, device) = open_session(runtime_library, model, options)?;
+        let (session, device) = open_session(runtime_library, ModelSource::File(model), options)?;
         check_signature(&session, model)?;
         Ok(HtDemucsModel {
             session: Mutex::new(session),

@@ -4,42 +4,13 @@
 //! Field numbers follow onnx/onnx.proto (ModelProto, GraphProto, NodeProto,
 //! TensorProto, ValueInfoProto, TypeProto, TensorShapeProto, OperatorSetIdProto).
 
-/// Protobuf wire type of varint fields.
-const VARINT: u8 = 0;
-/// Protobuf wire type of length-delimited fields (strings, bytes, messages).
-const LEN: u8 = 2;
+use crate::onnx_proto::{bytes_field, str_field, uint_field};
+
 /// `TensorProto.DataType.FLOAT`.
 const FLOAT: u64 = 1;
 /// ONNX IR version 8 is read by every ONNX Runtime since 1.10.
 const IR_VERSION: u64 = 8;
 const OPSET: u64 = 17;
-
-fn varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8 & 0x7f) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn key(out: &mut Vec<u8>, field: u32, wire: u8) {
-    varint(out, (u64::from(field) << 3) | u64::from(wire));
-}
-
-fn uint_field(out: &mut Vec<u8>, field: u32, value: u64) {
-    key(out, field, VARINT);
-    varint(out, value);
-}
-
-fn bytes_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
-    key(out, field, LEN);
-    varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-fn str_field(out: &mut Vec<u8>, field: u32, text: &str) {
-    bytes_field(out, field, text.as_bytes());
-}
 
 /// `ValueInfoProto` of a float tensor with fixed dimensions.
 fn float_value_info(name: &str, dims: &[u64]) -> Vec<u8> {
@@ -114,19 +85,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn varints_and_keys_follow_the_protobuf_encoding() {
-        let mut out = Vec::new();
-        varint(&mut out, 1);
-        varint(&mut out, 300);
-        varint(&mut out, 0);
-        assert_eq!(out, [0x01, 0xac, 0x02, 0x00]);
-        let mut out = Vec::new();
-        bytes_field(&mut out, 12, b"ab");
-        // Field 12, wire type 2 -> (12 << 3) | 2 = 98.
-        assert_eq!(out, [98, 2, b'a', b'b']);
-    }
-
-    #[test]
     fn the_model_starts_with_its_ir_version_and_holds_the_gains() {
         let gains = [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6], [0.7, 0.8]];
         let bytes = gain_model(&gains, 343_980);
@@ -139,7 +97,7 @@ mod tests {
         assert!(bytes.windows(raw.len()).any(|w| w == raw.as_slice()));
         // 343980 as a varint, inside the dim_value of both signatures.
         let mut chunk = Vec::new();
-        varint(&mut chunk, 343_980);
+        crate::onnx_proto::varint(&mut chunk, 343_980);
         let count = bytes.windows(chunk.len()).filter(|w| *w == chunk).count();
         assert_eq!(count, 2);
     }
