@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use coda_audio::{decode, AudioError};
+use coda_audio::{decode_mono, AudioError};
 use coda_core::model::{Job, JobKind};
 use coda_core::params::{self, TranscribeOptions};
 use coda_core::sniff::sniff;
@@ -203,7 +203,9 @@ pub struct ModelInput {
 /// Decodes any supported audio file to the network's mono 22050 Hz input.
 pub fn model_input(bytes: &[u8]) -> Result<ModelInput> {
     let hint = sniff(bytes).map(|s| s.extension());
-    let audio = decode(bytes, hint).map_err(|e| match e {
+    // Downmixed while decoding (the same channel mean `to_model_input` takes), which spares a
+    // multichannel WAV its interleaved copy.
+    let audio = decode_mono(bytes, hint).map_err(|e| match e {
         AudioError::Invalid(m) => CodaError::InvalidAudio(m),
         other => CodaError::Internal(other.to_string()),
     })?;
