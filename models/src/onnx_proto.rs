@@ -121,6 +121,10 @@ impl<'a> Field<'a> {
 fn read_varint(buf: &[u8]) -> Result<(u64, usize), ProtoError> {
     let mut value = 0u64;
     for (i, &byte) in buf.iter().enumerate().take(10) {
+        // The tenth byte holds the 64th bit alone.
+        if i == 9 && byte > 1 {
+            break;
+        }
         value |= u64::from(byte & 0x7f) << (7 * i);
         if byte & 0x80 == 0 {
             return Ok((value, i + 1));
@@ -246,6 +250,13 @@ mod tests {
         for case in cases {
             assert!(fields(case).is_err(), "{case:?}");
         }
+        // A tenth varint byte may only carry the 64th bit.
+        let mut max = vec![0x08];
+        max.extend([0xff; 9]);
+        max.push(0x01);
+        assert_eq!(fields(&max).unwrap()[0].value, Value::Varint(u64::MAX));
+        *max.last_mut().unwrap() = 0x02;
+        assert!(fields(&max).is_err());
         let f = fields(&[0x0d, 0, 0, 0, 0]).unwrap();
         assert!(f[0].bytes().is_err() && f[0].int64s().is_err());
         assert!(fields(&[0x0a, 1, 0xff]).unwrap()[0].str().is_err());

@@ -9,13 +9,14 @@ use ort::environment::Environment;
 use ort::ep::{self, ExecutionProvider};
 use ort::session::Session;
 use ort::value::TensorRef;
+use sha2::{Digest, Sha256};
 
 use crate::basic_pitch::contour_graph::fold_contour_head;
 use crate::basic_pitch::{
     N_FRAMES_PER_WINDOW, N_FREQ_BINS_CONTOURS, N_FREQ_BINS_NOTES, WINDOW_SAMPLES,
 };
 use crate::error::ModelError;
-use crate::install::Installed;
+use crate::install::{Installed, BASIC_PITCH};
 
 /// How sessions are created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,14 +187,24 @@ const CONTOUR_OUTPUT: &str = "StatefulPartitionedCall:0";
 impl BasicPitchModel {
     /// Loads `nmp.onnx` with the runtime from `installed`, its contour head folded for speed.
     ///
-    /// A file whose graph cannot be folded is loaded as it is ([`GraphForm::Unfoldable`]).
+    /// Only the published file (checked by its SHA-256) is folded, since the
+    /// rewrite knows its tensor shapes; any other file, or a folded graph the
+    /// runtime refuses, is loaded as it is ([`GraphForm::Unfoldable`] says why).
     pub fn load(installed: &Installed, options: &RuntimeOptions) -> Result<Self, ModelError> {
         let path = &installed.basic_pitch;
         let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
-        match fold_contour_head(&bytes) {
-            Ok(folded) => Self::open(installed, &folded, GraphForm::Folded, options),
-            Err(why) => Self::open(installed, &bytes, GraphForm::Unfoldable(why.0), options),
-        }
+        let why = if hex::encode(Sha256::digest(&bytes)) != BASIC_PITCH.sha256 {
+            format!("{} is not basic-pitch 0.4.0's nmp.onnx", path.display())
+        } else {
+            match fold_contour_head(&bytes) {
+                Ok(folded) => match Self::open(installed, &folded, GraphForm::Folded, options) {
+                    Ok(model) => return Ok(model),
+                    Err(e) => format!("the folded graph did not load: {e}"),
+                },
+                Err(e) => e.0,
+            }
+        };
+        Self::open(installed, &bytes, GraphForm::Unfoldable(why), options)
     }
 
     /// Loads `nmp.onnx` exactly as published (for comparisons with the folded graph).

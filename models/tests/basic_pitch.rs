@@ -211,6 +211,37 @@ fn the_folded_graph_is_used_and_computes_what_the_published_one_does() {
 }
 
 #[test]
+fn another_model_file_is_loaded_unfolded_and_says_why() {
+    let installed = locate(&models_dir()).expect("installed (see model())");
+    // nmp.onnx with a doc string appended: a valid model, but not the published bytes.
+    let mut bytes = std::fs::read(&installed.basic_pitch).expect("nmp.onnx");
+    bytes.extend_from_slice(&[0x32, 4, b'c', b'o', b'd', b'a']);
+    let path = std::env::temp_dir().join(format!("coda-nmp-variant-{}.onnx", std::process::id()));
+    std::fs::write(&path, &bytes).expect("write variant");
+    let variant = coda_models::Installed {
+        basic_pitch: path.clone(),
+        ..installed
+    };
+    let loaded = BasicPitchModel::load(
+        &variant,
+        &RuntimeOptions {
+            intra_threads: 1,
+            cuda: false,
+        },
+    );
+    std::fs::remove_file(&path).ok();
+    let loaded = loaded.expect("the variant loads as it is");
+    match loaded.graph() {
+        GraphForm::Unfoldable(why) => assert!(why.contains("not basic-pitch 0.4.0"), "{why}"),
+        other => panic!("expected Unfoldable, got {other:?}"),
+    }
+    let out = loaded
+        .run(&vec![0.0; basic_pitch::WINDOW_SAMPLES], 1)
+        .expect("run");
+    assert_eq!(out.contour.len(), 172 * 264);
+}
+
+#[test]
 fn notes_from_upstream_posteriorgrams_equal_upstream_notes() {
     let notes = posteriorgrams_to_notes(&upstream_posteriorgrams(), &TranscribeParams::default())
         .expect("notes");

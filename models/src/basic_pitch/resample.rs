@@ -54,8 +54,14 @@ pub(crate) fn check_layout(len: usize, rate: u32, channels: u16) -> Result<(), M
 /// Downmixes interleaved samples to mono (channel mean, as librosa) and resamples to 22050 Hz.
 ///
 /// The resampler is rubato's synchronous FFT resampler with its delay trimmed,
-/// so the output is `ceil(frames * 22050 / rate)` samples long and aligned with
-/// the input, as librosa's is.
+/// so the output is aligned with the input, as librosa's is, and as long as
+/// rubato's and librosa's: `ceil(frames * 22050 / rate)` with the ratio and the
+/// product taken in f64. That is the exact ceiling for common rates, and one
+/// more where the product rounds up past a whole number (173 frames at 1038 Hz
+/// give 3676 samples, not 3675).
+///
+/// A NaN or infinite sample is an error, and so is a channel mean that
+/// overflows although the samples are finite.
 pub fn to_model_input(
     samples_interleaved: &[f32],
     rate: u32,
@@ -65,35 +71,59 @@ pub fn to_model_input(
     let channels = usize::from(channels);
     if rate == SAMPLE_RATE || samples_interleaved.is_empty() {
         check_finite(samples_interleaved)?;
-        return Ok(downmix(samples_interleaved, channels));
+        let mono = downmix(samples_interleaved, channels);
+        if !all_finite(&mono) {
+            return Err(mean_overflow(samples_interleaved, channels));
+        }
+        return Ok(mono);
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     resample(samples_interleaved, channels, rate, threads)
 }
 
-/// Fails on the first NaN or infinite sample.
-fn check_finite(samples: &[f32]) -> Result<(), ModelError> {
-    // A branch-free fold per chunk vectorizes; the position is only looked for on failure.
-    if samples
+/// Whether every sample is finite.
+fn all_finite(samples: &[f32]) -> bool {
+    // A branch-free fold per chunk vectorizes.
+    samples
         .chunks(4096)
         .all(|c| c.iter().fold(true, |ok, s| ok & s.is_finite()))
-    {
+}
+
+/// Fails on the first NaN or infinite sample.
+fn check_finite(samples: &[f32]) -> Result<(), ModelError> {
+    if all_finite(samples) {
         return Ok(());
     }
+    // The position is only looked for on failure.
     let i = samples.iter().position(|s| !s.is_finite()).unwrap_or(0);
     Err(ModelError::InvalidAudio(format!(
         "sample {i} is NaN or infinite"
     )))
 }
 
+/// The error for finite interleaved samples of which a frame's channel mean is not finite:
+/// samples near `f32::MAX` can sum past it.
+fn mean_overflow(samples: &[f32], channels: usize) -> ModelError {
+    let frame = samples
+        .chunks_exact(channels)
+        .position(|f| !frame_mean(f).is_finite())
+        .unwrap_or(0);
+    ModelError::InvalidAudio(format!(
+        "the channel mean of frame {frame} overflowed: its samples are finite but too large \
+         to mix (corrupt float data?)"
+    ))
+}
+
+/// The mean of one frame's samples.
+fn frame_mean(frame: &[f32]) -> f32 {
+    frame.iter().sum::<f32>() / frame.len() as f32
+}
+
 fn downmix(samples: &[f32], channels: usize) -> Vec<f32> {
     if channels == 1 {
         return samples.to_vec();
     }
-    samples
-        .chunks_exact(channels)
-        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
-        .collect()
+    samples.chunks_exact(channels).map(frame_mean).collect()
 }
 
 fn resample_error(e: &dyn std::fmt::Display) -> ModelError {
@@ -126,7 +156,7 @@ impl Source<'_> {
             }
             _ => {
                 for (d, f) in dst.iter_mut().zip(src.chunks_exact(ch)) {
-                    *d = f.iter().sum::<f32>() / ch as f32;
+                    *d = frame_mean(f);
                 }
             }
         }
@@ -421,8 +451,9 @@ fn resample(
         non_finite
     })?;
     if non_finite {
-        // A mean can overflow from finite samples; only a bad sample is an error.
+        // A bad sample, or finite ones whose mean overflowed.
         check_finite(samples)?;
+        return Err(mean_overflow(samples, channels));
     }
     Ok(out)
 }
@@ -504,7 +535,7 @@ mod tests {
                 "{rate} Hz"
             );
             let diff = max_diff(&single, &expected);
-            assert!(diff < 1e-5, "{rate} Hz: max difference {diff}");
+            assert!(diff < 1e-6, "{rate} Hz: max difference {diff}");
             for threads in [2, 3, 7] {
                 let split = resample(&samples, channels, rate, threads).unwrap();
                 // Every block is computed the same way whichever thread runs it.
@@ -522,7 +553,28 @@ mod tests {
                 let got = to_model_input(&samples, rate, 1).unwrap();
                 assert_eq!(got.len(), expected.len(), "{rate} Hz, {frames} frames");
                 let diff = max_diff(&got, &expected);
-                assert!(diff < 1e-5, "{rate} Hz, {frames} frames: {diff}");
+                assert!(diff < 1e-6, "{rate} Hz, {frames} frames: {diff}");
+            }
+        }
+    }
+
+    #[test]
+    fn output_length_is_rubatos_ceiling_in_f64() {
+        // 173 * 22050 / 1038 is 3675 exactly, but 3675.0000000000005 in f64.
+        let samples = test_signal(173, 1, 1_038, 5);
+        let out = to_model_input(&samples, 1_038, 1).unwrap();
+        assert_eq!(out.len(), 3_676);
+        let expected = reference(&samples, 1_038, 1);
+        assert_eq!(expected.len(), 3_676);
+        assert!(max_diff(&out, &expected) < 1e-6);
+        // For common rates it is the exact ceiling.
+        for rate in [
+            8_000, 16_000, 32_000, 44_100, 48_000, 88_200, 96_000, 192_000,
+        ] {
+            for frames in [1, 173, 1_000, 44_101, 123_457] {
+                let want = (frames * SAMPLE_RATE as usize).div_ceil(rate);
+                let got = to_model_input(&vec![0.0; frames], rate as u32, 1).unwrap();
+                assert_eq!(got.len(), want, "{rate} Hz, {frames} frames");
             }
         }
     }
@@ -611,7 +663,23 @@ mod tests {
         long[2 * 399_000 + 1] = f32::NAN;
         let err = to_model_input(&long, 48_000, 2).unwrap_err().to_string();
         assert!(err.contains("sample 798001 is NaN"), "{err}");
-        // Finite samples whose mean overflows are not an error, as before.
-        assert!(to_model_input(&[f32::MAX, f32::MAX], 44_100, 2).is_ok());
+        // Finite samples whose mean overflows: the samples are not to blame.
+        for rate in [44_100, SAMPLE_RATE] {
+            let err = to_model_input(&[0.5, 0.5, f32::MAX, f32::MAX], rate, 2)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("channel mean of frame 1 overflowed") && !err.contains("NaN"),
+                "{rate} Hz: {err}"
+            );
+        }
+        let mut loud = vec![0.1f32; 3 * 400_000];
+        loud[3 * 399_000..3 * 399_000 + 3].copy_from_slice(&[3e38, 3e38, -3e38]);
+        let err = to_model_input(&loud, 48_000, 3).unwrap_err().to_string();
+        assert!(
+            err.contains("channel mean of frame 399000 overflowed"),
+            "{err}"
+        );
+        assert!(resample(&loud, 3, 48_000, 4).is_err());
     }
 }

@@ -313,6 +313,13 @@ fn streaming_wav_with_unknown_length_decodes() {
     wav[40..44].copy_from_slice(&u32::MAX.to_le_bytes());
     let audio = decode(&wav, None).unwrap();
     assert_eq!(audio.frames(), 22050);
+    // Float samples too, whose width symphonia leaves implicit.
+    let mut wav = wav_bytes_f32(&sine(1000.0, 0.5, 0.5, 44100, 2), 44100, 2);
+    wav[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(&wav[50..54], b"data");
+    wav[54..58].copy_from_slice(&u32::MAX.to_le_bytes());
+    let audio = decode(&wav, None).unwrap();
+    assert_eq!((audio.frames(), audio.codec.as_str()), (22050, "pcm_f32le"));
 }
 
 #[test]

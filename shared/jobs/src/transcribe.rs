@@ -15,8 +15,8 @@ use coda_core::sniff::sniff;
 use coda_core::worker::{JobRunner, NewOutput, Progress};
 use coda_core::{CodaError, Result};
 use coda_models::{
-    locate, notes_to_midi, to_model_input, transcribe, BasicPitchModel, ModelError, NoteEvent,
-    RuntimeOptions, TranscribeParams, Transcription,
+    locate, notes_to_midi, to_model_input, transcribe, BasicPitchModel, GraphForm, ModelError,
+    NoteEvent, RuntimeOptions, TranscribeParams, Transcription,
 };
 use serde_json::json;
 
@@ -69,6 +69,9 @@ impl SharedModel {
         }
         let installed = locate(&self.settings.models_dir)?;
         let model = Arc::new(BasicPitchModel::load(&installed, &self.settings.runtime)?);
+        if let GraphForm::Unfoldable(why) = model.graph() {
+            tracing::warn!(%why, "Basic Pitch runs as published, about a third slower");
+        }
         *slot = Some(model.clone());
         Ok(model)
     }
