@@ -324,10 +324,12 @@ pub(crate) fn fold_kernel(
 
 fn fold_in_graph(graph: &[u8]) -> Result<Vec<u8>, ProtoError> {
     let graph_fields = fields(graph)?;
-    let mut nodes = Vec::new(); // (index in graph_fields, node)
+    // (index in graph_fields, node)
+    let mut nodes = Vec::new();
     let mut initializers: HashMap<&str, &[u8]> = HashMap::new();
-    let mut initializer_names = Vec::new(); // per graph field, the initializer name if any
-                                            // Names of the graph's inputs and outputs: these tensors must stay as they are.
+    // Per graph field, the initializer name if it is one.
+    let mut initializer_names = Vec::new();
+    // Names of the graph's inputs and outputs: these tensors must stay as they are.
     let mut graph_values = Vec::new();
     for (i, field) in graph_fields.iter().enumerate() {
         let mut init_name = None;
