@@ -72,7 +72,8 @@ pub fn to_model_input(
     if rate == SAMPLE_RATE || samples_interleaved.is_empty() {
         check_finite(samples_interleaved)?;
         let mono = downmix(samples_interleaved, channels);
-        if !all_finite(&mono) {
+        // Finite samples are their own mean when there is one channel.
+        if channels > 1 && !all_finite(&mono) {
             return Err(mean_overflow(samples_interleaved, channels));
         }
         return Ok(mono);

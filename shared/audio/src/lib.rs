@@ -602,13 +602,7 @@ fn decode_owned(
         }
     }
 
-    let mut decoder = codecs
-        .make(&params, &DecoderOptions::default())
-        .map_err(|e| match e {
-            SymError::Unsupported(what) => invalid(format!("unsupported {codec} stream: {what}")),
-            other => invalid(format!("cannot decode {codec} stream: {other}")),
-        })?;
-
+    // The shortcut converts the samples itself: no packet decoder needed.
     if let Some(raw) = raw {
         return Ok(
             wav_samples(format, &params, raw, declared_secs).map(|(samples, rate)| DecodedAudio {
@@ -619,6 +613,13 @@ fn decode_owned(
             }),
         );
     }
+
+    let mut decoder = codecs
+        .make(&params, &DecoderOptions::default())
+        .map_err(|e| match e {
+            SymError::Unsupported(what) => invalid(format!("unsupported {codec} stream: {what}")),
+            other => invalid(format!("cannot decode {codec} stream: {other}")),
+        })?;
 
     let mut samples: Vec<f32> = Vec::new();
     if let (Some(secs), true) = (declared_secs, declared_rate > 0) {
