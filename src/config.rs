@@ -76,7 +76,7 @@ pub struct Config {
     pub aws_prefix: String,
     /// Whether `coda serve` runs job workers itself (off when separate `coda-worker`s do).
     pub run_workers: bool,
-    /// Where `coda models install` puts the model files and ONNX Runtime.
+    /// Where `coda models install` puts the model files and ONNX Runtime (default `$XDG_DATA_HOME/coda/models`, else `~/.local/share/coda/models`).
     pub models_dir: PathBuf,
     /// Threads ONNX Runtime uses per model call; 0 means one per core.
     pub model_threads: usize,
@@ -122,7 +122,7 @@ impl Default for Config {
             backend: Backend::Local,
             aws_prefix: "coda".into(),
             run_workers: true,
-            models_dir: PathBuf::from(".models"),
+            models_dir: coda_models::user_models_dir(),
             model_threads: 0,
             model_device: ModelDevice::Auto,
             transcribe_batch: 8,

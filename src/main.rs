@@ -58,7 +58,7 @@ enum AwsCommand {
 enum ModelsCommand {
     /// Download ONNX Runtime and Basic Pitch from PyPI wheels, check their SHA-256s and cache them (idempotent; offline once cached).
     Install {
-        /// Models folder (default: the `models_dir` setting, `.models`, or CODA_MODELS_DIR).
+        /// Models folder (default: the `models_dir` setting: CODA_MODELS_DIR, else ~/.local/share/coda/models).
         #[arg(long)]
         dir: Option<PathBuf>,
         /// Python interpreter whose pip downloads the wheels.

@@ -13,10 +13,7 @@ use coda_models::{
 const MIN_SECONDS: f64 = 180.0;
 
 fn models_dir() -> PathBuf {
-    match std::env::var_os("CODA_MODELS_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.models"),
-    }
+    coda_models::default_models_dir()
 }
 
 fn main() {

@@ -69,14 +69,30 @@ pub struct Installed {
 /// Name of the file remembering which (size, mtime) pairs were already hashed.
 const STAMP_FILE: &str = ".verified.json";
 
-/// `CODA_MODELS_DIR` when set, else `.models` in the current folder.
+/// `CODA_MODELS_DIR` when set, else the per-user [`user_models_dir`].
 pub fn default_models_dir() -> PathBuf {
     match std::env::var_os("CODA_MODELS_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => std::env::current_dir()
-            .unwrap_or_else(|_| PathBuf::from("."))
-            .join(".models"),
+        _ => user_models_dir(),
     }
+}
+
+/// `$XDG_DATA_HOME/coda/models`, else `~/.local/share/coda/models`: the same folder from any working directory.
+pub fn user_models_dir() -> PathBuf {
+    models_dir_from(
+        std::env::var_os("XDG_DATA_HOME").map(PathBuf::from),
+        std::env::var_os("HOME").map(PathBuf::from),
+    )
+}
+
+/// The XDG rule: a relative `XDG_DATA_HOME` is ignored, as the spec says; with no home either, `./.models`.
+fn models_dir_from(xdg_data_home: Option<PathBuf>, home: Option<PathBuf>) -> PathBuf {
+    let base = match (xdg_data_home, home) {
+        (Some(xdg), _) if xdg.is_absolute() => xdg,
+        (_, Some(home)) if !home.as_os_str().is_empty() => home.join(".local/share"),
+        _ => return PathBuf::from(".models"),
+    };
+    base.join("coda").join("models")
 }
 
 /// Downloads (when needed), extracts and verifies every artifact into `models_dir`.
@@ -577,6 +593,25 @@ mod tests {
         let want = dir.path().join("basic_pitch-0.4.0-py2.py3-none-any.whl");
         fs::write(&want, b"").unwrap();
         assert_eq!(find_wheel(dir.path(), &BASIC_PITCH).unwrap(), Some(want));
+    }
+
+    #[test]
+    fn the_default_folder_follows_xdg_and_not_the_working_directory() {
+        let p = |s: &str| Some(PathBuf::from(s));
+        assert_eq!(
+            models_dir_from(p("/data"), p("/home/ann")),
+            PathBuf::from("/data/coda/models")
+        );
+        assert_eq!(
+            models_dir_from(None, p("/home/ann")),
+            PathBuf::from("/home/ann/.local/share/coda/models")
+        );
+        // A relative XDG_DATA_HOME is invalid by the spec and ignored.
+        assert_eq!(
+            models_dir_from(p("rel/data"), p("/home/ann")),
+            PathBuf::from("/home/ann/.local/share/coda/models")
+        );
+        assert_eq!(models_dir_from(None, None), PathBuf::from(".models"));
     }
 
     #[test]

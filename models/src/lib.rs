@@ -16,5 +16,5 @@ pub use basic_pitch::{
     Transcription,
 };
 pub use error::ModelError;
-pub use install::{default_models_dir, install, locate, Installed};
+pub use install::{default_models_dir, install, locate, user_models_dir, Installed};
 pub use runtime::{BasicPitchModel, GraphForm, RuntimeOptions};

@@ -24,10 +24,7 @@ fn data(name: &str) -> PathBuf {
 }
 
 fn models_dir() -> PathBuf {
-    match std::env::var_os("CODA_MODELS_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.models"),
-    }
+    coda_models::default_models_dir()
 }
 
 fn model() -> &'static BasicPitchModel {

@@ -26,10 +26,7 @@ fn gain_of(stem: Stem) -> [f32; 2] {
 }
 
 fn models_dir() -> PathBuf {
-    match std::env::var_os("CODA_MODELS_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.models"),
-    }
+    coda_models::default_models_dir()
 }
 
 fn runtime() -> PathBuf {

@@ -39,10 +39,7 @@ pub fn test_config(data: &std::path::Path) -> Config {
 
 /// The models `scripts/test.sh` installs: `CODA_MODELS_DIR`, else the checkout's `.models`.
 pub fn models_dir() -> std::path::PathBuf {
-    match std::env::var_os("CODA_MODELS_DIR") {
-        Some(dir) if !dir.is_empty() => dir.into(),
-        _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".models"),
-    }
+    coda_models::default_models_dir()
 }
 
 /// The shipped runners; every server in this test binary shares one loaded model, as a process does.

@@ -268,3 +268,51 @@ fn coda_transcribe_errors_name_the_cause() {
     assert!(stderr.contains("onset_threshold"), "{stderr}");
     assert!(!out.path().join("notes.json").exists());
 }
+
+#[test]
+fn coda_transcribe_finds_the_installed_models_from_another_folder() {
+    // As a new user would run it: no CODA_MODELS_DIR, a folder other than the checkout.
+    // The data home links to wherever the tests' models are, so this holds with any CODA_MODELS_DIR.
+    let data_home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(data_home.path().join("coda")).unwrap();
+    let models = std::fs::canonicalize(crate::helpers::models_dir()).unwrap();
+    std::os::unix::fs::symlink(models, data_home.path().join("coda/models")).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let song = elsewhere.path().join("song.wav");
+    std::fs::copy(fixture("vocadito_10.wav"), &song).unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_coda"))
+        .current_dir(elsewhere.path())
+        .env_remove("CODA_MODELS_DIR")
+        .env("XDG_DATA_HOME", data_home.path())
+        .env("CODA_MODEL_THREADS", "2")
+        .args(["transcribe", "song.wav"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(elsewhere
+        .path()
+        .join("song.transcription/notes.json")
+        .is_file());
+
+    // An empty data home has no models: the error names the folder it looked in.
+    let empty = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_coda"))
+        .current_dir(elsewhere.path())
+        .env_remove("CODA_MODELS_DIR")
+        .env("XDG_DATA_HOME", empty.path())
+        .args(["transcribe", "song.wav", "--out", "again"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains(&*empty.path().join("coda/models").to_string_lossy()),
+        "{stderr}"
+    );
+}

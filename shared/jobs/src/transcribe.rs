@@ -367,10 +367,7 @@ mod tests {
     }
 
     fn installed_model() -> Arc<BasicPitchModel> {
-        let models_dir = match std::env::var_os("CODA_MODELS_DIR") {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => repo_path(".models"),
-        };
+        let models_dir = coda_models::default_models_dir();
         SharedModel::new(ModelSettings {
             models_dir,
             runtime: RuntimeOptions {
