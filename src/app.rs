@@ -1,6 +1,5 @@
 //! Local mode: wires the folder/SQLite adapters to the API and the workers.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -9,13 +8,12 @@ use std::time::Duration;
 use anyhow::Context;
 use coda_api::{router, AppState, JwtAuth};
 use coda_core::auth::{hmac_sha256, TokenSigner, UrlSigner};
-use coda_core::model::JobKind;
 use coda_core::ports::{
     BlobStore, Clock, DeliveryRepo, JobQueue, JobRepo, ObjectCreated, RandomIds, SessionRepo,
     SystemClock, UploadRepo, WebhookRepo,
 };
 use coda_core::services::{ingest, sessions, Limits};
-use coda_core::worker::{JobRunner, Worker, WorkerSettings};
+use coda_core::worker::{Runners, Worker, WorkerSettings};
 use coda_local::{
     Db, FolderBlobStore, QueueEvents, SqliteDeliveryRepo, SqliteJobRepo, SqliteQueue,
     SqliteSessionRepo, SqliteUploadRepo, SqliteWebhookRepo,
@@ -169,10 +167,7 @@ fn local_event(body: &str) -> coda_core::Result<Vec<ObjectCreated>> {
 }
 
 /// Starts the API and the workers on the local adapters.
-pub async fn start(
-    config: &Config,
-    runners: HashMap<JobKind, Arc<dyn JobRunner>>,
-) -> anyhow::Result<RunningApp> {
+pub async fn start(config: &Config, runners: Runners) -> anyhow::Result<RunningApp> {
     let keys = load_keys(&config.data_dir)?;
     let listener = bind(config).await?;
     let base_url = base_url(config, &listener)?;
@@ -223,7 +218,7 @@ pub async fn start(
 /// The poller stands in for the ingest Lambda's SQS event source mapping; S3 serves uploads and downloads.
 pub async fn start_aws(
     config: &Config,
-    runners: HashMap<JobKind, Arc<dyn JobRunner>>,
+    runners: Runners,
     aws: &coda_aws::AwsAdapters,
 ) -> anyhow::Result<RunningApp> {
     let keys = load_keys(&config.data_dir)?;
@@ -284,7 +279,7 @@ pub fn notifier_settings(config: &Config) -> coda_notify::NotifierSettings {
 }
 
 /// The runners this build ships, sharing one lazily loaded model; warns when the models are not installed.
-pub fn builtin_runners(config: &Config) -> HashMap<JobKind, Arc<dyn JobRunner>> {
+pub fn builtin_runners(config: &Config) -> Runners {
     let settings = config.model_settings();
     if let Err(e) = coda_models::locate(&settings.models_dir) {
         warn!("transcribe jobs will fail until the models are installed: {e}");
@@ -309,7 +304,7 @@ async fn run(
     listener: tokio::net::TcpListener,
     base_url: String,
     ports: Ports,
-    runners: HashMap<JobKind, Arc<dyn JobRunner>>,
+    runners: Runners,
     mode: Mode,
 ) -> anyhow::Result<RunningApp> {
     let addr = listener.local_addr()?;
@@ -336,10 +331,10 @@ async fn run(
         dead_letters: dlq,
         blobs: blobs.clone(),
         clock: clock.clone(),
-        runners,
+        runners: runners.by_kind.clone(),
         settings: worker_settings(config),
     });
-    let available = worker.kinds();
+    let kinds = runners.kinds();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     for i in 0..worker_count {
@@ -425,7 +420,7 @@ async fn run(
             upload_url_ttl: secs(config.upload_url_ttl_secs),
             download_url_ttl: secs(config.download_url_ttl_secs),
         },
-        available,
+        kinds,
         url_signer: mode.url_signer,
         auth: Arc::new(JwtAuth {
             signer: keys.tokens.clone(),

@@ -7,9 +7,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use coda::config::{Backend, Config, LogFormat};
 use coda::{app, separate_cmd, transcribe_cmd};
-use coda_core::params::{
-    SeparateOptions, SeparationModel, StemFormat, TranscribeOptions, VocalMethodOption,
-};
+use coda_jobs::separate::{SeparateOptions, SeparationModel, StemFormat, VocalMethodOption};
+use coda_jobs::transcribe::TranscribeOptions;
 
 #[derive(Parser)]
 #[command(
@@ -277,9 +276,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ModelsCommand::Install { dir, python } => {
                 let dir = dir.unwrap_or(config.models_dir);
                 eprintln!("installing model files into {}", dir.display());
-                let installed = coda_models::install(&dir, &python)?;
-                println!("runtime: {}", installed.runtime.display());
-                println!("basic pitch: {}", installed.basic_pitch.display());
+                // What the shipped kinds' specs list, so a new kind's artifacts come with it.
+                let registry = coda_jobs::registry();
+                let names = registry.artifacts_of(&registry.kinds());
+                for (name, path) in names
+                    .iter()
+                    .zip(coda_models::install::install_named(&dir, &python, &names)?)
+                {
+                    println!("{name}: {}", path.display());
+                }
                 Ok(())
             }
             ModelsCommand::Check { dir } => {

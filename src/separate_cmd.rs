@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use coda_core::params::SeparateOptions;
+use coda_core::kinds::KindParams;
+use coda_jobs::separate::SeparateOptions;
 use coda_jobs::separate::{check_separable, decode_input, separate_decoded, Stage, StemFiles};
 use coda_jobs::{ModelSettings, SharedHtDemucs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -45,7 +46,7 @@ pub fn default_out_dir(input: &Path) -> PathBuf {
 /// Separates `args.input` and writes the four stems and stems.png; returns the file paths.
 pub fn run(args: &SeparateArgs) -> anyhow::Result<(Vec<PathBuf>, Timings)> {
     let fail = |e: coda_core::CodaError| anyhow::anyhow!("{}: {e}", e.code());
-    args.options.validate().map_err(fail)?;
+    args.options.check().map_err(fail)?;
     let started = Instant::now();
     let bytes =
         std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;

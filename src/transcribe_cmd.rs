@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use coda_core::params::TranscribeOptions;
+use coda_core::kinds::KindParams;
+use coda_jobs::transcribe::TranscribeOptions;
 use coda_jobs::transcribe::{
     model_input, params_from_options, transcribe_input, Stage, TranscriptionFiles,
 };
@@ -47,7 +48,7 @@ pub fn default_out_dir(input: &Path) -> PathBuf {
 /// Transcribes `args.input`, writes notes.json, transcription.mid and pianoroll.png, and returns the note count.
 pub fn run(args: &TranscribeArgs) -> anyhow::Result<(usize, Timings)> {
     args.options
-        .validate()
+        .check()
         .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
     let params = params_from_options(&args.options, args.model.batch_size);
     let bytes =

@@ -2,12 +2,10 @@
 //! with the same worker loop and runners as local mode, and on SIGTERM hands
 //! its in-flight messages back to the queue.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use coda_core::model::JobKind;
 use coda_core::ports::SystemClock;
-use coda_core::worker::{JobRunner, Worker};
+use coda_core::worker::{Runners, Worker};
 use tokio::sync::watch;
 use tracing::info;
 
@@ -18,7 +16,7 @@ use crate::config::Config;
 pub async fn run(
     config: &Config,
     aws: &coda_aws::AwsAdapters,
-    runners: HashMap<JobKind, Arc<dyn JobRunner>>,
+    runners: Runners,
     shutdown: watch::Receiver<bool>,
 ) {
     let worker = Arc::new(Worker {
@@ -27,7 +25,7 @@ pub async fn run(
         dead_letters: aws.jobs_dlq.clone(),
         blobs: aws.blobs.clone(),
         clock: Arc::new(SystemClock),
-        runners,
+        runners: runners.by_kind,
         settings: worker_settings(config),
     });
     let n = config.worker_count();

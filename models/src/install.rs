@@ -95,6 +95,43 @@ fn models_dir_from(xdg_data_home: Option<PathBuf>, home: Option<PathBuf>) -> Pat
     base.join("coda").join("models")
 }
 
+/// The artifact whose PyPI package is `name` (the names job kinds list in their specs).
+pub fn artifact(name: &str) -> Option<&'static Artifact> {
+    ARTIFACTS.iter().find(|a| a.package == name)
+}
+
+/// Installs the artifacts named (by package, as kind specs list them) and returns their paths.
+///
+/// An unknown name is an error naming the known ones, so a spec that lists
+/// an artifact this build cannot fetch fails at install, not at the first job.
+pub fn install_named(
+    models_dir: &Path,
+    python: &str,
+    names: &[&str],
+) -> Result<Vec<PathBuf>, ModelError> {
+    let artifacts = names
+        .iter()
+        .map(|n| {
+            artifact(n).ok_or_else(|| {
+                ModelError::InvalidParams(format!(
+                    "no model artifact named '{n}'; known: {}",
+                    ARTIFACTS.map(|a| a.package).join(", ")
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    fs::create_dir_all(models_dir).map_err(|e| ModelError::io(models_dir, e))?;
+    let mut stamp = Stamp::load(models_dir);
+    for a in &artifacts {
+        install_one(models_dir, python, a, &mut stamp)?;
+    }
+    stamp.save(models_dir);
+    Ok(artifacts
+        .iter()
+        .map(|a| models_dir.join(a.file_name))
+        .collect())
+}
+
 /// Downloads (when needed), extracts and verifies every artifact into `models_dir`.
 ///
 /// Files already present with the pinned hash are left alone, so a second run
@@ -593,6 +630,19 @@ mod tests {
         let want = dir.path().join("basic_pitch-0.4.0-py2.py3-none-any.whl");
         fs::write(&want, b"").unwrap();
         assert_eq!(find_wheel(dir.path(), &BASIC_PITCH).unwrap(), Some(want));
+    }
+
+    #[test]
+    fn artifacts_are_named_by_package_and_unknown_names_are_refused() {
+        assert_eq!(artifact("basic-pitch"), Some(&BASIC_PITCH));
+        assert_eq!(artifact("onnxruntime"), Some(&ONNX_RUNTIME));
+        let dir = tempfile::tempdir().unwrap();
+        let err = install_named(dir.path(), "python3", &["weights-from-a-hub"]).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("weights-from-a-hub") && msg.contains("basic-pitch"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -110,7 +110,7 @@ async fn rejects_bad_requests_with_clear_codes() {
         .post_json(
             "erin",
             "/v1/uploads",
-            json!({"filename": "a.wav", "size": 10, "jobs": ["synthesize"]}),
+            json!({"filename": "a.wav", "size": 10, "jobs": [crate::helpers::UNRUNNABLE.name]}),
         )
         .await;
     assert_eq!(error_of(r).await, is(422, "JOB_KIND_UNAVAILABLE"));

@@ -1,6 +1,5 @@
 //! `spawn_app()` and friends.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,8 +8,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use coda::app::{start, RunningApp};
 use coda::config::Config;
+use coda_core::kinds::{KindSpec, NoParams, Route};
 use coda_core::model::{Job, JobKind};
-use coda_core::worker::{JobRunner, NewOutput, Progress};
+use coda_core::worker::{JobRunner, NewOutput, Progress, Runners};
 use coda_core::{CodaError, Result};
 use serde_json::{json, Value};
 
@@ -42,14 +42,24 @@ pub fn models_dir() -> std::path::PathBuf {
     coda_models::default_models_dir()
 }
 
-/// The shipped runners; every server in this test binary shares one loaded model, as a process does.
-pub fn runners() -> HashMap<JobKind, Arc<dyn JobRunner>> {
+/// A kind registered in the tests that no server here runs: known, so 422 `JOB_KIND_UNAVAILABLE`.
+pub const UNRUNNABLE: KindSpec = KindSpec::new::<NoParams>(
+    "unrunnable",
+    "registered in the tests, run by no worker",
+    Route::Gpu,
+    "UnrunnableParams",
+);
+
+/// The shipped runners, plus [`UNRUNNABLE`] in the registry; every server in this test binary shares one loaded model, as a process does.
+pub fn runners() -> Runners {
     static MODEL: std::sync::OnceLock<Arc<coda_jobs::SharedModel>> = std::sync::OnceLock::new();
     let model = MODEL.get_or_init(|| {
         let settings = test_config(std::path::Path::new(".")).model_settings();
         Arc::new(coda_jobs::SharedModel::new(settings))
     });
-    coda_jobs::builtin_runners(model.clone())
+    let mut runners = coda_jobs::builtin_runners(model.clone());
+    runners.registry.register(UNRUNNABLE);
+    runners
 }
 
 /// Starts the real server with the shipped runners.
@@ -58,10 +68,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// Starts the real server with adjusted settings and chosen runners.
-pub async fn spawn_app_with(
-    tweak: impl FnOnce(&mut Config),
-    runners: HashMap<JobKind, Arc<dyn JobRunner>>,
-) -> TestApp {
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config), runners: Runners) -> TestApp {
     let data = Arc::new(tempfile::tempdir().expect("tempdir"));
     spawn_on(data, tweak, runners).await
 }
@@ -70,7 +77,7 @@ pub async fn spawn_app_with(
 pub async fn spawn_on(
     data: Arc<tempfile::TempDir>,
     tweak: impl FnOnce(&mut Config),
-    runners: HashMap<JobKind, Arc<dyn JobRunner>>,
+    runners: Runners,
 ) -> TestApp {
     let mut cfg = test_config(data.path());
     tweak(&mut cfg);
@@ -266,7 +273,7 @@ pub struct SlowRunner {
 #[async_trait]
 impl JobRunner for SlowRunner {
     fn kind(&self) -> JobKind {
-        JobKind::Probe
+        JobKind::from_static("probe")
     }
     async fn run(
         &self,
@@ -298,7 +305,7 @@ pub struct FlakyRunner {
 #[async_trait]
 impl JobRunner for FlakyRunner {
     fn kind(&self) -> JobKind {
-        JobKind::Probe
+        JobKind::from_static("probe")
     }
     async fn run(
         &self,
@@ -313,6 +320,7 @@ impl JobRunner for FlakyRunner {
     }
 }
 
-pub fn runners_with(r: Arc<dyn JobRunner>) -> HashMap<JobKind, Arc<dyn JobRunner>> {
-    HashMap::from([(r.kind(), r)])
+/// The shipped kinds' registry with `r` as the only runner.
+pub fn runners_with(r: Arc<dyn JobRunner>) -> Runners {
+    Runners::new(coda_jobs::registry()).with(r)
 }

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod extract;
 pub mod openapi;
+mod openapi_kinds;
 mod routes;
 
 use std::sync::Arc;
@@ -18,7 +19,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use coda_core::auth::{TokenSigner, UrlSigner};
-use coda_core::model::{JobKind, Owner};
+use coda_core::kinds::Kinds;
+use coda_core::model::Owner;
 use coda_core::ports::{
     BlobStore, Clock, DeliveryRepo, IdGen, JobQueue, JobRepo, SessionRepo, UploadRepo, WebhookRepo,
 };
@@ -89,8 +91,8 @@ pub struct AppState {
     pub ids: Arc<dyn IdGen>,
     /// Limits and lifetimes.
     pub limits: Limits,
-    /// Job kinds this deployment runs.
-    pub available: Vec<JobKind>,
+    /// Job kinds this deployment knows, and those it runs.
+    pub kinds: Kinds,
     /// Signs the local store's object URLs; None where the store presigns itself (S3).
     pub url_signer: Option<UrlSigner>,
     /// How callers are identified.

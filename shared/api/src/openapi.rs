@@ -1,5 +1,6 @@
 //! The OpenAPI document, generated from the handlers' own types.
 
+use axum::extract::State;
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -54,9 +55,16 @@ impl Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
+/// The whole document for a deployment: the handlers' types plus its kinds.
+pub fn document(kinds: &coda_core::kinds::Kinds) -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    crate::openapi_kinds::add_kinds(&mut doc, kinds);
+    doc
+}
+
 /// Serves the document.
-pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn serve(State(s): State<crate::SharedState>) -> Json<serde_json::Value> {
+    Json(document(&s.kinds))
 }
 
 #[cfg(test)]

@@ -199,7 +199,7 @@ pub async fn create_upload(
         s.clock.as_ref(),
         s.ids.as_ref(),
         &s.limits,
-        &s.available,
+        &s.kinds,
         &owner,
         req,
     )
@@ -272,6 +272,7 @@ pub async fn put_signed_object(
         s.blobs.as_ref(),
         s.clock.as_ref(),
         &s.limits,
+        &s.kinds,
         &key,
         bytes,
     )
@@ -392,7 +393,7 @@ pub async fn create_job(
         s.blobs.as_ref(),
         s.clock.as_ref(),
         s.ids.as_ref(),
-        &s.available,
+        &s.kinds,
         &s.webhook_policy,
         &owner,
         req,

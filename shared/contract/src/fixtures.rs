@@ -50,7 +50,7 @@ pub fn upload(id: &str) -> Upload {
         declared_size: 10,
         declared_content_type: "audio/wav".to_string(),
         content_type: None,
-        jobs: vec![JobKind::Probe],
+        jobs: vec![JobKind::from_static("probe")],
         session_id: None,
         state: UploadState::Pending,
         etag: None,
@@ -66,7 +66,7 @@ pub fn job(id: &str, owner: &str, created_at: Timestamp) -> Job {
     Job {
         job_id: id.to_string(),
         owner: owner.to_string(),
-        kind: JobKind::Probe,
+        kind: JobKind::from_static("probe"),
         status: JobStatus::Queued,
         progress: 0,
         params: serde_json::json!({}),

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod error;
 pub mod filename;
 pub mod keys;
+pub mod kinds;
 pub mod model;
 pub mod params;
 pub mod ports;

@@ -6,7 +6,6 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::webhooks::WebhookEventType;
-use crate::CodaError;
 
 /// Instants are UTC and serialise as RFC 3339.
 pub type Timestamp = DateTime<Utc>;
@@ -118,62 +117,7 @@ pub struct Upload {
     pub version: u64,
 }
 
-/// What a job does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum JobKind {
-    /// Decode the audio and measure duration, levels and loudness.
-    Probe,
-    /// Audio to notes (MIDI).
-    Transcribe,
-    /// Key, chords, tempo and tablature.
-    Analyze,
-    /// Stem separation.
-    Separate,
-    /// Singing synthesis from a score.
-    Synthesize,
-    /// Generated rhythms, melodies and chords.
-    Compose,
-}
-
-impl JobKind {
-    /// Every kind, in API order.
-    pub const ALL: [JobKind; 6] = [
-        JobKind::Probe,
-        JobKind::Transcribe,
-        JobKind::Analyze,
-        JobKind::Separate,
-        JobKind::Synthesize,
-        JobKind::Compose,
-    ];
-
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobKind::Probe => "probe",
-            JobKind::Transcribe => "transcribe",
-            JobKind::Analyze => "analyze",
-            JobKind::Separate => "separate",
-            JobKind::Synthesize => "synthesize",
-            JobKind::Compose => "compose",
-        }
-    }
-
-    /// Parses a wire name; an unknown name is a 422 `UNKNOWN_JOB_KIND`.
-    pub fn parse(s: &str) -> Result<JobKind, CodaError> {
-        JobKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| CodaError::Unprocessable {
-                code: "UNKNOWN_JOB_KIND",
-                message: format!("unknown job kind '{s}'"),
-                details: serde_json::json!({
-                    "kind": s,
-                    "known": JobKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()
-                }),
-            })
-    }
-}
+pub use crate::kinds::JobKind;
 
 /// Lifecycle of a job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

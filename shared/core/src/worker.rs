@@ -15,6 +15,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use tracing::{info, warn, Instrument};
 
+use crate::kinds::{KindRegistry, Kinds};
 use crate::model::{Job, JobError, JobKind, JobStatus, Output};
 use crate::ports::{BlobStore, Clock, JobQueue, JobRepo, QueueMessage};
 use crate::services::chrono_dur;
@@ -94,6 +95,39 @@ pub trait JobRunner: Send + Sync {
         -> Result<Vec<NewOutput>>;
 }
 
+/// The kinds a process knows (its registry) and the runners it has for some of them.
+#[derive(Clone, Default)]
+pub struct Runners {
+    /// Every known kind: what submissions are validated against.
+    pub registry: KindRegistry,
+    /// The runners, by kind: what this process's workers run.
+    pub by_kind: HashMap<JobKind, Arc<dyn JobRunner>>,
+}
+
+impl Runners {
+    /// No runners yet over `registry`.
+    pub fn new(registry: KindRegistry) -> Self {
+        Runners {
+            registry,
+            by_kind: HashMap::new(),
+        }
+    }
+
+    /// With `runner` for its kind (replacing any other).
+    pub fn with(mut self, runner: Arc<dyn JobRunner>) -> Self {
+        self.by_kind.insert(runner.kind(), runner);
+        self
+    }
+
+    /// The registry and the kinds these runners make available.
+    pub fn kinds(&self) -> Kinds {
+        Kinds::new(
+            self.registry.clone(),
+            &self.by_kind.keys().cloned().collect::<Vec<_>>(),
+        )
+    }
+}
+
 /// Timing knobs of a worker.
 #[derive(Clone, Debug)]
 pub struct WorkerSettings {
@@ -165,10 +199,9 @@ enum Ending {
 impl Worker {
     /// The kinds this worker can run.
     pub fn kinds(&self) -> Vec<JobKind> {
-        JobKind::ALL
-            .into_iter()
-            .filter(|k| self.runners.contains_key(k))
-            .collect()
+        let mut kinds: Vec<JobKind> = self.runners.keys().cloned().collect();
+        kinds.sort();
+        kinds
     }
 
     /// Pulls and handles messages until `shutdown` turns true.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use coda_api::{router_for, AppState, Authenticator, RouteGroup, SharedState};
 use coda_aws::{object_created_from_s3_event, AwsAdapters, AwsNames};
+use coda_core::kinds::{KindRegistry, Kinds};
 use coda_core::model::{JobKind, Owner};
 use coda_core::ports::{
     BlobStore, Clock, JobQueue, JobRepo, RandomIds, SessionRepo, SystemClock, UploadRepo,
@@ -51,15 +52,9 @@ pub async fn adapters_from_env() -> Result<AwsAdapters, Error> {
     Ok(AwsAdapters::connect(&names, &sdk).await?)
 }
 
-/// The job kinds the GPU worker runs, from `CODA_JOB_KINDS` (comma-separated; default `probe,transcribe,separate`).
-pub fn job_kinds_from_env() -> Result<Vec<JobKind>, CodaError> {
-    let raw =
-        std::env::var("CODA_JOB_KINDS").unwrap_or_else(|_| "probe,transcribe,separate".into());
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(JobKind::parse)
-        .collect()
+/// The job kinds the GPU worker runs, from `CODA_JOB_KINDS` (comma-separated); unset or empty means every kind in `registry`.
+pub fn job_kinds_from_env(registry: &KindRegistry) -> Result<Vec<JobKind>, CodaError> {
+    registry.parse_list(&std::env::var("CODA_JOB_KINDS").unwrap_or_default())
 }
 
 /// Takes the owner from the claims the API Gateway JWT authorizer verified.
@@ -86,11 +81,7 @@ impl Authenticator for GatewayClaimsAuth {
 }
 
 /// The API state over the AWS adapters: downloads redirect to S3, identity comes from the authorizer.
-pub fn http_state(
-    a: &AwsAdapters,
-    available: Vec<JobKind>,
-    auth: Arc<dyn Authenticator>,
-) -> SharedState {
+pub fn http_state(a: &AwsAdapters, kinds: Kinds, auth: Arc<dyn Authenticator>) -> SharedState {
     Arc::new(AppState {
         sessions: a.sessions.clone(),
         uploads: a.uploads.clone(),
@@ -104,7 +95,7 @@ pub fn http_state(
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
         limits: Limits::default(),
-        available,
+        kinds,
         url_signer: None,
         auth,
         workers: 0,
@@ -116,9 +107,11 @@ pub fn http_state(
 pub async fn run_http(groups: &[RouteGroup]) -> Result<(), Error> {
     init_logging();
     let adapters = adapters_from_env().await?;
+    let registry = coda_jobs::registry();
+    let available = job_kinds_from_env(&registry)?;
     let state = http_state(
         &adapters,
-        job_kinds_from_env()?,
+        Kinds::new(registry, &available),
         Arc::new(GatewayClaimsAuth),
     );
     lambda_http::run(router_for(state, groups)).await

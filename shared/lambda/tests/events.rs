@@ -75,7 +75,7 @@ impl Local {
                 declared_size: 1,
                 declared_content_type: String::new(),
                 content_type: None,
-                jobs: vec![JobKind::Probe],
+                jobs: vec![JobKind::from_static("probe")],
                 session_id: None,
                 state: UploadState::Pending,
                 etag: None,
@@ -114,7 +114,7 @@ async fn ingest_batch_creates_jobs_once_and_decodes_keys() {
     let job = l.jobs.get(&first.job_ids[0]).await.unwrap().unwrap();
     assert_eq!(
         (job.kind, job.status, job.owner.as_str()),
-        (JobKind::Probe, JobStatus::Queued, "alice")
+        (JobKind::from_static("probe"), JobStatus::Queued, "alice")
     );
     assert_eq!(l.queue.depth().await.unwrap(), 2);
 
@@ -173,7 +173,10 @@ fn state(l: &Local) -> coda_api::SharedState {
         clock: l.clock.clone(),
         ids: Arc::new(coda_core::ports::RandomIds),
         limits: Default::default(),
-        available: vec![JobKind::Probe],
+        kinds: coda_core::kinds::Kinds::new(
+            coda_jobs::registry(),
+            &[JobKind::from_static("probe")],
+        ),
         url_signer: None,
         auth: Arc::new(GatewayClaimsAuth),
         workers: 0,
@@ -219,7 +222,7 @@ async fn api_gateway_requests_take_the_owner_from_jwt_claims() {
     let job = Job {
         job_id: "job_0123456789abcdef".into(),
         owner: "alice".into(),
-        kind: JobKind::Probe,
+        kind: JobKind::from_static("probe"),
         status: JobStatus::Queued,
         progress: 0,
         params: serde_json::json!({}),

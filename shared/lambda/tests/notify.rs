@@ -227,7 +227,7 @@ impl World {
             .create(&Job {
                 job_id: id.clone(),
                 owner: "alice".into(),
-                kind: JobKind::Probe,
+                kind: JobKind::from_static("probe"),
                 status: JobStatus::Running,
                 progress: 40,
                 params: serde_json::json!({}),

@@ -63,9 +63,9 @@ pub async fn handle_object_created(
     let mut created = vec![];
     for kind in &upload.jobs {
         let job = Job {
-            job_id: job_id_for_upload(&upload.upload_id, &event.etag, *kind),
+            job_id: job_id_for_upload(&upload.upload_id, &event.etag, kind),
             owner: upload.owner.clone(),
-            kind: *kind,
+            kind: kind.clone(),
             status: JobStatus::Queued,
             progress: 0,
             params: json!({}),

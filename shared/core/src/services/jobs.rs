@@ -6,8 +6,8 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::access::check_blob_owner;
-use super::uploads::ensure_available;
 use super::webhooks::check_destination;
+use crate::kinds::Kinds;
 use crate::model::{Job, JobError, JobKind, JobStatus, JobWebhook, OutboxEvent, Owner, Page};
 use crate::ports::{BlobStore, Clock, IdGen, JobQueue, JobRepo, SessionRepo, UploadRepo};
 use crate::webhooks::{AddressPolicy, WebhookEventType, WebhookSecret};
@@ -116,7 +116,7 @@ pub async fn view(
 }
 
 /// A deterministic id, so a repeated upload event creates no second job.
-pub fn job_id_for_upload(upload_id: &str, etag: &str, kind: JobKind) -> String {
+pub fn job_id_for_upload(upload_id: &str, etag: &str, kind: &JobKind) -> String {
     let digest = Sha256::digest(format!("{upload_id}\n{etag}\n{}", kind.as_str()).as_bytes());
     format!("job_{}", &hex::encode(digest)[..32])
 }
@@ -144,14 +144,14 @@ pub async fn submit(
     blobs: &dyn BlobStore,
     clock: &dyn Clock,
     ids: &dyn IdGen,
-    available: &[JobKind],
+    kinds: &Kinds,
     policy: &AddressPolicy,
     owner: &Owner,
     req: NewJob,
 ) -> Result<Job> {
-    let kind = JobKind::parse(&req.kind)?;
-    ensure_available(kind, available)?;
-    crate::params::validate(kind, &req.params)?;
+    let spec = kinds.runnable(&req.kind)?;
+    spec.validate(&req.params)?;
+    let kind = spec.kind();
     if let Some(url) = &req.webhook_url {
         check_destination(url, policy, "webhook_url")?;
     }

@@ -56,7 +56,7 @@ impl From<&Job> for JobEventData {
     fn from(job: &Job) -> Self {
         JobEventData {
             job_id: job.job_id.clone(),
-            kind: job.kind,
+            kind: job.kind.clone(),
             status: job.status,
             progress: job.progress,
             input_key: job.input_key.clone(),

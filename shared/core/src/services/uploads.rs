@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::sessions::{too_large, unsupported};
 use super::{chrono_dur, Limits};
 use crate::filename::check_filename;
+use crate::kinds::Kinds;
 use crate::model::{JobKind, Owner, Upload, UploadState};
 use crate::ports::{BlobStore, Clock, IdGen, SessionRepo, UploadRepo};
 use crate::sniff::sniff;
@@ -93,7 +94,7 @@ pub async fn create(
     clock: &dyn Clock,
     ids: &dyn IdGen,
     limits: &Limits,
-    available: &[JobKind],
+    kinds: &Kinds,
     owner: &Owner,
     req: NewUpload,
 ) -> Result<(Upload, String)> {
@@ -107,7 +108,7 @@ pub async fn create(
             "size must be at least 1 byte",
         ));
     }
-    let jobs = parse_kinds(&req.jobs, available)?;
+    let jobs = parse_kinds(&req.jobs, kinds)?;
     if let Some(sid) = &req.session_id {
         super::sessions::get(sessions, clock, owner, sid).await?;
     }
@@ -142,34 +143,15 @@ pub async fn create(
 }
 
 /// Parses requested kinds; unknown names and kinds with no runner are 422s.
-pub fn parse_kinds(names: &[String], available: &[JobKind]) -> Result<Vec<JobKind>> {
-    let mut kinds = Vec::with_capacity(names.len());
+pub fn parse_kinds(names: &[String], kinds: &Kinds) -> Result<Vec<JobKind>> {
+    let mut out = Vec::with_capacity(names.len());
     for n in names {
-        let k = JobKind::parse(n)?;
-        ensure_available(k, available)?;
-        if !kinds.contains(&k) {
-            kinds.push(k);
+        let k = kinds.runnable(n)?.kind();
+        if !out.contains(&k) {
+            out.push(k);
         }
     }
-    Ok(kinds)
-}
-
-/// A kind this deployment cannot run yet is a 422 `JOB_KIND_UNAVAILABLE`.
-pub fn ensure_available(kind: JobKind, available: &[JobKind]) -> Result<()> {
-    if available.contains(&kind) {
-        return Ok(());
-    }
-    Err(CodaError::Unprocessable {
-        code: "JOB_KIND_UNAVAILABLE",
-        message: format!(
-            "job kind '{}' is not available on this server",
-            kind.as_str()
-        ),
-        details: serde_json::json!({
-            "kind": kind.as_str(),
-            "available": available.iter().map(|k| k.as_str()).collect::<Vec<_>>()
-        }),
-    })
+    Ok(out)
 }
 
 /// Accepts the bytes PUT to a signed URL (the local stand-in for S3's PUT).
@@ -181,6 +163,7 @@ pub async fn receive_bytes(
     blobs: &dyn BlobStore,
     clock: &dyn Clock,
     limits: &Limits,
+    kinds: &Kinds,
     key: &str,
     bytes: Bytes,
 ) -> Result<Upload> {
@@ -219,15 +202,32 @@ pub async fn receive_bytes(
         });
     }
     let kind = sniff(&bytes).ok_or_else(|| unsupported(&upload.filename))?;
-    let needs_audio = upload.jobs.iter().any(|k| *k != JobKind::Synthesize);
-    if needs_audio && !kind.is_audio() {
+    // Each requested kind says what its input may be; an unknown kind (a registry that
+    // shrank since the slot was issued) accepts anything and fails as a job instead.
+    let refused = upload.jobs.iter().find(|k| {
+        kinds
+            .registry
+            .get(k.as_str())
+            .is_some_and(|spec| !spec.accepts_input(kind.mime()))
+    });
+    if let Some(job_kind) = refused {
+        let wanted = kinds
+            .registry
+            .get(job_kind.as_str())
+            .and_then(|s| s.inputs.first())
+            .map_or(&[][..], |slot| slot.content_types);
+        let needs = if wanted.iter().all(|t| t.starts_with("audio/")) {
+            "audio".to_string()
+        } else {
+            wanted.join(" or ")
+        };
         return Err(CodaError::UnsupportedMediaType {
             message: format!(
-                "'{}' looks like {} but the requested jobs need audio",
+                "'{}' looks like {} but the requested jobs need {needs}",
                 upload.filename,
                 kind.mime()
             ),
-            details: serde_json::json!({ "detected": kind.mime() }),
+            details: serde_json::json!({ "detected": kind.mime(), "kind": job_kind.as_str(), "accepted": wanted }),
         });
     }
     if let Err(e) = blobs.put(key, bytes, kind.mime()).await {
