@@ -331,7 +331,7 @@ async fn run(
         dead_letters: dlq,
         blobs: blobs.clone(),
         clock: clock.clone(),
-        runners: runners.by_kind.clone(),
+        runners: runners.clone(),
         settings: worker_settings(config),
     });
     let kinds = runners.kinds();

@@ -25,7 +25,7 @@ pub async fn run(
         dead_letters: aws.jobs_dlq.clone(),
         blobs: aws.blobs.clone(),
         clock: Arc::new(SystemClock),
-        runners: runners.by_kind,
+        runners,
         settings: worker_settings(config),
     });
     let n = config.worker_count();

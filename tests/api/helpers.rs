@@ -5,12 +5,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use coda::app::{start, RunningApp};
 use coda::config::Config;
 use coda_core::kinds::{KindSpec, NoParams, Route};
-use coda_core::model::{Job, JobKind};
-use coda_core::worker::{JobRunner, NewOutput, Progress, Runners};
+use coda_core::model::JobKind;
+use coda_core::worker::{JobContext, JobRunner, NewOutput, Runners};
 use coda_core::{CodaError, Result};
 use serde_json::{json, Value};
 
@@ -275,12 +274,8 @@ impl JobRunner for SlowRunner {
     fn kind(&self) -> JobKind {
         JobKind::from_static("probe")
     }
-    async fn run(
-        &self,
-        job: &Job,
-        _input: Bytes,
-        progress: Arc<Progress>,
-    ) -> Result<Vec<NewOutput>> {
+    async fn run(&self, ctx: JobContext) -> Result<Vec<NewOutput>> {
+        let (job, progress) = (ctx.job(), ctx.progress());
         self.runs.fetch_add(1, Ordering::SeqCst);
         for i in 0..self.steps {
             progress.check()?;
@@ -307,12 +302,7 @@ impl JobRunner for FlakyRunner {
     fn kind(&self) -> JobKind {
         JobKind::from_static("probe")
     }
-    async fn run(
-        &self,
-        _job: &Job,
-        _input: Bytes,
-        _progress: Arc<Progress>,
-    ) -> Result<Vec<NewOutput>> {
+    async fn run(&self, _ctx: JobContext) -> Result<Vec<NewOutput>> {
         let n = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
         Err(CodaError::Unavailable(format!(
             "storage timed out (attempt {n})"

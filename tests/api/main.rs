@@ -7,6 +7,7 @@ mod bad_input;
 mod chaos;
 mod flow;
 mod helpers;
+mod inputs;
 mod lifecycle;
 mod process;
 mod receiver;

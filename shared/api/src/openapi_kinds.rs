@@ -69,6 +69,59 @@ pub fn add_kinds(doc: &mut Value, kinds: &Kinds) {
                     {"type": "null"}
                 ]}),
             );
+            let names: Vec<&str> = spec.inputs.iter().map(|i| i.name).collect();
+            let named: Map<String, Value> = spec
+                .inputs
+                .iter()
+                .map(|i| {
+                    (
+                        i.name.to_string(),
+                        json!({"type": "string", "minLength": 1, "description": format!(
+                            "{} ({}): a blob key or `job:{{id}}/{{output}}`",
+                            i.description,
+                            i.content_types.join(", ")
+                        )}),
+                    )
+                })
+                .collect();
+            props.insert(
+                "inputs".into(),
+                json!({"type": "object", "properties": named, "additionalProperties": false}),
+            );
+            if let Some(first) = names.first() {
+                props.insert(
+                    "input_key".into(),
+                    json!({"type": ["string", "null"], "minLength": 1,
+                        "description": format!("Shorthand for `inputs.{first}`.")}),
+                );
+                // The first input by exactly one of the two spellings; the others by name.
+                let rest: Vec<&str> = names[1..].to_vec();
+                let mut with_key = json!({"required": ["input_key"],
+                    "properties": {"input_key": {"type": "string"},
+                        "inputs": {"not": {"required": [first]}}}});
+                let mut with_inputs = json!({
+                    "properties": {"input_key": {"type": "null"}},
+                    "required": ["inputs"]
+                });
+                with_inputs["properties"]["inputs"] = json!({"required": names});
+                if !rest.is_empty() {
+                    with_key["required"] = json!(["input_key", "inputs"]);
+                    with_key["properties"]["inputs"]["required"] = json!(rest);
+                }
+                variant["oneOf"] = json!([with_key, with_inputs]);
+            } else {
+                props.insert(
+                    "input_key".into(),
+                    json!({"type": "null", "description": "This kind takes no input."}),
+                );
+                props.insert(
+                    "inputs".into(),
+                    json!({"type": "object", "maxProperties": 0, "description": "This kind takes no input."}),
+                );
+            }
+        }
+        if let Some(req) = variant.get_mut("required").and_then(Value::as_array_mut) {
+            req.retain(|r| r != "input_key");
         }
         mapping.insert(
             spec.name.into(),
@@ -88,8 +141,32 @@ pub fn add_kinds(doc: &mut Value, kinds: &Kinds) {
             "discriminator": {"propertyName": "kind", "mapping": mapping},
         }),
     );
+    // An upload's jobs: a runnable kind that takes an input, by name or with its params.
+    let upload_kinds: Vec<_> = kinds
+        .registry
+        .specs()
+        .iter()
+        .filter(|s| available.contains(&s.name) && !s.inputs.is_empty())
+        .collect();
+    let mut items = vec![
+        json!({"type": "string", "enum": upload_kinds.iter().map(|s| s.name).collect::<Vec<_>>()}),
+    ];
+    for spec in &upload_kinds {
+        items.push(json!({
+            "type": "object",
+            "required": ["kind"],
+            "additionalProperties": false,
+            "properties": {
+                "kind": {"type": "string", "const": spec.name},
+                "params": {"oneOf": [
+                    {"$ref": format!("#{COMPONENTS}/{}", spec.params_name)},
+                    {"type": "null"}
+                ]}
+            }
+        }));
+    }
     if let Some(jobs) = doc.pointer_mut("/components/schemas/NewUpload/properties/jobs") {
-        jobs["items"] = json!({"type": "string", "enum": available});
+        jobs["items"] = json!({"oneOf": items});
     }
     if let Some(existing) = doc.pointer_mut(COMPONENTS).and_then(Value::as_object_mut) {
         existing.extend(schemas);
@@ -99,7 +176,7 @@ pub fn add_kinds(doc: &mut Value, kinds: &Kinds) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coda_core::kinds::{KindParams, KindRegistry, KindSpec, NoParams, Route};
+    use coda_core::kinds::{KindParams, KindRegistry, KindSpec, NoParams, Route, Slot};
     use coda_core::model::JobKind;
 
     #[derive(Default, serde::Deserialize, schemars::JsonSchema)]
@@ -124,9 +201,16 @@ mod tests {
     fn kinds_params_and_variants_land_in_the_components() {
         let registry = KindRegistry::new([
             KindSpec::new::<NoParams>("tick", "ticks", Route::Cpu, "TickParams"),
-            KindSpec::new::<Level>("level", "levels", Route::Gpu, "LevelParams"),
+            KindSpec::new::<Level>("level", "levels", Route::Gpu, "LevelParams").inputs(&[Slot {
+                name: "audio",
+                content_types: &["audio/wav"],
+                description: "a file",
+            }]),
         ]);
-        let kinds = Kinds::new(registry, &[JobKind::from_static("level")]);
+        let kinds = Kinds::new(
+            registry,
+            &[JobKind::from_static("level"), JobKind::from_static("tick")],
+        );
         let mut doc = json!({"components": {"schemas": {
             "NewJob": {"type": "object", "properties": {"kind": {"type": "string"}, "params": {}, "input_key": {"type": "string"}}},
             "NewUpload": {"type": "object", "properties": {"jobs": {"type": "array", "items": {"type": "string"}}}}
@@ -137,7 +221,15 @@ mod tests {
         // Only runnable kinds can be submitted.
         assert_eq!(
             s["NewJob"]["oneOf"],
-            json!([{"$ref": "#/components/schemas/NewJob_level"}])
+            json!([{"$ref": "#/components/schemas/NewJob_tick"}, {"$ref": "#/components/schemas/NewJob_level"}])
+        );
+        // A kind without inputs takes none; one with inputs takes input_key or inputs.audio.
+        assert_eq!(s["NewJob_tick"]["properties"]["input_key"]["type"], "null");
+        assert_eq!(s["NewJob_tick"]["properties"]["inputs"]["maxProperties"], 0);
+        assert_eq!(s["NewJob_level"]["oneOf"][1]["required"], json!(["inputs"]));
+        assert_eq!(
+            s["NewJob_level"]["properties"]["inputs"]["properties"]["audio"]["type"],
+            "string"
         );
         assert_eq!(s["NewJob_level"]["properties"]["kind"]["const"], "level");
         assert_eq!(
@@ -146,12 +238,13 @@ mod tests {
         );
         assert_eq!(
             s["NewJob_level"]["properties"]["input_key"]["type"],
-            "string"
+            json!(["string", "null"])
         );
-        assert_eq!(
-            s["NewUpload"]["properties"]["jobs"]["items"]["enum"],
-            json!(["level"])
-        );
+        // Uploads start only kinds that take an input, by name or with params.
+        let items = &s["NewUpload"]["properties"]["jobs"]["items"]["oneOf"];
+        assert_eq!(items[0]["enum"], json!(["level"]));
+        assert_eq!(items[1]["properties"]["kind"]["const"], "level");
+        assert_eq!(items.as_array().unwrap().len(), 2);
         // Named subschemas are components, and refs point at them.
         assert_eq!(
             s["LevelParams"]["properties"]["gain"]["anyOf"][0]["$ref"], "#/components/schemas/Unit",

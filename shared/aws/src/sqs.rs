@@ -20,6 +20,8 @@ const MAX_BATCH: usize = 10;
 const MAX_WAIT_SECS: u64 = 20;
 /// SQS hides a message for at most 12 hours.
 const MAX_VISIBILITY_SECS: u64 = 43_200;
+/// SQS caps `DelaySeconds` at 15 minutes.
+const MAX_DELAY_SECS: u64 = 900;
 
 /// A `JobQueue` over one SQS queue.
 #[derive(Clone, Debug)]
@@ -104,6 +106,21 @@ impl JobQueue for SqsJobQueue {
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("send to '{}'", self.url), e))?;
+        out.message_id()
+            .map(str::to_string)
+            .ok_or_else(|| CodaError::Internal(format!("'{}' returned no message id", self.url)))
+    }
+
+    async fn send_delayed(&self, body: &str, delay: Duration) -> Result<String> {
+        let out = self
+            .client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(ceil_secs(delay, MAX_DELAY_SECS))
             .send()
             .await
             .map_err(|e| sdk_error(&format!("send to '{}'", self.url), e))?;

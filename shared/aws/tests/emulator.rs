@@ -98,6 +98,11 @@ async fn queue_visibility() {
 }
 
 #[tokio::test]
+async fn queue_delay() {
+    contract::check_queue_delay(env().await.adapters.jobs_queue.as_ref()).await;
+}
+
+#[tokio::test]
 async fn queue_delivery() {
     contract::check_queue_delivery(env().await.adapters.jobs_queue.as_ref()).await;
 }

@@ -22,7 +22,8 @@ pub use blobs::{
     check_blob_ranges,
 };
 pub use queues::{
-    check_queue_dead_letter, check_queue_delivery, check_queue_visibility, check_queue_wait,
+    check_queue_dead_letter, check_queue_delay, check_queue_delivery, check_queue_visibility,
+    check_queue_wait,
 };
 pub use tables::{
     check_job_concurrent_updates, check_job_conditional_writes, check_job_pagination,

@@ -160,6 +160,42 @@ pub async fn check_queue_delivery(q: &dyn JobQueue) {
     assert_eq!(q.depth().await.unwrap(), 0);
 }
 
+/// A delayed message stays hidden for its delay, then arrives once, with its first receive count.
+pub async fn check_queue_delay(q: &dyn JobQueue) {
+    let id = q
+        .send_delayed("later", Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(
+        q.receive(10, LONG, NO_WAIT).await.unwrap().is_empty(),
+        "a delayed message is hidden at first"
+    );
+    let started = std::time::Instant::now();
+    let mut got = vec![];
+    while got.is_empty() && started.elapsed() < Duration::from_secs(10) {
+        got = q
+            .receive(10, LONG, Duration::from_millis(500))
+            .await
+            .unwrap();
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "arrived after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        (
+            got[0].message_id.as_str(),
+            got[0].body.as_str(),
+            got[0].receive_count
+        ),
+        (id.as_str(), "later", 1)
+    );
+    q.ack(&got[0].receipt).await.unwrap();
+    assert_eq!(q.depth().await.unwrap(), 0);
+}
+
 /// A message received `max_receives` times goes to `dlq` on the next receive, intact; others are unaffected.
 pub async fn check_queue_dead_letter(q: &dyn JobQueue, dlq: &dyn JobQueue, max_receives: u32) {
     let visibility = Duration::from_secs(1);

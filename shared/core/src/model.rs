@@ -1,5 +1,7 @@
 //! Domain types: sessions, uploads, jobs and their outputs.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -100,6 +102,9 @@ pub struct Upload {
     pub content_type: Option<String>,
     /// Job kinds to start once the bytes land.
     pub jobs: Vec<JobKind>,
+    /// Params of those jobs, by kind (checked when the slot was issued); a kind not listed takes none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub job_params: BTreeMap<String, Value>,
     /// The session the file joins, if any.
     pub session_id: Option<String>,
     /// Pending or received.
@@ -118,6 +123,36 @@ pub struct Upload {
 }
 
 pub use crate::kinds::JobKind;
+
+/// A reference to another job's output, `job:{id}/{output}`, as a job input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobOutputRef {
+    /// The job that writes it.
+    pub job_id: String,
+    /// The output's name: its file name or the file's stem (`bass` for `bass.wav`).
+    pub output: String,
+}
+
+impl JobOutputRef {
+    /// Parses `job:{id}/{output}`; `None` for anything else (a blob key).
+    pub fn parse(input: &str) -> Option<JobOutputRef> {
+        let (job_id, output) = input.strip_prefix("job:")?.split_once('/')?;
+        Some(JobOutputRef {
+            job_id: job_id.to_string(),
+            output: output.to_string(),
+        })
+    }
+
+    /// The output of `job` this names, if it wrote one.
+    pub fn find<'a>(&self, job: &'a Job) -> Option<&'a Output> {
+        job.outputs.iter().find(|o| {
+            o.name == self.output
+                || o.name
+                    .rsplit_once('.')
+                    .is_some_and(|(stem, _)| stem == self.output)
+        })
+    }
+}
 
 /// Lifecycle of a job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -182,8 +217,11 @@ pub struct Job {
     pub progress: u8,
     /// Kind-specific parameters.
     pub params: Value,
-    /// The blob it reads.
+    /// The blob of its first input (`""` for a kind without inputs); kept for clients of one-input jobs.
     pub input_key: String,
+    /// Every input by name: a blob key, or `job:{id}/{output}` for another job's output.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, String>,
     /// The files it wrote.
     pub outputs: Vec<Output>,
     /// The last error: final once failed, informative while retrying.

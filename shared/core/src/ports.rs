@@ -162,6 +162,8 @@ pub struct QueueMessage {
 pub trait JobQueue: Send + Sync {
     /// Enqueues a message; returns its id.
     async fn send(&self, body: &str) -> Result<String>;
+    /// Enqueues a message that becomes visible only after `delay` (at most 15 minutes, as on SQS).
+    async fn send_delayed(&self, body: &str, delay: Duration) -> Result<String>;
     /// Takes up to `max` visible messages, hiding them for `visibility`; waits up to `wait` for one.
     async fn receive(
         &self,

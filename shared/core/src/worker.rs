@@ -5,7 +5,7 @@
 //! together with its message's visibility. A message for a job whose lease is
 //! live is a duplicate and waits; one for an ended job is acknowledged.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tracing::{info, warn, Instrument};
 
 use crate::kinds::{KindRegistry, Kinds};
-use crate::model::{Job, JobError, JobKind, JobStatus, Output};
+use crate::model::{Job, JobError, JobKind, JobOutputRef, JobStatus, Output};
 use crate::ports::{BlobStore, Clock, JobQueue, JobRepo, QueueMessage};
 use crate::services::chrono_dur;
 use crate::services::jobs::{update_job, JobMessage};
@@ -85,14 +85,76 @@ impl Progress {
     }
 }
 
+/// What a runner sees of its job: the row, its inputs by name, progress and cancellation.
+pub struct JobContext {
+    job: Job,
+    inputs: BTreeMap<String, String>,
+    blobs: Arc<dyn BlobStore>,
+    progress: Arc<Progress>,
+}
+
+impl JobContext {
+    /// A context over `job` whose inputs are resolved to blob keys (tests build their own).
+    pub fn new(
+        job: Job,
+        inputs: BTreeMap<String, String>,
+        blobs: Arc<dyn BlobStore>,
+        progress: Arc<Progress>,
+    ) -> Self {
+        JobContext {
+            job,
+            inputs,
+            blobs,
+            progress,
+        }
+    }
+
+    /// The job's row as it was claimed.
+    pub fn job(&self) -> &Job {
+        &self.job
+    }
+
+    /// The job's params as the kind's type (checked at submit, parsed again here).
+    pub fn params<P: serde::de::DeserializeOwned + Default>(&self) -> Result<P> {
+        crate::params::parse(&self.job.params)
+    }
+
+    /// The names of the inputs the job was given.
+    pub fn input_names(&self) -> impl Iterator<Item = &str> {
+        self.inputs.keys().map(String::as_str)
+    }
+
+    /// Reads input `name`; a blob deleted since submit is a permanent `INPUT_MISSING`.
+    pub async fn input(&self, name: &str) -> Result<Bytes> {
+        let key = self.inputs.get(name).ok_or_else(|| {
+            CodaError::unprocessable(
+                "UNKNOWN_INPUT",
+                format!("the job has no input named '{name}'"),
+            )
+        })?;
+        match self.blobs.get(key, None).await {
+            Ok(d) => Ok(d.bytes),
+            Err(CodaError::NotFound(_)) => Err(CodaError::unprocessable(
+                "INPUT_MISSING",
+                format!("input '{key}' no longer exists"),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Progress and cancellation, shareable with blocking threads.
+    pub fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
+    }
+}
+
 /// Runs one kind of job.
 #[async_trait]
 pub trait JobRunner: Send + Sync {
     /// The kind it runs.
     fn kind(&self) -> JobKind;
-    /// Turns the input into outputs. Transient errors are retried; others fail the job.
-    async fn run(&self, job: &Job, input: Bytes, progress: Arc<Progress>)
-        -> Result<Vec<NewOutput>>;
+    /// Turns the inputs into outputs. Transient errors are retried; others fail the job.
+    async fn run(&self, ctx: JobContext) -> Result<Vec<NewOutput>>;
 }
 
 /// The kinds a process knows (its registry) and the runners it has for some of them.
@@ -167,8 +229,8 @@ pub struct Worker {
     pub blobs: Arc<dyn BlobStore>,
     /// Time source.
     pub clock: Arc<dyn Clock>,
-    /// Runners by kind.
-    pub runners: HashMap<JobKind, Arc<dyn JobRunner>>,
+    /// The registry (for input names) and the runners by kind.
+    pub runners: Runners,
     /// Timing knobs.
     pub settings: WorkerSettings,
 }
@@ -186,6 +248,8 @@ pub enum Handled {
     Canceled,
     /// Shutdown came first; the job went back to the queue.
     Released,
+    /// An input is another job's output that is not written yet; the message comes back later.
+    Waiting,
     /// Nothing to run: a duplicate, an ended job or a malformed message.
     Skipped,
 }
@@ -199,9 +263,7 @@ enum Ending {
 impl Worker {
     /// The kinds this worker can run.
     pub fn kinds(&self) -> Vec<JobKind> {
-        let mut kinds: Vec<JobKind> = self.runners.keys().cloned().collect();
-        kinds.sort();
-        kinds
+        self.runners.kinds().available
     }
 
     /// Pulls and handles messages until `shutdown` turns true.
@@ -246,6 +308,10 @@ impl Worker {
         msg: QueueMessage,
         shutdown: watch::Receiver<bool>,
     ) -> Handled {
+        // Before claiming, so waiting on another job spends no attempt.
+        if self.upstream_pending(job_id).await {
+            return self.retry_later(&msg).await;
+        }
         let job = match self.claim(job_id).await {
             Ok(Claim::Claimed(job)) => job,
             Ok(Claim::Ended) => {
@@ -281,6 +347,91 @@ impl Worker {
             "job ended"
         );
         outcome
+    }
+
+    /// Whether any `job:{id}/{output}` input of the job names a job that has not ended.
+    async fn upstream_pending(&self, job_id: &str) -> bool {
+        let Ok(Some(job)) = self.jobs.get(job_id).await else {
+            return false;
+        };
+        if job.status.is_terminal() {
+            return false;
+        }
+        for r in job.inputs.values().filter_map(|v| JobOutputRef::parse(v)) {
+            match self.jobs.get(&r.job_id).await {
+                Ok(Some(up)) if !up.status.is_terminal() => return true,
+                // Read errors: the claim and the resolution below report them.
+                _ => {}
+            }
+        }
+        false
+    }
+
+    /// Hands the message back as a new one that shows up after the retry delay, so its receive count starts again.
+    async fn retry_later(&self, msg: &QueueMessage) -> Handled {
+        match self
+            .queue
+            .send_delayed(&msg.body, self.settings.retry_delay)
+            .await
+        {
+            Ok(_) => self.ack(msg).await,
+            Err(e) => {
+                warn!(error = %e, "could not re-queue a waiting job; it comes back after its visibility")
+            }
+        }
+        Handled::Waiting
+    }
+
+    /// The job's inputs as blob keys: the `input_key` shorthand named, other jobs' outputs looked up.
+    async fn resolve_inputs(&self, job: &Job) -> Result<BTreeMap<String, String>> {
+        let mut inputs = job.inputs.clone();
+        if inputs.is_empty() && !job.input_key.is_empty() {
+            let name = self
+                .runners
+                .registry
+                .get(job.kind.as_str())
+                .and_then(|s| s.inputs.first())
+                .map_or("input", |s| s.name);
+            inputs.insert(name.to_string(), job.input_key.clone());
+        }
+        for (name, value) in inputs.iter_mut() {
+            let Some(r) = JobOutputRef::parse(value) else {
+                continue;
+            };
+            let up = self.jobs.get(&r.job_id).await?;
+            let Some(up) = up.filter(|u| u.owner == job.owner) else {
+                return Err(CodaError::unprocessable(
+                    "INPUT_MISSING",
+                    format!("input '{name}': job '{}' no longer exists", r.job_id),
+                ));
+            };
+            if up.status != JobStatus::Succeeded {
+                return Err(CodaError::Unprocessable {
+                    code: "INPUT_FAILED",
+                    message: format!(
+                        "input '{name}': job '{}' ended {:?} without writing '{}'",
+                        r.job_id, up.status, r.output
+                    )
+                    .to_lowercase(),
+                    details: serde_json::json!({"job_id": r.job_id, "status": up.status}),
+                });
+            }
+            let Some(output) = r.find(&up) else {
+                return Err(CodaError::Unprocessable {
+                    code: "UNKNOWN_OUTPUT",
+                    message: format!(
+                        "input '{name}': job '{}' wrote no output '{}'",
+                        r.job_id, r.output
+                    ),
+                    details: serde_json::json!({
+                        "job_id": r.job_id,
+                        "outputs": up.outputs.iter().map(|o| o.name.clone()).collect::<Vec<_>>()
+                    }),
+                });
+            };
+            *value = output.key.clone();
+        }
+        Ok(inputs)
     }
 
     async fn claim(&self, job_id: &str) -> Result<Claim> {
@@ -327,24 +478,32 @@ impl Worker {
         msg: &QueueMessage,
         mut shutdown: watch::Receiver<bool>,
     ) -> Ending {
-        let Some(runner) = self.runners.get(&job.kind).cloned() else {
+        let Some(runner) = self.runners.by_kind.get(&job.kind).cloned() else {
             return Ending::Done(Err(CodaError::unprocessable(
                 "JOB_KIND_UNAVAILABLE",
                 format!("no runner for job kind '{}'", job.kind.as_str()),
             )));
         };
-        let input = match self.blobs.get(&job.input_key, None).await {
-            Ok(d) => d.bytes,
-            Err(CodaError::NotFound(_)) => {
-                return Ending::Done(Err(CodaError::unprocessable(
-                    "INPUT_MISSING",
-                    format!("input '{}' no longer exists", job.input_key),
-                )))
-            }
+        let inputs = match self.resolve_inputs(job).await {
+            Ok(i) => i,
             Err(e) => return Ending::Done(Err(e)),
         };
+        // Read first, so an input removed before the run fails the job without running it.
+        for key in inputs.values() {
+            match self.blobs.head(key).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return Ending::Done(Err(CodaError::unprocessable(
+                        "INPUT_MISSING",
+                        format!("input '{key}' no longer exists"),
+                    )))
+                }
+                Err(e) => return Ending::Done(Err(e)),
+            }
+        }
         let progress = Progress::new();
-        let run = runner.run(job, input, progress.clone());
+        let ctx = JobContext::new(job.clone(), inputs, self.blobs.clone(), progress.clone());
+        let run = runner.run(ctx);
         tokio::pin!(run);
         let mut tick = tokio::time::interval(self.settings.supervise_every);
         let mut last_beat = Instant::now();

@@ -90,6 +90,43 @@ mod runners {
 }
 
 #[cfg(test)]
+mod registry_tests {
+    use coda_core::sniff::Sniffed;
+
+    use super::*;
+
+    #[test]
+    fn the_audio_input_takes_exactly_the_sniffed_audio_types() {
+        let all = [
+            Sniffed::Wav,
+            Sniffed::Flac,
+            Sniffed::Mp3,
+            Sniffed::Ogg,
+            Sniffed::Mp4,
+            Sniffed::Aiff,
+            Sniffed::Midi,
+            Sniffed::Xml,
+            Sniffed::Zip,
+        ];
+        for s in all {
+            assert_eq!(AUDIO_INPUT[0].accepts(s.mime()), s.is_audio(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn every_shipped_kind_is_registered_once_with_its_artifacts() {
+        let r = registry();
+        let names: Vec<&str> = r.specs().iter().map(|s| s.name).collect();
+        assert_eq!(names, ["probe", "transcribe", "separate"]);
+        assert_eq!(r.artifacts_of(&r.kinds()), ["onnxruntime", "basic-pitch"]);
+        for spec in r.specs() {
+            assert!(!spec.outputs.is_empty(), "{}", spec.name);
+            spec.validate(&serde_json::Value::Null).unwrap();
+        }
+    }
+}
+
+#[cfg(test)]
 mod params_tests {
     use coda_core::params::parse;
     use coda_core::Result;

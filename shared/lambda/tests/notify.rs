@@ -232,6 +232,7 @@ impl World {
                 progress: 40,
                 params: serde_json::json!({}),
                 input_key: "uploads/upl_0123456789abcdef/take1.wav".into(),
+                inputs: Default::default(),
                 outputs: vec![],
                 error: None,
                 attempts: 1,

@@ -113,23 +113,32 @@ impl SqliteQueue {
     }
 }
 
+/// The longest delay a message can be sent with (SQS allows 15 minutes).
+const MAX_DELAY: Duration = Duration::from_secs(900);
+
 #[async_trait]
 impl JobQueue for SqliteQueue {
     async fn send(&self, body: &str) -> Result<String> {
+        self.send_delayed(body, Duration::ZERO).await
+    }
+
+    async fn send_delayed(&self, body: &str, delay: Duration) -> Result<String> {
         let id = uuid::Uuid::new_v4().to_string();
+        let delay_ms = i64::try_from(delay.min(MAX_DELAY).as_millis()).unwrap_or(0);
         let (name, body, now, msg_id) = (
             self.name.clone(),
             body.to_string(),
             self.now_ms(),
             id.clone(),
         );
+        let visible_at = now + delay_ms;
         self.db
             .call(move |conn| {
                 // seq is computed inside the INSERT so it stays monotonic without a second statement.
                 conn.execute(
                     "INSERT INTO queue_messages (id, queue, seq, body, visible_at_ms, receive_count, receipt, created_at_ms) \
-                     VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM queue_messages), ?3, ?4, 0, NULL, ?4)",
-                    params![msg_id, name, body, now],
+                     VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM queue_messages), ?3, ?5, 0, NULL, ?4)",
+                    params![msg_id, name, body, now, visible_at],
                 )
                 .map_err(sql_err)?;
                 Ok(())

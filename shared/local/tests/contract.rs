@@ -153,6 +153,11 @@ async fn queue_visibility() {
 }
 
 #[tokio::test]
+async fn queue_delay() {
+    contract::check_queue_delay(&queue(db(), "jobs", None)).await;
+}
+
+#[tokio::test]
 async fn queue_delivery() {
     contract::check_queue_delivery(&queue(db(), "jobs", None)).await;
 }

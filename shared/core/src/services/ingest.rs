@@ -68,8 +68,14 @@ pub async fn handle_object_created(
             kind: kind.clone(),
             status: JobStatus::Queued,
             progress: 0,
-            params: json!({}),
+            params: upload
+                .job_params
+                .get(kind.as_str())
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+            // The upload is the kind's first input: `input_key` is that shorthand.
             input_key: upload.key.clone(),
+            inputs: Default::default(),
             outputs: vec![],
             error: None,
             attempts: 0,

@@ -1,14 +1,19 @@
 //! Job use cases: submit, read, list, cancel, and the conditional-update helper.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::access::check_blob_owner;
 use super::webhooks::check_destination;
-use crate::kinds::Kinds;
-use crate::model::{Job, JobError, JobKind, JobStatus, JobWebhook, OutboxEvent, Owner, Page};
+use crate::kinds::{KindRegistry, KindSpec, Kinds};
+use crate::model::{
+    Job, JobError, JobKind, JobOutputRef, JobStatus, JobWebhook, OutboxEvent, Owner, Page,
+};
 use crate::ports::{BlobStore, Clock, IdGen, JobQueue, JobRepo, SessionRepo, UploadRepo};
 use crate::webhooks::{AddressPolicy, WebhookEventType, WebhookSecret};
 use crate::{CodaError, Result};
@@ -19,8 +24,13 @@ use chrono::{DateTime, Utc};
 pub struct NewJob {
     /// Job kind, e.g. `probe`.
     pub kind: String,
-    /// Blob key of the input (from an upload, a session file or another job's output).
-    pub input_key: String,
+    /// Shorthand for the kind's first input: a blob key (an upload, a session file, a job's
+    /// result) or `job:{id}/{output}`, another job's output (the job waits for it).
+    #[serde(default)]
+    pub input_key: Option<String>,
+    /// The kind's inputs by name, each a blob key or `job:{id}/{output}`.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, String>,
     /// Kind-specific parameters.
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -53,8 +63,10 @@ pub struct JobView {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
-    /// The blob it reads.
+    /// The blob of its first input (`""` for a kind without inputs).
     pub input_key: String,
+    /// Every input by name: a blob key or `job:{id}/{output}`.
+    pub inputs: BTreeMap<String, String>,
     /// Result files with signed download URLs.
     pub outputs: Vec<OutputView>,
     /// Why it failed (or the last transient error while it retries).
@@ -106,6 +118,12 @@ pub async fn view(
         progress: job.progress,
         created_at: job.created_at,
         updated_at: job.updated_at,
+        inputs: if job.inputs.is_empty() && !job.input_key.is_empty() {
+            // Rows from before named inputs, and upload jobs, hold only the shorthand.
+            BTreeMap::from([(String::from("input"), job.input_key.clone())])
+        } else {
+            job.inputs
+        },
         input_key: job.input_key,
         outputs,
         error: job.error,
@@ -155,10 +173,24 @@ pub async fn submit(
     if let Some(url) = &req.webhook_url {
         check_destination(url, policy, "webhook_url")?;
     }
-    check_blob_owner(&req.input_key, owner, uploads, jobs, sessions).await?;
-    if blobs.head(&req.input_key).await?.is_none() {
-        return Err(CodaError::NotFound(format!("blob '{}'", req.input_key)));
+    let inputs = named_inputs(spec, req.input_key, req.inputs)?;
+    for reference in inputs.values() {
+        match JobOutputRef::parse(reference) {
+            Some(r) => check_job_output(&r, owner, jobs, &kinds.registry).await?,
+            None => {
+                check_blob_owner(reference, owner, uploads, jobs, sessions).await?;
+                if blobs.head(reference).await?.is_none() {
+                    return Err(CodaError::NotFound(format!("blob '{reference}'")));
+                }
+            }
+        }
     }
+    let input_key = spec
+        .inputs
+        .first()
+        .and_then(|s| inputs.get(s.name))
+        .cloned()
+        .unwrap_or_default();
     let now = clock.now();
     let job = Job {
         job_id: ids.new_id("job"),
@@ -171,7 +203,8 @@ pub async fn submit(
         } else {
             req.params
         },
-        input_key: req.input_key,
+        input_key,
+        inputs,
         outputs: vec![],
         error: None,
         attempts: 0,
@@ -189,6 +222,87 @@ pub async fn submit(
     jobs.create(&job).await?;
     enqueue(queue, &job.job_id).await?;
     Ok(job)
+}
+
+/// The inputs of a submission by name: `input_key` fills the kind's first input; every name must be declared and every declared input given.
+fn named_inputs(
+    spec: &KindSpec,
+    input_key: Option<String>,
+    mut inputs: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>> {
+    let declared: Vec<&str> = spec.inputs.iter().map(|s| s.name).collect();
+    if let Some(key) = input_key {
+        let Some(first) = declared.first() else {
+            return Err(CodaError::Unprocessable {
+                code: "UNKNOWN_INPUT",
+                message: format!("job kind '{}' takes no input", spec.name),
+                details: json!({ "field": "input_key", "inputs": declared }),
+            });
+        };
+        if inputs.contains_key(*first) {
+            return Err(CodaError::bad_request(
+                "INVALID_REQUEST",
+                format!("give the input '{first}' as input_key or in inputs, not both"),
+            ));
+        }
+        inputs.insert(first.to_string(), key);
+    }
+    if let Some(name) = inputs.keys().find(|n| !declared.contains(&n.as_str())) {
+        return Err(CodaError::Unprocessable {
+            code: "UNKNOWN_INPUT",
+            message: format!("job kind '{}' has no input named '{name}'", spec.name),
+            details: json!({ "field": "inputs", "input": name, "inputs": declared }),
+        });
+    }
+    if let Some(missing) = declared.iter().find(|n| !inputs.contains_key(**n)) {
+        return Err(CodaError::Unprocessable {
+            code: "MISSING_INPUT",
+            message: format!(
+                "job kind '{}' needs the input '{missing}' (input_key or inputs.{missing})",
+                spec.name
+            ),
+            details: json!({ "field": "inputs", "input": missing, "inputs": declared }),
+        });
+    }
+    Ok(inputs)
+}
+
+/// Checks a `job:{id}/{output}` input: the caller's job, not failed, of a kind that writes that output.
+async fn check_job_output(
+    r: &JobOutputRef,
+    owner: &Owner,
+    jobs: &dyn JobRepo,
+    registry: &KindRegistry,
+) -> Result<()> {
+    let up = get(jobs, owner, &r.job_id).await?;
+    if matches!(up.status, JobStatus::Failed | JobStatus::Canceled) {
+        return Err(CodaError::Unprocessable {
+            code: "INPUT_FAILED",
+            message: format!(
+                "job '{}' ended {:?}, so it will never write '{}'",
+                r.job_id, up.status, r.output
+            )
+            .to_lowercase(),
+            details: json!({ "job_id": r.job_id, "status": up.status }),
+        });
+    }
+    let declared: Vec<&str> = registry
+        .get(up.kind.as_str())
+        .map(|s| s.outputs.iter().map(|o| o.name).collect())
+        .unwrap_or_default();
+    let known = if up.status == JobStatus::Succeeded {
+        r.find(&up).is_some()
+    } else {
+        declared.iter().any(|d| *d == r.output)
+    };
+    if !known {
+        return Err(CodaError::Unprocessable {
+            code: "UNKNOWN_OUTPUT",
+            message: format!("a '{}' job writes no output '{}'", up.kind, r.output),
+            details: json!({ "job_id": r.job_id, "output": r.output, "outputs": declared }),
+        });
+    }
+    Ok(())
 }
 
 /// Puts the job's end event in its outbox, in the same write as the status that caused it.

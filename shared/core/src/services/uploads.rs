@@ -1,5 +1,7 @@
 //! Upload use cases: issue a signed URL, then accept the bytes it carries.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -24,12 +26,44 @@ pub struct NewUpload {
     /// Declared MIME type (informative only; the bytes are sniffed).
     #[serde(default)]
     pub content_type: Option<String>,
-    /// Job kinds to start once the bytes land, e.g. `["probe"]`.
+    /// Jobs to start once the bytes land, each a kind or a kind with params:
+    /// `["probe", {"kind": "transcribe", "params": {"onset_threshold": 0.6}}]`.
     #[serde(default)]
-    pub jobs: Vec<String>,
+    #[schema(value_type = Vec<Object>)]
+    pub jobs: Vec<UploadJob>,
     /// Attach the upload to this session.
     #[serde(default)]
     pub session_id: Option<String>,
+}
+
+/// One job an upload starts: a kind's name, or a kind with its params.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum UploadJob {
+    /// Just the kind; it runs with default params.
+    Kind(String),
+    /// A kind and its params.
+    WithParams(KindWithParams),
+}
+
+/// A kind and the params its job runs with.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindWithParams {
+    /// The kind's name.
+    pub kind: String,
+    /// Its params (checked like a job submission's).
+    #[serde(default)]
+    pub params: serde_json::Value,
+}
+
+impl UploadJob {
+    fn parts(&self) -> (&str, &serde_json::Value) {
+        match self {
+            UploadJob::Kind(k) => (k, &serde_json::Value::Null),
+            UploadJob::WithParams(k) => (&k.kind, &k.params),
+        }
+    }
 }
 
 /// An upload as its owner sees it.
@@ -108,7 +142,7 @@ pub async fn create(
             "size must be at least 1 byte",
         ));
     }
-    let jobs = parse_kinds(&req.jobs, kinds)?;
+    let (jobs, job_params) = parse_jobs(&req.jobs, kinds)?;
     if let Some(sid) = &req.session_id {
         super::sessions::get(sessions, clock, owner, sid).await?;
     }
@@ -123,6 +157,7 @@ pub async fn create(
         declared_content_type: req.content_type.unwrap_or_default(),
         content_type: None,
         jobs,
+        job_params,
         session_id: req.session_id,
         state: UploadState::Pending,
         etag: None,
@@ -142,16 +177,44 @@ pub async fn create(
     Ok((upload, url))
 }
 
-/// Parses requested kinds; unknown names and kinds with no runner are 422s.
-pub fn parse_kinds(names: &[String], kinds: &Kinds) -> Result<Vec<JobKind>> {
-    let mut out = Vec::with_capacity(names.len());
-    for n in names {
-        let k = kinds.runnable(n)?.kind();
+/// Checks an upload's jobs: each kind must run here, take an input, and get valid params.
+///
+/// A kind asked for twice runs once; with params given twice, the second
+/// set is a 422 rather than a silent pick.
+pub fn parse_jobs(
+    requested: &[UploadJob],
+    kinds: &Kinds,
+) -> Result<(Vec<JobKind>, BTreeMap<String, serde_json::Value>)> {
+    let mut out = Vec::with_capacity(requested.len());
+    let mut params = BTreeMap::new();
+    for job in requested {
+        let (name, p) = job.parts();
+        let spec = kinds.runnable(name)?;
+        if spec.inputs.is_empty() {
+            return Err(CodaError::unprocessable(
+                "KIND_TAKES_NO_INPUT",
+                format!(
+                    "job kind '{name}' takes no input, so an upload cannot start it; submit it with POST /v1/jobs"
+                ),
+            ));
+        }
+        spec.validate(p)?;
+        let k = spec.kind();
+        let has_params = p.as_object().is_some_and(|o| !o.is_empty());
+        if has_params {
+            if params.contains_key(name) {
+                return Err(crate::params::invalid_param(
+                    "jobs",
+                    format!("job kind '{name}' is given params twice"),
+                ));
+            }
+            params.insert(name.to_string(), p.clone());
+        }
         if !out.contains(&k) {
             out.push(k);
         }
     }
-    Ok(out)
+    Ok((out, params))
 }
 
 /// Accepts the bytes PUT to a signed URL (the local stand-in for S3's PUT).

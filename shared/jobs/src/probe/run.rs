@@ -1,13 +1,10 @@
 //! The `probe` runner and the report it writes.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
-use bytes::Bytes;
 use coda_audio::{decode, measure, AudioError};
-use coda_core::model::{Job, JobKind};
+use coda_core::model::JobKind;
 use coda_core::sniff::sniff;
-use coda_core::worker::{JobRunner, NewOutput, Progress};
+use coda_core::worker::{JobContext, JobRunner, NewOutput};
 use coda_core::{CodaError, Result};
 use serde::{Deserialize, Serialize};
 
@@ -58,12 +55,9 @@ impl JobRunner for ProbeRunner {
         super::KIND.spec.kind()
     }
 
-    async fn run(
-        &self,
-        _job: &Job,
-        input: Bytes,
-        progress: Arc<Progress>,
-    ) -> Result<Vec<NewOutput>> {
+    async fn run(&self, ctx: JobContext) -> Result<Vec<NewOutput>> {
+        let progress = ctx.progress();
+        let input = ctx.input("audio").await?;
         progress.set(5);
         // Decoding is CPU-bound; keep it off the async threads.
         let report = tokio::task::spawn_blocking(move || probe_bytes(&input))

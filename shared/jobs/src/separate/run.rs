@@ -7,10 +7,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use coda_audio::{decode, flac::flac_bytes, wav_bytes_f32, AudioError, DecodedAudio};
 use coda_core::kinds::KindParams;
-use coda_core::model::{Job, JobKind};
-use coda_core::params;
+use coda_core::model::JobKind;
 use coda_core::sniff::sniff;
-use coda_core::worker::{JobRunner, NewOutput, Progress};
+use coda_core::worker::{JobContext, JobRunner, NewOutput};
 use coda_core::{CodaError, Result};
 use coda_models::separate::dsp::{separate_dsp, DspOptions, VocalMethod};
 use coda_models::separate::htdemucs::{separate_htdemucs, HtDemucsModel};
@@ -300,13 +299,10 @@ impl JobRunner for SeparateRunner {
         super::KIND.spec.kind()
     }
 
-    async fn run(
-        &self,
-        job: &Job,
-        input: Bytes,
-        progress: Arc<Progress>,
-    ) -> Result<Vec<NewOutput>> {
-        let options: SeparateOptions = params::parse(&job.params)?;
+    async fn run(&self, ctx: JobContext) -> Result<Vec<NewOutput>> {
+        let options: SeparateOptions = ctx.params()?;
+        let progress = ctx.progress();
+        let input = ctx.input("audio").await?;
         options.check()?;
         let htdemucs = self.htdemucs.clone();
         let files = tokio::task::spawn_blocking(move || -> Result<StemFiles> {

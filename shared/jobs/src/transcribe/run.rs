@@ -7,10 +7,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use coda_audio::{decode_mono, AudioError};
 use coda_core::kinds::KindParams;
-use coda_core::model::{Job, JobKind};
-use coda_core::params;
+use coda_core::model::JobKind;
 use coda_core::sniff::sniff;
-use coda_core::worker::{JobRunner, NewOutput, Progress};
+use coda_core::worker::{JobContext, JobRunner, NewOutput};
 use coda_core::{CodaError, Result};
 use coda_models::{
     locate, notes_to_midi, to_model_input, transcribe, BasicPitchModel, GraphForm, ModelError,
@@ -285,13 +284,10 @@ impl JobRunner for TranscribeRunner {
         super::KIND.spec.kind()
     }
 
-    async fn run(
-        &self,
-        job: &Job,
-        input: Bytes,
-        progress: Arc<Progress>,
-    ) -> Result<Vec<NewOutput>> {
-        let options: TranscribeOptions = params::parse(&job.params)?;
+    async fn run(&self, ctx: JobContext) -> Result<Vec<NewOutput>> {
+        let options: TranscribeOptions = ctx.params()?;
+        let progress = ctx.progress();
+        let input = ctx.input("audio").await?;
         options.check()?;
         let params = params_from_options(&options, self.model.settings().batch_size);
         let shared = self.model.clone();
