@@ -12,7 +12,7 @@ use coda_core::ports::{
     BlobStore, Clock, DeliveryRepo, JobQueue, JobRepo, ObjectCreated, RandomIds, SessionRepo,
     SystemClock, UploadRepo, WebhookRepo,
 };
-use coda_core::services::{ingest, sessions, Limits};
+use coda_core::services::{ingest, sessions};
 use coda_core::worker::{Runners, Worker, WorkerSettings};
 use coda_local::{
     Db, FolderBlobStore, QueueEvents, SqliteDeliveryRepo, SqliteJobRepo, SqliteQueue,
@@ -168,12 +168,12 @@ fn local_event(body: &str) -> coda_core::Result<Vec<ObjectCreated>> {
 
 /// Starts the API and the workers on the local adapters.
 pub async fn start(config: &Config, runners: Runners) -> anyhow::Result<RunningApp> {
-    let keys = load_keys(&config.data_dir)?;
+    let keys = load_keys(&config.storage.data_dir)?;
     let listener = bind(config).await?;
     let base_url = base_url(config, &listener)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
-    let db = Db::open(&config.data_dir.join("coda.db")).context("opening the database")?;
+    let db = Db::open(&config.storage.data_dir.join("coda.db")).context("opening the database")?;
     let ingest_queue: Arc<dyn JobQueue> = Arc::new(SqliteQueue::new(
         db.clone(),
         INGEST_QUEUE,
@@ -189,13 +189,13 @@ pub async fn start(config: &Config, runners: Runners) -> anyhow::Result<RunningA
         jobs_queue: Arc::new(SqliteQueue::new(
             db.clone(),
             JOBS_QUEUE,
-            Some((JOBS_DLQ.into(), config.max_receives)),
+            Some((JOBS_DLQ.into(), config.jobs.max_receives)),
             clock.clone(),
         )),
         jobs_dlq: Arc::new(SqliteQueue::new(db.clone(), JOBS_DLQ, None, clock.clone())),
         blobs: Arc::new(
             FolderBlobStore::new(
-                config.data_dir.join("blobs"),
+                config.storage.data_dir.join("blobs"),
                 keys.urls.clone(),
                 base_url.clone(),
                 clock.clone(),
@@ -221,7 +221,7 @@ pub async fn start_aws(
     runners: Runners,
     aws: &coda_aws::AwsAdapters,
 ) -> anyhow::Result<RunningApp> {
-    let keys = load_keys(&config.data_dir)?;
+    let keys = load_keys(&config.storage.data_dir)?;
     let listener = bind(config).await?;
     let base_url = base_url(config, &listener)?;
     let ports = Ports {
@@ -244,14 +244,15 @@ pub async fn start_aws(
 }
 
 async fn bind(config: &Config) -> anyhow::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(&config.addr)
+    tokio::net::TcpListener::bind(&config.server.addr)
         .await
-        .with_context(|| format!("binding {}", config.addr))
+        .with_context(|| format!("binding {}", config.server.addr))
 }
 
 fn base_url(config: &Config, listener: &tokio::net::TcpListener) -> anyhow::Result<String> {
     let addr = listener.local_addr()?;
     Ok(config
+        .server
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}")))
@@ -266,11 +267,11 @@ struct Mode {
 
 /// How the webhook delivery loop retries, claims and polls.
 pub fn notifier_settings(config: &Config) -> coda_notify::NotifierSettings {
-    let timeout = secs(config.webhook_timeout_secs);
+    let timeout = secs(config.webhooks.webhook_timeout_secs);
     coda_notify::NotifierSettings {
         delivery: coda_core::services::notify::DeliverySettings {
             schedule: coda_core::webhooks::RetrySchedule::standard()
-                .with_scale(config.webhook_retry_scale),
+                .with_scale(config.webhooks.webhook_retry_scale),
             // Longer than one attempt can take, so a live sender is never overtaken.
             lease: timeout + Duration::from_secs(15),
         },
@@ -278,23 +279,29 @@ pub fn notifier_settings(config: &Config) -> coda_notify::NotifierSettings {
     }
 }
 
-/// The runners this build ships, sharing one lazily loaded model; warns when the models are not installed.
-pub fn builtin_runners(config: &Config) -> Runners {
-    let settings = config.model_settings();
+/// The runners this build ships for the configured `job_kinds` (every kind when empty), sharing one lazily loaded model; warns when the models are not installed.
+pub fn builtin_runners(config: &Config) -> anyhow::Result<Runners> {
+    let settings = crate::config::model_settings(config);
     if let Err(e) = coda_models::locate(&settings.models_dir) {
         warn!("transcribe jobs will fail until the models are installed: {e}");
     }
-    coda_jobs::builtin_runners(Arc::new(coda_jobs::SharedModel::new(settings)))
+    let mut runners = coda_jobs::builtin_runners(Arc::new(coda_jobs::SharedModel::new(settings)));
+    let wanted = runners
+        .registry
+        .parse_list(&config.jobs.job_kinds)
+        .map_err(|e| anyhow::anyhow!("job_kinds: {e}"))?;
+    runners.by_kind.retain(|k, _| wanted.contains(k));
+    Ok(runners)
 }
 
 /// The worker settings a config implies.
 pub fn worker_settings(config: &Config) -> WorkerSettings {
     WorkerSettings {
-        visibility: secs(config.job_visibility_secs),
+        visibility: secs(config.jobs.job_visibility_secs),
         poll_wait: Duration::from_millis(500),
-        shutdown_grace: secs(config.shutdown_grace_secs),
+        shutdown_grace: secs(config.jobs.shutdown_grace_secs),
         supervise_every: Duration::from_millis(200),
-        retry_delay: secs(config.retry_delay_secs),
+        retry_delay: secs(config.jobs.retry_delay_secs),
     }
 }
 
@@ -320,7 +327,7 @@ async fn run(
         ingest_queue: ingest_q,
         blobs,
     } = ports;
-    let worker_count = if config.run_workers {
+    let worker_count = if config.jobs.run_workers {
         config.worker_count()
     } else {
         0
@@ -340,7 +347,7 @@ async fn run(
     for i in 0..worker_count {
         tasks.push(tokio::spawn(worker.clone().run(i, shutdown_rx.clone())));
     }
-    if config.run_workers {
+    if config.jobs.run_workers {
         tasks.push(tokio::spawn(
             worker.clone().run_dead_letters(shutdown_rx.clone()),
         ));
@@ -366,7 +373,7 @@ async fn run(
     }
     {
         let (repo, blobs, clock) = (sessions_repo.clone(), blobs.clone(), clock.clone());
-        let every = secs(config.evict_every_secs).max(Duration::from_millis(100));
+        let every = secs(config.server.evict_every_secs).max(Duration::from_millis(100));
         let mut shutdown = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
             loop {
@@ -385,7 +392,7 @@ async fn run(
 
     {
         let sender = coda_notify::HttpWebhookSender::new(
-            secs(config.webhook_timeout_secs),
+            secs(config.webhooks.webhook_timeout_secs),
             config.webhook_policy(),
         )
         .map_err(|e| anyhow::anyhow!(e))?;
@@ -414,12 +421,7 @@ async fn run(
         blobs,
         clock: clock.clone(),
         ids: Arc::new(RandomIds),
-        limits: Limits {
-            max_upload_bytes: config.max_upload_bytes,
-            session_ttl: secs(config.session_ttl_secs),
-            upload_url_ttl: secs(config.upload_url_ttl_secs),
-            download_url_ttl: secs(config.download_url_ttl_secs),
-        },
+        limits: config.limits(),
         kinds,
         url_signer: mode.url_signer,
         auth: Arc::new(JwtAuth {
@@ -442,7 +444,7 @@ async fn run(
             warn!(error = %e, "server stopped with an error");
         }
     });
-    info!(%addr, workers = worker_count, data_dir = %config.data_dir.display(), "coda is serving");
+    info!(%addr, workers = worker_count, data_dir = %config.storage.data_dir.display(), "coda is serving");
     Ok(RunningApp {
         addr,
         base_url,

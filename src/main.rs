@@ -226,25 +226,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             log_format,
             backend,
         } => {
-            config.addr = addr.unwrap_or(config.addr);
-            config.data_dir = data.unwrap_or(config.data_dir);
-            config.workers = workers.unwrap_or(config.workers);
-            config.log_format = log_format.unwrap_or(config.log_format);
-            config.backend = backend.unwrap_or(config.backend);
+            config.server.addr = addr.unwrap_or(config.server.addr);
+            config.storage.data_dir = data.unwrap_or(config.storage.data_dir);
+            config.jobs.workers = workers.unwrap_or(config.jobs.workers);
+            config.server.log_format = log_format.unwrap_or(config.server.log_format);
+            config.storage.backend = backend.unwrap_or(config.storage.backend);
             serve(config)
         }
         Command::Aws {
             command: AwsCommand::Bootstrap { prefix },
         } => {
-            coda::logging::init(config.log_format);
-            let prefix = prefix.unwrap_or(config.aws_prefix.clone());
+            coda::logging::init(config.server.log_format);
+            let prefix = prefix.unwrap_or(config.storage.aws_prefix.clone());
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
             rt.block_on(async {
                 let names = coda_aws::AwsNames::new(&prefix)?;
                 let sdk = coda_aws::load_sdk_config().await;
-                coda_aws::bootstrap(&names, &sdk, config.max_receives).await?;
+                coda_aws::bootstrap(&names, &sdk, config.jobs.max_receives).await?;
                 println!(
                     "bootstrapped: bucket {}; queues {}, {}, {}, {}; tables {}, {}, {}, {}, {}",
                     names.bucket,
@@ -267,14 +267,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ttl_secs,
         } => {
             anyhow::ensure!(!user.trim().is_empty(), "--user must not be empty");
-            let keys = app::load_keys(&data.unwrap_or(config.data_dir))?;
-            let ttl = ttl_secs.unwrap_or(config.token_ttl_secs as i64);
+            let keys = app::load_keys(&data.unwrap_or(config.storage.data_dir))?;
+            let ttl = ttl_secs.unwrap_or(config.server.token_ttl_secs as i64);
             println!("{}", keys.tokens.issue(&user, chrono::Utc::now(), ttl));
             Ok(())
         }
         Command::Models { command } => match command {
             ModelsCommand::Install { dir, python } => {
-                let dir = dir.unwrap_or(config.models_dir);
+                let dir = dir.unwrap_or(config.models.models_dir);
                 eprintln!("installing model files into {}", dir.display());
                 // What the shipped kinds' specs list, so a new kind's artifacts come with it.
                 let registry = coda_jobs::registry();
@@ -288,7 +288,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
             ModelsCommand::Check { dir } => {
-                let installed = coda_models::locate(&dir.unwrap_or(config.models_dir))?;
+                let installed = coda_models::locate(&dir.unwrap_or(config.models.models_dir))?;
                 println!("runtime: {} (ok)", installed.runtime.display());
                 println!("basic pitch: {} (ok)", installed.basic_pitch.display());
                 Ok(())
@@ -325,7 +325,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     multiple_pitch_bends: Some(multiple_pitch_bends),
                     midi_tempo: Some(midi_tempo),
                 },
-                model: config.model_settings(),
+                model: coda::config::model_settings(&config),
                 timings,
             };
             let (notes, _) = transcribe_cmd::run(&args)?;
@@ -346,7 +346,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             vocal_method,
             timings,
         } => {
-            let mut settings = config.model_settings();
+            let mut settings = coda::config::model_settings(&config);
             let model = match (model, &model_path) {
                 (Some(ModelArg::Dsp), Some(_)) => anyhow::bail!(
                     "--model-path names an HT-Demucs file, but --model dsp needs none: drop one of them"
@@ -418,25 +418,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
-    coda::logging::init(config.log_format);
+    coda::logging::init(config.server.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let running = match config.backend {
-            Backend::Local => app::start(&config, coda::app::builtin_runners(&config)).await?,
+        let running = match config.storage.backend {
+            Backend::Local => app::start(&config, coda::app::builtin_runners(&config)?).await?,
             Backend::Aws => {
-                let names = coda_aws::AwsNames::new(&config.aws_prefix)?;
+                let names = coda_aws::AwsNames::new(&config.storage.aws_prefix)?;
                 let sdk = coda_aws::load_sdk_config().await;
                 let aws = coda_aws::AwsAdapters::connect(&names, &sdk)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e} (run `coda aws bootstrap` first?)"))?;
-                app::start_aws(&config, coda::app::builtin_runners(&config), &aws).await?
+                app::start_aws(&config, coda::app::builtin_runners(&config)?, &aws).await?
             }
         };
-        let token = running
-            .tokens
-            .issue("local", chrono::Utc::now(), config.token_ttl_secs as i64);
+        let token = running.tokens.issue(
+            "local",
+            chrono::Utc::now(),
+            config.server.token_ttl_secs as i64,
+        );
         println!("coda listening on {}", running.base_url);
         println!("token for user 'local': {token}");
         println!(
@@ -446,7 +448,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         wait_for_signal().await;
         eprintln!(
             "shutting down: running jobs get {}s to finish, then go back to the queue",
-            config.shutdown_grace_secs
+            config.jobs.shutdown_grace_secs
         );
         running.shutdown().await;
         Ok(())

@@ -29,7 +29,7 @@ pub async fn run(
         settings: worker_settings(config),
     });
     let n = config.worker_count();
-    info!(workers = n, prefix = %config.aws_prefix, kinds = ?worker.kinds(), "coda-worker started");
+    info!(workers = n, prefix = %config.storage.aws_prefix, kinds = ?worker.kinds(), "coda-worker started");
     let mut tasks = Vec::new();
     for i in 0..n {
         tasks.push(tokio::spawn(worker.clone().run(i, shutdown.clone())));

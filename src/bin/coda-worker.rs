@@ -15,7 +15,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    coda::logging::init(config.log_format);
+    coda::logging::init(config.server.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -26,8 +26,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let runners = match coda::app::builtin_runners(&config) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = rt.block_on(async {
-        let names = coda_aws::AwsNames::new(&config.aws_prefix)?;
+        let names = coda_aws::AwsNames::new(&config.storage.aws_prefix)?;
         let sdk = coda_aws::load_sdk_config().await;
         let aws = coda_aws::AwsAdapters::connect(&names, &sdk).await?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -38,7 +45,7 @@ fn main() -> ExitCode {
             );
             let _ = stop.send(true);
         });
-        coda::worker::run(&config, &aws, coda::app::builtin_runners(&config), stopped).await;
+        coda::worker::run(&config, &aws, runners, stopped).await;
         signal.abort();
         Ok::<_, coda_core::CodaError>(())
     });

@@ -57,7 +57,7 @@ async fn presigned_put_to_succeeded_job_on_the_emulator() {
     let a = &env.adapters;
     let data = Arc::new(tempfile::tempdir().unwrap());
     let mut cfg = test_config(data.path());
-    cfg.run_workers = false;
+    cfg.jobs.run_workers = false;
     let running = coda::app::start_aws(&cfg, crate::helpers::runners(), a)
         .await
         .unwrap();

@@ -148,9 +148,9 @@ async fn sigkill_coda_workers_three_times_loses_no_job_and_sends_each_event_once
     // The API and webhook delivery loop in-process; the jobs run only in the worker processes.
     let data = Arc::new(tempfile::tempdir().unwrap());
     let mut cfg = test_config(data.path());
-    cfg.run_workers = false;
-    cfg.job_visibility_secs = VISIBILITY_SECS;
-    cfg.webhook_retry_scale = 0.001;
+    cfg.jobs.run_workers = false;
+    cfg.jobs.job_visibility_secs = VISIBILITY_SECS;
+    cfg.webhooks.webhook_retry_scale = 0.001;
     let running = coda::app::start_aws(&cfg, crate::helpers::runners(), a)
         .await
         .unwrap();

@@ -270,7 +270,11 @@ async fn undecodable_audio_fails_the_job_with_invalid_audio() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_limit_applies_to_multipart_too() {
-    let app = spawn_app_with(|c| c.max_upload_bytes = 10_000, crate::helpers::runners()).await;
+    let app = spawn_app_with(
+        |c| c.limits.max_upload_bytes = 10_000,
+        crate::helpers::runners(),
+    )
+    .await;
     let sid = app.new_session("hal").await;
     let big = tone_wav(440.0, 0.5, 1.0, 44100, 1);
     let r = app.post_file("hal", &sid, "big.wav", big).await;

@@ -207,8 +207,8 @@ async fn upload_probe_download_and_isolation() {
 async fn multipart_files_and_session_expiry() {
     let app = crate::helpers::spawn_app_with(
         |c| {
-            c.session_ttl_secs = 1.0;
-            c.evict_every_secs = 0.2;
+            c.limits.session_ttl_secs = 1.0;
+            c.server.evict_every_secs = 0.2;
         },
         crate::helpers::runners(),
     )

@@ -23,20 +23,19 @@ pub struct TestApp {
 
 /// Test-friendly settings: quick timeouts, a free port, a private data dir.
 pub fn test_config(data: &std::path::Path) -> Config {
-    Config {
-        addr: "127.0.0.1:0".into(),
-        data_dir: data.to_path_buf(),
-        workers: 2,
-        job_visibility_secs: 2.0,
-        retry_delay_secs: 0.2,
-        shutdown_grace_secs: 1.0,
-        models_dir: models_dir(),
-        model_threads: 2,
-        ..Config::default()
-    }
+    let mut c = Config::default();
+    c.server.addr = "127.0.0.1:0".into();
+    c.storage.data_dir = data.to_path_buf();
+    c.jobs.workers = 2;
+    c.jobs.job_visibility_secs = 2.0;
+    c.jobs.retry_delay_secs = 0.2;
+    c.jobs.shutdown_grace_secs = 1.0;
+    c.models.models_dir = models_dir();
+    c.models.model_threads = 2;
+    c
 }
 
-/// The models `scripts/test.sh` installs: `CODA_MODELS_DIR`, else the checkout's `.models`.
+/// The models `scripts/test.sh` installs: `CODA_MODELS_DIR`, else the per-user default.
 pub fn models_dir() -> std::path::PathBuf {
     coda_models::default_models_dir()
 }
@@ -53,7 +52,7 @@ pub const UNRUNNABLE: KindSpec = KindSpec::new::<NoParams>(
 pub fn runners() -> Runners {
     static MODEL: std::sync::OnceLock<Arc<coda_jobs::SharedModel>> = std::sync::OnceLock::new();
     let model = MODEL.get_or_init(|| {
-        let settings = test_config(std::path::Path::new(".")).model_settings();
+        let settings = coda::config::model_settings(&test_config(std::path::Path::new(".")));
         Arc::new(coda_jobs::SharedModel::new(settings))
     });
     let mut runners = coda_jobs::builtin_runners(model.clone());

@@ -19,7 +19,7 @@ fn slow(steps: u32) -> Arc<SlowRunner> {
 async fn a_crash_mid_job_loses_nothing() {
     let runner = slow(15);
     let mut app = spawn_app_with(
-        |c| c.job_visibility_secs = 1.0,
+        |c| c.jobs.job_visibility_secs = 1.0,
         runners_with(runner.clone()),
     )
     .await;
@@ -37,7 +37,7 @@ async fn a_crash_mid_job_loses_nothing() {
     let data = app.data.clone();
     let app = spawn_on(
         data,
-        |c| c.job_visibility_secs = 1.0,
+        |c| c.jobs.job_visibility_secs = 1.0,
         runners_with(runner.clone()),
     )
     .await;
@@ -72,7 +72,7 @@ async fn a_crash_mid_job_loses_nothing() {
 async fn graceful_shutdown_returns_running_jobs_to_the_queue() {
     let runner = slow(40);
     let mut app = spawn_app_with(
-        |c| c.shutdown_grace_secs = 0.3,
+        |c| c.jobs.shutdown_grace_secs = 0.3,
         runners_with(runner.clone()),
     )
     .await;
@@ -93,7 +93,7 @@ async fn graceful_shutdown_returns_running_jobs_to_the_queue() {
     // Released, not lost: visible again at once, so the restart picks it up without waiting for a timeout.
     let app = spawn_on(
         app.data.clone(),
-        |c| c.job_visibility_secs = 60.0,
+        |c| c.jobs.job_visibility_secs = 60.0,
         runners_with(slow(2)),
     )
     .await;
@@ -108,7 +108,7 @@ async fn transient_failures_dead_letter_after_max_receives() {
     let flaky = Arc::new(FlakyRunner {
         runs: AtomicUsize::new(0),
     });
-    let app = spawn_app_with(|c| c.max_receives = 3, runners_with(flaky.clone())).await;
+    let app = spawn_app_with(|c| c.jobs.max_receives = 3, runners_with(flaky.clone())).await;
     let key = app
         .stored_input("kim", "a.wav", tone_wav(440.0, 0.5, 0.2, 8000, 1))
         .await;
@@ -140,7 +140,7 @@ async fn transient_failures_dead_letter_after_max_receives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_while_queued_and_while_running() {
     let runner = slow(100);
-    let app = spawn_app_with(|c| c.workers = 1, runners_with(runner.clone())).await;
+    let app = spawn_app_with(|c| c.jobs.workers = 1, runners_with(runner.clone())).await;
     let key = app
         .stored_input("lee", "a.wav", tone_wav(440.0, 0.5, 0.2, 8000, 1))
         .await;

@@ -238,7 +238,7 @@ async fn separate_job_runs_an_htdemucs_onnx_export() {
     let models = tempfile::tempdir().unwrap();
     let graph = models.path().join("gains.onnx");
     std::fs::write(&graph, gain_model(&GAINS, CHUNK)).unwrap();
-    let mut settings = test_config(Path::new(".")).model_settings();
+    let mut settings = coda::config::model_settings(&test_config(Path::new(".")));
     settings.htdemucs_model = Some(graph);
     let runners = coda_jobs::builtin_runners(Arc::new(coda_jobs::SharedModel::new(settings)));
     let app = spawn_app_with(|_| {}, runners).await;
@@ -419,7 +419,7 @@ fn coda_separate_errors_name_the_cause() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn separate_refuses_input_longer_than_the_limit() {
-    let mut settings = test_config(Path::new(".")).model_settings();
+    let mut settings = coda::config::model_settings(&test_config(Path::new(".")));
     settings.separate_max_seconds = 2.0;
     let runners = coda_jobs::builtin_runners(Arc::new(coda_jobs::SharedModel::new(settings)));
     let app = spawn_app_with(|_| {}, runners).await;

@@ -10,7 +10,7 @@ use crate::receiver::{distinct_jobs, Received, Receiver};
 
 /// A server whose retry schedule runs a thousand times faster (5 s → 5 ms, 5 min → 0.3 s).
 async fn fast_retry_app() -> TestApp {
-    spawn_app_with(|c| c.webhook_retry_scale = 0.001, runners()).await
+    spawn_app_with(|c| c.webhooks.webhook_retry_scale = 0.001, runners()).await
 }
 
 async fn create_webhook(app: &TestApp, user: &str, url: &str, events: &[&str]) -> Value {
@@ -336,7 +336,11 @@ async fn a_poison_job_fires_job_failed_and_a_cancel_fires_job_canceled() {
     let flaky = Arc::new(FlakyRunner {
         runs: AtomicUsize::new(0),
     });
-    let app = spawn_app_with(|c| c.webhook_retry_scale = 0.001, runners_with(flaky)).await;
+    let app = spawn_app_with(
+        |c| c.webhooks.webhook_retry_scale = 0.001,
+        runners_with(flaky),
+    )
+    .await;
     let rx = Receiver::start().await;
     let hook = create_webhook(&app, "pia", &rx.url(), &["job.failed"]).await;
     let key = app
@@ -359,7 +363,11 @@ async fn a_poison_job_fires_job_failed_and_a_cancel_fires_job_canceled() {
         steps: 100,
         runs: AtomicUsize::new(0),
     });
-    let app = spawn_app_with(|c| c.webhook_retry_scale = 0.001, runners_with(slow)).await;
+    let app = spawn_app_with(
+        |c| c.webhooks.webhook_retry_scale = 0.001,
+        runners_with(slow),
+    )
+    .await;
     let rx = Receiver::start().await;
     create_webhook(
         &app,

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use coda_api::{router_for, AppState, Authenticator, RouteGroup, SharedState};
 use coda_aws::{object_created_from_s3_event, AwsAdapters, AwsNames};
-use coda_core::kinds::{KindRegistry, Kinds};
-use coda_core::model::{JobKind, Owner};
+use coda_config::Config;
+use coda_core::kinds::Kinds;
+use coda_core::model::Owner;
 use coda_core::ports::{
     BlobStore, Clock, JobQueue, JobRepo, RandomIds, SessionRepo, SystemClock, UploadRepo,
 };
-use coda_core::services::{ingest, Limits};
-use coda_core::webhooks::AddressPolicy;
+use coda_core::services::ingest;
 use coda_core::CodaError;
 use lambda_http::request::RequestContext;
 use tracing::{info, warn};
@@ -44,17 +44,23 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// Connects the AWS adapters named by `CODA_AWS_PREFIX` (default `coda`), using the standard AWS environment.
-pub async fn adapters_from_env() -> Result<AwsAdapters, Error> {
-    let prefix = std::env::var("CODA_AWS_PREFIX").unwrap_or_else(|_| "coda".into());
-    let names = AwsNames::new(&prefix)?;
+/// The configuration of a function: defaults for Lambda, then its `CODA_*` environment.
+pub fn config_from_env() -> Result<Config, CodaError> {
+    Config::for_lambda(std::env::vars()).map_err(notify::setting_error)
+}
+
+/// Connects the AWS adapters named by `aws_prefix` (`CODA_AWS_PREFIX`, default `coda`), using the standard AWS environment.
+pub async fn adapters_from_env(config: &Config) -> Result<AwsAdapters, Error> {
+    let names = AwsNames::new(&config.storage.aws_prefix)?;
     let sdk = coda_aws::load_sdk_config().await;
     Ok(AwsAdapters::connect(&names, &sdk).await?)
 }
 
-/// The job kinds the GPU worker runs, from `CODA_JOB_KINDS` (comma-separated); unset or empty means every kind in `registry`.
-pub fn job_kinds_from_env(registry: &KindRegistry) -> Result<Vec<JobKind>, CodaError> {
-    registry.parse_list(&std::env::var("CODA_JOB_KINDS").unwrap_or_default())
+/// The kinds the API accepts: the registry, running those of `job_kinds` (`CODA_JOB_KINDS`; empty means all).
+pub fn kinds_from_config(config: &Config) -> Result<Kinds, CodaError> {
+    let registry = coda_jobs::registry();
+    let available = registry.parse_list(&config.jobs.job_kinds)?;
+    Ok(Kinds::new(registry, &available))
 }
 
 /// Takes the owner from the claims the API Gateway JWT authorizer verified.
@@ -81,20 +87,25 @@ impl Authenticator for GatewayClaimsAuth {
 }
 
 /// The API state over the AWS adapters: downloads redirect to S3, identity comes from the authorizer.
-pub fn http_state(a: &AwsAdapters, kinds: Kinds, auth: Arc<dyn Authenticator>) -> SharedState {
+pub fn http_state(
+    a: &AwsAdapters,
+    config: &Config,
+    kinds: Kinds,
+    auth: Arc<dyn Authenticator>,
+) -> SharedState {
     Arc::new(AppState {
         sessions: a.sessions.clone(),
         uploads: a.uploads.clone(),
         jobs: a.jobs.clone(),
         webhooks: a.webhooks.clone(),
         deliveries: a.deliveries.clone(),
-        // Only public destinations: a Lambda in a VPC must not be pointed at its neighbours.
-        webhook_policy: AddressPolicy::default(),
+        // Lambda defaults allow only public destinations: a function in a VPC must not be pointed at its neighbours.
+        webhook_policy: config.webhook_policy(),
         queue: a.jobs_queue.clone(),
         blobs: a.blobs.clone(),
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
-        limits: Limits::default(),
+        limits: config.limits(),
         kinds,
         url_signer: None,
         auth,
@@ -106,12 +117,12 @@ pub fn http_state(a: &AwsAdapters, kinds: Kinds, auth: Arc<dyn Authenticator>) -
 /// Runs an HTTP function serving `groups` of the API.
 pub async fn run_http(groups: &[RouteGroup]) -> Result<(), Error> {
     init_logging();
-    let adapters = adapters_from_env().await?;
-    let registry = coda_jobs::registry();
-    let available = job_kinds_from_env(&registry)?;
+    let config = config_from_env()?;
+    let adapters = adapters_from_env(&config).await?;
     let state = http_state(
         &adapters,
-        Kinds::new(registry, &available),
+        &config,
+        kinds_from_config(&config)?,
         Arc::new(GatewayClaimsAuth),
     );
     lambda_http::run(router_for(state, groups)).await
@@ -175,7 +186,8 @@ pub async fn handle_ingest_batch(p: &IngestPorts<'_>, event: SqsEvent) -> SqsBat
 /// Runs the ingest function: SQS batches of S3 notifications → job rows and job messages.
 pub async fn run_ingest() -> Result<(), Error> {
     init_logging();
-    let a = Arc::new(adapters_from_env().await?);
+    let config = config_from_env()?;
+    let a = Arc::new(adapters_from_env(&config).await?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |ev: lambda_runtime::LambdaEvent<SqsEvent>| {

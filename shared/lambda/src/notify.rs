@@ -34,6 +34,8 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
+use coda_config::Config;
+
 use crate::{init_logging, Error};
 
 /// How the notify function sends, retries and paces itself.
@@ -70,45 +72,30 @@ impl Default for NotifySettings {
 impl NotifySettings {
     /// The settings from the process environment; a malformed value is an error naming its variable.
     pub fn from_env() -> Result<Self, CodaError> {
-        Self::from_vars(|name| match std::env::var(name) {
-            Ok(v) => Some(v),
-            Err(std::env::VarError::NotPresent) => None,
-            Err(std::env::VarError::NotUnicode(raw)) => Some(raw.to_string_lossy().into_owned()),
-        })
+        Self::from_config(&Config::for_lambda(std::env::vars()).map_err(setting_error)?)
     }
 
     /// The settings from `get` (a variable's value, `None` when unset); unset means the default.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, CodaError> {
-        let mut s = NotifySettings::default();
-        if let Some(raw) = get("CODA_WEBHOOK_TIMEOUT_SECS") {
-            let secs = parse_f64("CODA_WEBHOOK_TIMEOUT_SECS", &raw)?;
-            if !(secs > 0.0 && secs <= 300.0) {
-                return Err(invalid(
-                    "CODA_WEBHOOK_TIMEOUT_SECS",
-                    &raw,
-                    "seconds in (0, 300]",
-                ));
-            }
-            s.timeout = Duration::from_secs_f64(secs);
-        }
-        if let Some(raw) = get("CODA_WEBHOOK_RETRY_SCALE") {
-            let scale = parse_f64("CODA_WEBHOOK_RETRY_SCALE", &raw)?;
-            if !(scale.is_finite() && scale >= 0.0) {
-                return Err(invalid(
-                    "CODA_WEBHOOK_RETRY_SCALE",
-                    &raw,
-                    "a finite number >= 0",
-                ));
-            }
-            s.retry_scale = scale;
-        }
-        if let Some(raw) = get("CODA_WEBHOOK_ALLOW_LOOPBACK") {
-            s.policy.allow_loopback = parse_bool("CODA_WEBHOOK_ALLOW_LOOPBACK", &raw)?;
-        }
-        if let Some(raw) = get("CODA_WEBHOOK_ALLOW_PRIVATE") {
-            s.policy.allow_private = parse_bool("CODA_WEBHOOK_ALLOW_PRIVATE", &raw)?;
-        }
-        Ok(s)
+        let vars = [
+            "CODA_WEBHOOK_TIMEOUT_SECS",
+            "CODA_WEBHOOK_RETRY_SCALE",
+            "CODA_WEBHOOK_ALLOW_LOOPBACK",
+            "CODA_WEBHOOK_ALLOW_PRIVATE",
+        ]
+        .into_iter()
+        .filter_map(|name| get(name).map(|v| (name.to_string(), v)));
+        Self::from_config(&Config::for_lambda(vars).map_err(setting_error)?)
+    }
+
+    /// The webhook section of the one configuration.
+    pub fn from_config(config: &Config) -> Result<Self, CodaError> {
+        Ok(NotifySettings {
+            timeout: coda_config::secs(config.webhooks.webhook_timeout_secs),
+            retry_scale: config.webhooks.webhook_retry_scale,
+            policy: config.webhook_policy(),
+            ..NotifySettings::default()
+        })
     }
 
     /// Retry schedule and lease of each delivery.
@@ -126,25 +113,9 @@ impl NotifySettings {
     }
 }
 
-fn invalid(var: &str, raw: &str, expected: &str) -> CodaError {
-    CodaError::bad_request(
-        "INVALID_SETTING",
-        format!("{var}={raw:?} is not valid: expected {expected}"),
-    )
-}
-
-fn parse_f64(var: &str, raw: &str) -> Result<f64, CodaError> {
-    raw.trim()
-        .parse::<f64>()
-        .map_err(|_| invalid(var, raw, "a number"))
-}
-
-fn parse_bool(var: &str, raw: &str) -> Result<bool, CodaError> {
-    match raw.trim() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(invalid(var, raw, "true or false")),
-    }
+/// A configuration error as the functions report it: 400 `INVALID_SETTING`, naming the variable.
+pub fn setting_error(e: coda_config::ConfigError) -> CodaError {
+    CodaError::bad_request("INVALID_SETTING", e.to_string())
 }
 
 /// The ports the notify function uses.
@@ -572,15 +543,15 @@ pub fn deadline_instant(deadline: SystemTime) -> Instant {
 
 /// Runs the notify function: the jobs table's stream and the schedule, over DynamoDB and HTTP.
 ///
-/// Reads `CODA_AWS_PREFIX` (default `coda`), `CODA_WEBHOOK_TIMEOUT_SECS`,
-/// `CODA_WEBHOOK_RETRY_SCALE`, `CODA_WEBHOOK_ALLOW_LOOPBACK` and `CODA_WEBHOOK_ALLOW_PRIVATE`.
+/// Reads the one configuration from the environment (`CODA_AWS_PREFIX`, default `coda`, and the
+/// webhook section: `CODA_WEBHOOK_TIMEOUT_SECS`, `_RETRY_SCALE`, `_ALLOW_LOOPBACK`, `_ALLOW_PRIVATE`).
 /// It touches only the jobs, webhooks and deliveries tables (no queues).
 pub async fn run_notify() -> Result<(), Error> {
     init_logging();
-    let settings = NotifySettings::from_env()?;
+    let config = Config::for_lambda(std::env::vars()).map_err(setting_error)?;
+    let settings = NotifySettings::from_config(&config)?;
     let sender = settings.sender()?;
-    let prefix = std::env::var("CODA_AWS_PREFIX").unwrap_or_else(|_| "coda".into());
-    let names = AwsNames::new(&prefix)?;
+    let names = AwsNames::new(&config.storage.aws_prefix)?;
     let sdk = coda_aws::load_sdk_config().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let world = Arc::new(NotifyWorld {

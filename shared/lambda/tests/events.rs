@@ -269,3 +269,79 @@ async fn api_gateway_requests_take_the_owner_from_jwt_claims() {
         (404, Some("NOT_FOUND"))
     );
 }
+
+/// `POST /v1/uploads` as API Gateway hands it to the upload function, for user `alice`.
+fn upload_request(size: u64) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(&event("apigw-v2-get-job.json")).unwrap();
+    v["routeKey"] = "POST /v1/uploads".into();
+    v["rawPath"] = "/v1/uploads".into();
+    v["requestContext"]["http"]["method"] = "POST".into();
+    v["requestContext"]["http"]["path"] = "/v1/uploads".into();
+    v["requestContext"]["routeKey"] = "POST /v1/uploads".into();
+    v["headers"]["content-type"] = "application/json".into();
+    v.as_object_mut().unwrap().remove("pathParameters");
+    v["body"] = serde_json::json!({"filename": "a.wav", "size": size, "jobs": ["probe"]})
+        .to_string()
+        .into();
+    v.to_string()
+}
+
+#[tokio::test]
+async fn the_upload_function_honours_its_configured_limit_on_moto() {
+    let env = coda_aws::testing::TestEnv::new(3)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let vars = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let post = |config: coda_config::Config, size: u64| {
+        let kinds = coda_lambda::kinds_from_config(&config).unwrap();
+        let state =
+            coda_lambda::http_state(&env.adapters, &config, kinds, Arc::new(GatewayClaimsAuth));
+        let app = coda_api::router_for(state, &[RouteGroup::Uploads]);
+        let req = lambda_http::request::from_str(&upload_request(size)).unwrap();
+        async move {
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status().as_u16();
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (
+                status,
+                serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            )
+        }
+    };
+    // The defaults take 5000 bytes; CODA_MAX_UPLOAD_BYTES=1000 makes the same request a 413.
+    let (status, body) = post(coda_config::Config::for_lambda(vars(&[])).unwrap(), 5000).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        body["put_url"]
+            .as_str()
+            .unwrap()
+            .contains("X-Amz-Signature"),
+        "{body}"
+    );
+    let lowered =
+        coda_config::Config::for_lambda(vars(&[("CODA_MAX_UPLOAD_BYTES", "1000")])).unwrap();
+    let (status, body) = post(lowered.clone(), 5000).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("PAYLOAD_TOO_LARGE")),
+        "{body}"
+    );
+    let (status, body) = post(lowered, 900).await;
+    assert_eq!(status, 201, "{body}");
+    // CODA_JOB_KINDS narrows what the API accepts to what the workers run.
+    let narrowed =
+        coda_config::Config::for_lambda(vars(&[("CODA_JOB_KINDS", "transcribe")])).unwrap();
+    let (status, body) = post(narrowed, 900).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("JOB_KIND_UNAVAILABLE")),
+        "{body}"
+    );
+}
