@@ -8,6 +8,7 @@ mod chaos;
 mod flow;
 mod helpers;
 mod lifecycle;
+mod openapi;
 mod process;
 mod receiver;
 mod separate;
