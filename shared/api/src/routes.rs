@@ -393,7 +393,7 @@ pub struct RangeHeader {
     /// `bytes=START-END`, `bytes=START-` or `bytes=-SUFFIX`: one range, answered with 206.
     /// Several ranges, or one outside the blob, are 416; other units are ignored (200).
     #[serde(rename = "Range")]
-    #[param(rename = "Range")]
+    #[param(rename = "Range", value_type = String)]
     pub range: Option<String>,
 }
 
