@@ -173,7 +173,10 @@ pub async fn add_session_file(
     }
 }
 
-/// The multipart body of a direct file upload (documentation only: the handler streams the parts).
+/// The multipart body of a direct file upload.
+// For the document only: the handler streams the parts. Other parts are skipped but not offered
+// (`additionalProperties: false`): a part's name must be valid header text, which a JSON
+// property name need not be.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
@@ -385,14 +388,13 @@ pub async fn get_blob(
     serve_blob(&s, &key, &headers).await
 }
 
-/// The `Range` request header of blob downloads.
-#[derive(Deserialize, IntoParams)]
+/// The `Range` request header of blob downloads, for the document (handlers read the headers).
+#[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)]
 pub struct RangeHeader {
     /// `bytes=START-END`, `bytes=START-` or `bytes=-SUFFIX`: one range, answered with 206.
     /// Several ranges, or one outside the blob, are 416; other units are ignored (200).
-    #[serde(rename = "Range")]
     #[param(rename = "Range", value_type = String)]
     pub range: Option<String>,
 }
