@@ -210,7 +210,9 @@ async fn the_document_is_valid_and_the_server_keeps_to_it() {
         .args(["--phases", "examples,coverage,fuzzing,stateful"])
         .args(["--mode", "all"])
         .args(["--max-examples", "60"])
-        .args(["--workers", "2"])
+        // One worker: under CPython 3.11, threads parsing source at once can fail with
+        // "AST constructor recursion depth mismatch" (python/cpython#106905), a tool error.
+        .args(["--workers", "1"])
         .args(["--request-timeout", "10"])
         // A fixed seed, so a failure found here is found again; CODA_SCHEMATHESIS_SEED explores.
         .args(["--seed", &seed])
