@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up what the tests need and runs every test. Safe to run again.
-#  - .venv with moto[server] (the AWS emulator the tests start), cfn-lint and cargo-lambda, from PyPI;
+#  - .venv with moto[server] (the AWS emulator the tests start), cfn-lint, cargo-lambda,
+#    schemathesis and openapi-spec-validator (the OpenAPI document's judges), from PyPI;
 #  - the model files in ~/.local/share/coda/models (onnxruntime and basic-pitch wheels from PyPI, hash-checked);
 #  - the multitrack separation test set in .cache/separation-set (music21 corpus from PyPI,
 #    rendered with Debian's fluidsynth + fluid-soundfont-gm, installed with apt when missing);
@@ -16,6 +17,8 @@ PY=.venv/bin/python
 have() { "$PY" -c "import importlib.metadata as m; m.version('$1')" >/dev/null 2>&1; }
 have cfn-lint || "$PY" -m pip install --quiet --disable-pip-version-check cfn-lint
 have cargo-lambda || "$PY" -m pip install --quiet --disable-pip-version-check cargo-lambda==1.9.2
+have schemathesis || "$PY" -m pip install --quiet --disable-pip-version-check schemathesis==4.32.5
+have openapi-spec-validator || "$PY" -m pip install --quiet --disable-pip-version-check openapi-spec-validator==0.9.0
 
 echo "== model files (ONNX Runtime and Basic Pitch from PyPI wheels, checked against pinned SHA-256s)"
 cargo run -q --bin coda -- models install --python "$PWD/.venv/bin/python"

@@ -9,6 +9,7 @@ mod flow;
 mod helpers;
 mod inputs;
 mod lifecycle;
+mod openapi;
 mod process;
 mod receiver;
 mod separate;

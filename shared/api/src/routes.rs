@@ -35,7 +35,8 @@ pub struct Health {
 }
 
 /// Answers whether the server and its queue work.
-#[utoipa::path(get, path = "/v1/health", tag = "health", responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/health", tag = "health",
+    responses((status = 200, description = "the server and its queue work", body = Health)))]
 pub async fn health(State(s): State<SharedState>) -> ApiResult<Json<Health>> {
     let depth = s.queue.depth().await?;
     Ok(Json(Health {
@@ -58,7 +59,11 @@ pub struct SessionCreated {
 
 /// Creates a session.
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions", security(("bearer" = [])),
-    responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody)))]
+    responses((status = 201, description = "the new session", body = SessionCreated, links(
+        ("GetSession" = (operation_id = "get_session", parameters(("id" = "$response.body#/session_id")))),
+        ("DeleteSession" = (operation_id = "delete_session", parameters(("id" = "$response.body#/session_id")))),
+        ("AddSessionFile" = (operation_id = "add_session_file", parameters(("id" = "$response.body#/session_id")))),
+    ))))]
 pub async fn create_session(
     State(s): State<SharedState>,
     Caller(owner): Caller,
@@ -82,7 +87,8 @@ pub async fn create_session(
 /// Reads a session: history, files, current score and audio.
 #[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", security(("bearer" = [])),
     params(("id" = String, Path, description = "session id")),
-    responses((status = 200, body = SessionView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the session", body = SessionView),
+        (status = 404, description = "no such live session of the caller", body = ErrorBody)))]
 pub async fn get_session(
     State(s): State<SharedState>,
     Caller(owner): Caller,
@@ -98,7 +104,8 @@ pub async fn get_session(
 /// Deletes a session and its files.
 #[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "sessions", security(("bearer" = [])),
     params(("id" = String, Path, description = "session id")),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "deleted, files included"),
+        (status = 404, description = "no such live session of the caller", body = ErrorBody)))]
 pub async fn delete_session(
     State(s): State<SharedState>,
     Caller(owner): Caller,
@@ -118,8 +125,13 @@ pub async fn delete_session(
 /// Uploads a file straight into a session (multipart field `file`).
 #[utoipa::path(post, path = "/v1/sessions/{id}/files", tag = "sessions", security(("bearer" = [])),
     params(("id" = String, Path, description = "session id")),
-    request_body(content_type = "multipart/form-data", description = "one part named `file`, with a filename"),
-    responses((status = 201, body = SessionFile), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
+    request_body(content = FilePart, content_type = "multipart/form-data", description = "one part named `file`, with a filename"),
+    responses((status = 201, description = "the stored file", body = SessionFile, links(
+            ("GetBlob" = (operation_id = "get_blob", parameters(("key" = "$response.body#/key")))),
+        )),
+        (status = 404, description = "no such live session of the caller", body = ErrorBody),
+        (status = 413, description = "the file exceeds the upload limit", body = ErrorBody),
+        (status = 415, description = "not audio, MIDI or MusicXML", body = ErrorBody)))]
 pub async fn add_session_file(
     State(s): State<SharedState>,
     Caller(owner): Caller,
@@ -161,6 +173,19 @@ pub async fn add_session_file(
     }
 }
 
+/// The multipart body of a direct file upload.
+// For the document only: the handler streams the parts. Other parts are skipped but not offered
+// (`additionalProperties: false`): a part's name must be valid header text, which a JSON
+// property name need not be.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct FilePart {
+    /// The file's bytes; the part's filename names the session file.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return ApiError(CodaError::PayloadTooLarge {
@@ -186,7 +211,13 @@ pub struct UploadCreated {
 
 /// Opens an upload: returns a signed URL to PUT the bytes to; jobs start when they land.
 #[utoipa::path(post, path = "/v1/uploads", tag = "uploads", security(("bearer" = [])), request_body = NewUpload,
-    responses((status = 201, body = UploadCreated), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, description = "the upload slot", body = UploadCreated, links(
+            ("GetUpload" = (operation_id = "get_upload", parameters(("id" = "$response.body#/upload_id")))),
+            ("GetBlob" = (operation_id = "get_blob", parameters(("key" = "$response.body#/key")))),
+        )),
+        (status = 404, description = "`session_id` names no live session of the caller", body = ErrorBody),
+        (status = 413, description = "`size` exceeds the upload limit, or the body the JSON limit", body = ErrorBody),
+        (status = 422, description = "a job kind is unknown or not available here", body = ErrorBody)))]
 pub async fn create_upload(
     State(s): State<SharedState>,
     Caller(owner): Caller,
@@ -215,7 +246,8 @@ pub async fn create_upload(
 
 /// Reads an upload: its state and the jobs it started.
 #[utoipa::path(get, path = "/v1/uploads/{id}", tag = "uploads", security(("bearer" = [])), params(("id" = String, Path, description = "upload id")),
-    responses((status = 200, body = UploadView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the upload", body = UploadView),
+        (status = 404, description = "no such upload of the caller", body = ErrorBody)))]
 pub async fn get_upload(
     State(s): State<SharedState>,
     Caller(owner): Caller,
@@ -228,6 +260,7 @@ pub async fn get_upload(
 
 /// The signature of a local signed URL.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Signature {
     /// Unix seconds after which the URL fails.
     pub expires: i64,
@@ -255,9 +288,17 @@ fn signer(s: &SharedState) -> ApiResult<&coda_core::auth::UrlSigner> {
 }
 
 /// Receives the bytes of an upload at its signed URL (local stand-in for S3).
-#[utoipa::path(put, path = "/v1/objects/{key}", tag = "uploads", params(("key" = String, Path, description = "blob key"), Signature),
+#[utoipa::path(put, path = "/v1/objects/{key}", tag = "uploads", params(("key" = String, Path, description = "blob key, slashes included"), Signature),
     request_body(content_type = "application/octet-stream", description = "the file's bytes"),
-    responses((status = 200, body = ObjectStored), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
+    responses((status = 200, description = "stored", body = ObjectStored,
+            headers(("ETag" = String, description = "entity tag of the stored bytes"))),
+        (status = 400, description = "a bad signature query, or not the declared size", body = ErrorBody),
+        (status = 401, description = "the signature does not verify, or the URL expired", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 404, description = "no upload waits for this key", body = ErrorBody),
+        (status = 409, description = "the upload already received its bytes", body = ErrorBody),
+        (status = 413, description = "the bytes exceed the upload limit", body = ErrorBody),
+        (status = 415, description = "not a supported file, or not audio where the jobs need audio", body = ErrorBody)))]
 pub async fn put_signed_object(
     State(s): State<SharedState>,
     Path(key): Path<String>,
@@ -296,8 +337,14 @@ pub async fn put_signed_object(
 }
 
 /// Serves a blob at a signed URL (what job output `url`s point to locally).
-#[utoipa::path(get, path = "/v1/objects/{key}", tag = "blobs", params(("key" = String, Path, description = "blob key"), Signature),
-    responses((status = 200, description = "the bytes"), (status = 206, description = "a range"), (status = 401, body = ErrorBody), (status = 416, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/objects/{key}", tag = "blobs", params(("key" = String, Path, description = "blob key, slashes included"), Signature, RangeHeader),
+    responses(BlobBytes,
+        (status = 400, description = "a bad signature query", body = ErrorBody),
+        (status = 401, description = "the signature does not verify, or the URL expired", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 404, description = "no such blob", body = ErrorBody),
+        (status = 416, description = "the range lies outside the blob", body = ErrorBody,
+            headers(("Content-Range" = String, description = "`bytes */SIZE`")))))]
 pub async fn get_signed_object(
     State(s): State<SharedState>,
     Path(key): Path<String>,
@@ -309,8 +356,13 @@ pub async fn get_signed_object(
 }
 
 /// Downloads one of the caller's blobs, with `Range` support.
-#[utoipa::path(get, path = "/v1/blobs/{key}", tag = "blobs", security(("bearer" = [])), params(("key" = String, Path, description = "blob key, slashes included")),
-    responses((status = 200, description = "the bytes"), (status = 206, description = "a range"), (status = 307, description = "on AWS: a redirect to a presigned S3 URL, which serves the bytes and ranges"), (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/blobs/{key}", tag = "blobs", security(("bearer" = [])), params(("key" = String, Path, description = "blob key, slashes included"), RangeHeader),
+    responses(BlobBytes,
+        (status = 307, description = "on AWS: a redirect to a presigned S3 URL, which serves the bytes and ranges",
+            headers(("Location" = String, description = "the presigned URL"))),
+        (status = 404, description = "no such blob of the caller", body = ErrorBody),
+        (status = 416, description = "the range lies outside the blob", body = ErrorBody,
+            headers(("Content-Range" = String, description = "`bytes */SIZE`")))))]
 pub async fn get_blob(
     State(s): State<SharedState>,
     Caller(owner): Caller,
@@ -335,6 +387,36 @@ pub async fn get_blob(
         return Ok(resp);
     }
     serve_blob(&s, &key, &headers).await
+}
+
+/// The `Range` request header of blob downloads, for the document (handlers read the headers).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct RangeHeader {
+    /// `bytes=START-END`, `bytes=START-` or `bytes=-SUFFIX`: one range, answered with 206.
+    /// Several ranges, or one outside the blob, are 416; other units are ignored (200).
+    #[param(rename = "Range", value_type = String)]
+    pub range: Option<String>,
+}
+
+/// A blob's bytes, whole or one range, of the content type sniffed when it was stored.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum BlobBytes {
+    /// The whole blob.
+    #[response(status = 200, content_type = "*/*", headers(
+        ("Accept-Ranges" = String, description = "`bytes`"),
+        ("ETag" = String, description = "entity tag of the bytes"),
+    ))]
+    Whole,
+    /// One range of the blob.
+    #[response(status = 206, content_type = "*/*", headers(
+        ("Accept-Ranges" = String, description = "`bytes`"),
+        ("ETag" = String, description = "entity tag of the whole blob"),
+        ("Content-Range" = String, description = "`bytes START-END/SIZE`"),
+    ))]
+    Range,
 }
 
 async fn serve_blob(s: &SharedState, key: &str, headers: &HeaderMap) -> ApiResult<Response> {
@@ -379,7 +461,13 @@ pub struct JobAccepted {
 
 /// Submits a job on one of the caller's blobs, optionally with its own webhook (`webhook_url`).
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])), request_body = NewJob,
-    responses((status = 202, body = JobAccepted), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 202, description = "queued", body = JobAccepted, links(
+            ("GetJob" = (operation_id = "get_job", parameters(("id" = "$response.body#/job_id")))),
+            ("CancelJob" = (operation_id = "cancel_job", parameters(("id" = "$response.body#/job_id")))),
+        )),
+        (status = 404, description = "`input_key` names no blob of the caller", body = ErrorBody),
+        (status = 413, description = "the body exceeds the JSON limit", body = ErrorBody),
+        (status = 422, description = "an unknown or unavailable kind, bad params, or a refused `webhook_url`", body = ErrorBody)))]
 pub async fn create_job(
     State(s): State<SharedState>,
     Caller(owner): Caller,
@@ -412,7 +500,8 @@ pub async fn create_job(
 
 /// Reads one of the caller's jobs.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])), params(("id" = String, Path, description = "job id")),
-    responses((status = 200, body = JobView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the job", body = JobView),
+        (status = 404, description = "no such job of the caller", body = ErrorBody)))]
 pub async fn get_job(
     State(s): State<SharedState>,
     Caller(owner): Caller,
@@ -426,11 +515,26 @@ pub async fn get_job(
 
 /// Paging of the job list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Page size, 1..=100 (default 20).
+    /// Page size (default 20): any non-negative integer, clamped to 1..=100.
+    #[serde(default, deserialize_with = "page_size")]
+    #[param(minimum = 0)]
     pub limit: Option<usize>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,
+}
+
+/// Reads a page size as its documentation says: any non-negative integer, however large
+/// (it is clamped to 100 anyway); anything else is a 400.
+fn page_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(serde::de::Error::custom(format!(
+            "limit must be a non-negative integer, not {text:?}"
+        )));
+    }
+    Ok(Some(text.parse().unwrap_or(usize::MAX)))
 }
 
 /// One page of jobs.
@@ -444,7 +548,7 @@ pub struct JobList {
 
 /// Lists the caller's jobs, newest first.
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = JobList), (status = 400, body = ErrorBody)))]
+    responses((status = 200, description = "one page of jobs", body = JobList)))]
 pub async fn list_jobs(
     State(s): State<SharedState>,
     Caller(owner): Caller,
@@ -463,7 +567,9 @@ pub async fn list_jobs(
 
 /// Cancels a queued or running job.
 #[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])), params(("id" = String, Path, description = "job id")),
-    responses((status = 200, body = JobView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, description = "the canceled job", body = JobView),
+        (status = 404, description = "no such job of the caller", body = ErrorBody),
+        (status = 409, description = "the job already ended", body = ErrorBody)))]
 pub async fn cancel_job(
     State(s): State<SharedState>,
     Caller(owner): Caller,
@@ -493,7 +599,14 @@ pub struct DeliveryList {
 
 /// Registers a webhook endpoint; the answer holds its signing secret, shown only this once.
 #[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])), request_body = NewWebhook,
-    responses((status = 201, body = WebhookWithSecret), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, description = "the endpoint, with its secret", body = WebhookWithSecret, links(
+            ("GetWebhook" = (operation_id = "get_webhook", parameters(("id" = "$response.body#/id")))),
+            ("DeleteWebhook" = (operation_id = "delete_webhook", parameters(("id" = "$response.body#/id")))),
+            ("RotateWebhookSecret" = (operation_id = "rotate_webhook_secret", parameters(("id" = "$response.body#/id")))),
+            ("ListWebhookDeliveries" = (operation_id = "list_webhook_deliveries", parameters(("id" = "$response.body#/id")))),
+        )),
+        (status = 413, description = "the body exceeds the JSON limit", body = ErrorBody),
+        (status = 422, description = "a refused URL, bad events or description, or too many endpoints", body = ErrorBody)))]
 pub async fn create_webhook(
     State(s): State<SharedState>,
     Caller(owner): Caller,
@@ -513,7 +626,7 @@ pub async fn create_webhook(
 
 /// Lists the caller's webhook endpoints, without their secrets.
 #[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
-    responses((status = 200, body = WebhookList), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "the caller's endpoints", body = WebhookList)))]
 pub async fn list_webhooks(
     State(s): State<SharedState>,
     Caller(owner): Caller,
@@ -527,7 +640,8 @@ pub async fn list_webhooks(
 /// Reads one of the caller's webhook endpoints, without its secret.
 #[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks", security(("bearer" = [])),
     params(("id" = String, Path, description = "webhook id")),
-    responses((status = 200, body = WebhookView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the endpoint", body = WebhookView),
+        (status = 404, description = "no such endpoint of the caller", body = ErrorBody)))]
 pub async fn get_webhook(
     State(s): State<SharedState>,
     Caller(owner): Caller,
@@ -540,7 +654,8 @@ pub async fn get_webhook(
 /// Removes a webhook endpoint; nothing more is delivered to it.
 #[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", security(("bearer" = [])),
     params(("id" = String, Path, description = "webhook id")),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "removed"),
+        (status = 404, description = "no such endpoint of the caller", body = ErrorBody)))]
 pub async fn delete_webhook(
     State(s): State<SharedState>,
     Caller(owner): Caller,
@@ -555,7 +670,8 @@ pub async fn delete_webhook(
 /// Every later attempt, retries of earlier events included, is signed with the new secret.
 #[utoipa::path(post, path = "/v1/webhooks/{id}/rotate", tag = "webhooks", security(("bearer" = [])),
     params(("id" = String, Path, description = "webhook id")),
-    responses((status = 200, body = WebhookWithSecret), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, description = "the endpoint, with its new secret", body = WebhookWithSecret),
+        (status = 404, description = "no such endpoint of the caller", body = ErrorBody)))]
 pub async fn rotate_webhook_secret(
     State(s): State<SharedState>,
     Caller(owner): Caller,
@@ -568,7 +684,8 @@ pub async fn rotate_webhook_secret(
 /// Lists an endpoint's deliveries, newest first, with every attempt's status code, latency and error.
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("bearer" = [])),
     params(("id" = String, Path, description = "webhook id"), ListQuery),
-    responses((status = 200, body = DeliveryList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "one page of deliveries", body = DeliveryList),
+        (status = 404, description = "no such endpoint of the caller", body = ErrorBody)))]
 pub async fn list_webhook_deliveries(
     State(s): State<SharedState>,
     Caller(owner): Caller,
@@ -596,7 +713,9 @@ pub async fn list_webhook_deliveries(
 /// already processed the event can recognise it.
 #[utoipa::path(post, path = "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver", tag = "webhooks", security(("bearer" = [])),
     params(("id" = String, Path, description = "webhook id"), ("delivery_id" = String, Path, description = "delivery id")),
-    responses((status = 202, body = DeliveryView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 202, description = "the new pending delivery", body = DeliveryView),
+        (status = 404, description = "no such endpoint or delivery of the caller", body = ErrorBody),
+        (status = 409, description = "the endpoint is disabled", body = ErrorBody)))]
 pub async fn redeliver_webhook_delivery(
     State(s): State<SharedState>,
     Caller(owner): Caller,

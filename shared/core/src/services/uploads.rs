@@ -21,7 +21,8 @@ use crate::{CodaError, Result};
 pub struct NewUpload {
     /// The file's name; no paths.
     pub filename: String,
-    /// Exact size in bytes of what will be PUT.
+    /// Exact size in bytes of what will be PUT; at least 1.
+    #[schema(minimum = 1)]
     pub size: u64,
     /// Declared MIME type (informative only; the bytes are sniffed).
     #[serde(default)]

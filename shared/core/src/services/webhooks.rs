@@ -22,14 +22,37 @@ pub const MAX_DESCRIPTION_CHARS: usize = 500;
 /// A new endpoint.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 pub struct NewWebhook {
-    /// Where events are posted: `http(s)://host[:port][/path]`, a public address.
+    /// Where events are posted: `http(s)://host[:port][/path]`, a public address, at most
+    /// 2048 bytes.
+    #[schema(
+        max_length = 2048,
+        pattern = r"^[hH][tT][tT][pP][sS]?://[^\x00-\x20\x7f\\]+$"
+    )]
     pub url: String,
     /// The event types to receive; at least one (duplicates are ignored).
-    #[schema(value_type = Vec<WebhookEventType>)]
+    #[schema(schema_with = subscribable_events)]
     pub events: Vec<String>,
     /// Free text, at most 500 characters.
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub description: Option<String>,
+}
+
+/// The schema of `NewWebhook.events`: at least one of the event types [`parse_events`] accepts.
+fn subscribable_events() -> utoipa::openapi::Array {
+    use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Type};
+    let offered = WebhookEventType::ALL
+        .into_iter()
+        .filter(|t| *t != WebhookEventType::JobProgress)
+        .map(|t| t.as_str());
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(offered)),
+        )
+        .min_items(Some(1))
+        .build()
 }
 
 /// Whether an endpoint receives deliveries.
