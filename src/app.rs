@@ -9,14 +9,15 @@ use anyhow::Context;
 use coda_api::{router, AppState, JwtAuth};
 use coda_core::auth::{hmac_sha256, TokenSigner, UrlSigner};
 use coda_core::ports::{
-    BlobStore, Clock, DeliveryRepo, JobQueue, JobRepo, ObjectCreated, RandomIds, SessionRepo,
-    SystemClock, UploadRepo, WebhookRepo,
+    BlobStore, Clock, DeliveryRepo, IdGen, JobQueue, JobRepo, ObjectCreated, RandomIds,
+    SessionItems, SessionRepo, SystemClock, UploadRepo, WebhookRepo,
 };
-use coda_core::services::{ingest, sessions};
+use coda_core::services::ingest::Ingest;
+use coda_core::services::sessions::Sessions;
 use coda_core::worker::{Runners, Worker, WorkerSettings};
 use coda_local::{
     Db, FolderBlobStore, QueueEvents, SqliteDeliveryRepo, SqliteJobRepo, SqliteQueue,
-    SqliteSessionRepo, SqliteUploadRepo, SqliteWebhookRepo,
+    SqliteSessionItems, SqliteSessionRepo, SqliteUploadRepo, SqliteWebhookRepo,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -139,6 +140,8 @@ impl RunningApp {
 pub struct Ports {
     /// Sessions table.
     pub sessions: Arc<dyn SessionRepo>,
+    /// Sessions' messages and file records.
+    pub session_items: Arc<dyn SessionItems>,
     /// Uploads table.
     pub uploads: Arc<dyn UploadRepo>,
     /// Jobs table.
@@ -182,6 +185,7 @@ pub async fn start(config: &Config, runners: Runners) -> anyhow::Result<RunningA
     ));
     let ports = Ports {
         sessions: Arc::new(SqliteSessionRepo::new(db.clone())),
+        session_items: Arc::new(SqliteSessionItems::new(db.clone())),
         uploads: Arc::new(SqliteUploadRepo::new(db.clone())),
         jobs: Arc::new(SqliteJobRepo::new(db.clone())),
         webhooks: Arc::new(SqliteWebhookRepo::new(db.clone())),
@@ -226,6 +230,7 @@ pub async fn start_aws(
     let base_url = base_url(config, &listener)?;
     let ports = Ports {
         sessions: aws.sessions.clone(),
+        session_items: aws.session_items.clone(),
         uploads: aws.uploads.clone(),
         jobs: aws.jobs.clone(),
         webhooks: aws.webhooks.clone(),
@@ -318,6 +323,7 @@ async fn run(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let Ports {
         sessions: sessions_repo,
+        session_items,
         uploads: uploads_repo,
         jobs: jobs_repo,
         webhooks: webhooks_repo,
@@ -327,6 +333,23 @@ async fn run(
         ingest_queue: ingest_q,
         blobs,
     } = ports;
+    let ids: Arc<dyn IdGen> = Arc::new(RandomIds);
+    let session_service = Sessions::new(
+        sessions_repo.clone(),
+        session_items,
+        blobs.clone(),
+        clock.clone(),
+        ids.clone(),
+        config.limits(),
+    );
+    let ingest = Ingest::new(
+        uploads_repo.clone(),
+        jobs_repo.clone(),
+        jobs_q.clone(),
+        blobs.clone(),
+        clock.clone(),
+        session_service.clone(),
+    );
     let worker_count = if config.jobs.run_workers {
         config.worker_count()
     } else {
@@ -353,26 +376,15 @@ async fn run(
         ));
     }
     {
-        let (uploads, jobs, queue, sessions, blobs, clock) = (
-            uploads_repo.clone(),
-            jobs_repo.clone(),
-            jobs_q.clone(),
-            sessions_repo.clone(),
-            blobs.clone(),
-            clock.clone(),
-        );
-        let events = ingest_q.clone();
+        let (ingest, events) = (ingest.clone(), ingest_q.clone());
         let shutdown = shutdown_rx.clone();
         let parse = mode.parse_event;
         tasks.push(tokio::spawn(async move {
-            ingest_loop(
-                parse, &*events, &*uploads, &*jobs, &*queue, &*sessions, &*blobs, &*clock, shutdown,
-            )
-            .await
+            ingest_loop(parse, &*events, &ingest, shutdown).await
         }));
     }
     {
-        let (repo, blobs, clock) = (sessions_repo.clone(), blobs.clone(), clock.clone());
+        let service = session_service.clone();
         let every = secs(config.server.evict_every_secs).max(Duration::from_millis(100));
         let mut shutdown = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
@@ -381,7 +393,7 @@ async fn run(
                     _ = tokio::time::sleep(every) => {}
                     _ = shutdown.changed() => break,
                 }
-                match sessions::evict_expired(&*repo, &*blobs, &*clock).await {
+                match service.evict_expired().await {
                     Ok(0) => {}
                     Ok(n) => info!(evicted = n, "expired sessions evicted"),
                     Err(e) => warn!(error = %e, "session eviction failed"),
@@ -420,7 +432,8 @@ async fn run(
         queue: jobs_q,
         blobs,
         clock: clock.clone(),
-        ids: Arc::new(RandomIds),
+        ids,
+        session_service,
         limits: config.limits(),
         kinds,
         url_signer: mode.url_signer,
@@ -455,16 +468,10 @@ async fn run(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn ingest_loop(
     parse: EventParser,
     events: &dyn JobQueue,
-    uploads: &dyn UploadRepo,
-    jobs: &dyn JobRepo,
-    queue: &dyn JobQueue,
-    sessions: &dyn SessionRepo,
-    blobs: &dyn BlobStore,
-    clock: &dyn Clock,
+    ingest: &Ingest,
     mut shutdown: watch::Receiver<bool>,
 ) {
     while !*shutdown.borrow() {
@@ -491,11 +498,7 @@ async fn ingest_loop(
             };
             let mut ok = true;
             for event in &parsed {
-                match ingest::handle_object_created(
-                    uploads, jobs, queue, sessions, blobs, clock, event,
-                )
-                .await
-                {
+                match ingest.handle_object_created(event).await {
                     Ok(outcome) => info!(key = %event.key, ?outcome, "ingested"),
                     Err(e) => {
                         warn!(key = %event.key, error = %e, "ingest failed; will retry");

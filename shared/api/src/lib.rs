@@ -69,8 +69,10 @@ impl Authenticator for JwtAuth {
 
 /// Everything the handlers use, as ports.
 pub struct AppState {
-    /// Sessions table.
+    /// Sessions table (ownership checks read it).
     pub sessions: Arc<dyn SessionRepo>,
+    /// Session use cases: the row, its messages, files and score revisions.
+    pub session_service: coda_core::services::sessions::Sessions,
     /// Uploads table.
     pub uploads: Arc<dyn UploadRepo>,
     /// Jobs table.

@@ -14,7 +14,7 @@ use coda_core::services::sessions::SessionView;
 use coda_core::services::uploads::NewUpload;
 use coda_core::services::uploads::UploadView;
 use coda_core::services::webhooks::{DeliveryView, NewWebhook, WebhookView, WebhookWithSecret};
-use coda_core::services::{access, jobs, sessions, uploads, webhooks};
+use coda_core::services::{access, jobs, uploads, webhooks};
 use coda_core::CodaError;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -68,14 +68,7 @@ pub async fn create_session(
     State(s): State<SharedState>,
     Caller(owner): Caller,
 ) -> ApiResult<Response> {
-    let ses = sessions::create(
-        s.sessions.as_ref(),
-        s.clock.as_ref(),
-        s.ids.as_ref(),
-        &s.limits,
-        &owner,
-    )
-    .await?;
+    let ses = s.session_service.create(&owner).await?;
     let body = SessionCreated {
         session_id: ses.session_id,
         created_at: ses.created_at,
@@ -94,11 +87,7 @@ pub async fn get_session(
     Caller(owner): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SessionView>> {
-    Ok(Json(
-        sessions::get(s.sessions.as_ref(), s.clock.as_ref(), &owner, &id)
-            .await?
-            .into(),
-    ))
+    Ok(Json(s.session_service.view(&owner, &id).await?))
 }
 
 /// Deletes a session and its files.
@@ -111,14 +100,7 @@ pub async fn delete_session(
     Caller(owner): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    sessions::delete(
-        s.sessions.as_ref(),
-        s.blobs.as_ref(),
-        s.clock.as_ref(),
-        &owner,
-        &id,
-    )
-    .await?;
+    s.session_service.delete(&owner, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -138,7 +120,7 @@ pub async fn add_session_file(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult<Response> {
-    sessions::get(s.sessions.as_ref(), s.clock.as_ref(), &owner, &id).await?;
+    s.session_service.get(&owner, &id).await?;
     let mut mp = <Multipart as axum::extract::FromRequest<()>>::from_request(req, &())
         .await
         .map_err(|e| CodaError::bad_request("INVALID_MULTIPART", e.body_text()))?;
@@ -158,17 +140,10 @@ pub async fn add_session_file(
             CodaError::bad_request("INVALID_FILENAME", "the 'file' part has no filename")
         })?;
         let bytes = field.bytes().await.map_err(multipart_error)?;
-        let f = sessions::attach_file(
-            s.sessions.as_ref(),
-            s.blobs.as_ref(),
-            s.clock.as_ref(),
-            &s.limits,
-            &owner,
-            &id,
-            &name,
-            bytes,
-        )
-        .await?;
+        let f = s
+            .session_service
+            .attach_file(&owner, &id, &name, bytes)
+            .await?;
         return Ok((StatusCode::CREATED, Json(f)).into_response());
     }
 }

@@ -21,7 +21,9 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use coda_core::{CodaError, Result};
 use serde_json::json;
 
-use crate::dynamo::{CREATED_KEY, DUE, DUE_KEY, OUTBOX, OUTBOX_KEY, OWNER, PK, TTL, WEBHOOK_ID};
+use crate::dynamo::{
+    CREATED_KEY, DUE, DUE_KEY, OUTBOX, OUTBOX_KEY, OWNER, PK, SK, TTL, WEBHOOK_ID,
+};
 use crate::error::sdk_error;
 use crate::names::{
     AwsNames, DELIVERIES_BY_WEBHOOK_INDEX, DELIVERIES_DUE_INDEX, INGEST_MAX_RECEIVES,
@@ -186,6 +188,7 @@ pub async fn bootstrap(names: &AwsNames, sdk_config: &SdkConfig, max_receives: u
     ensure_table(&dynamo, &names.jobs_table, JOBS_INDEXES).await?;
     ensure_table(&dynamo, &names.webhooks_table, WEBHOOKS_INDEXES).await?;
     ensure_table(&dynamo, &names.deliveries_table, DELIVERIES_INDEXES).await?;
+    ensure_table_sorted(&dynamo, &names.session_items_table, Some(SK), &[]).await?;
     ensure_ttl(&dynamo, &names.sessions_table).await?;
     ensure_ttl(&dynamo, &names.uploads_table).await?;
     Ok(())
@@ -336,12 +339,27 @@ async fn ensure_table(
     name: &str,
     indexes: &[IndexSpec],
 ) -> Result<()> {
+    ensure_table_sorted(dynamo, name, None, indexes).await
+}
+
+/// [`ensure_table`] with an optional sort key `sort` beside `pk`.
+async fn ensure_table_sorted(
+    dynamo: &aws_sdk_dynamodb::Client,
+    name: &str,
+    sort: Option<&str>,
+    indexes: &[IndexSpec],
+) -> Result<()> {
+    let mut definitions = attribute_definitions(indexes)?;
     let mut req = dynamo
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .set_attribute_definitions(Some(attribute_definitions(indexes)?))
         .key_schema(key(PK, KeyType::Hash)?);
+    if let Some(sort) = sort {
+        definitions.push(string_attribute(sort)?);
+        req = req.key_schema(key(sort, KeyType::Range)?);
+    }
+    let mut req = req.set_attribute_definitions(Some(definitions));
     for index in indexes {
         req = req.global_secondary_indexes(
             GlobalSecondaryIndex::builder()

@@ -34,6 +34,8 @@ use crate::names::{
 
 /// Partition key of every table: the row's id.
 pub const PK: &str = "pk";
+/// Sort key of the session items table: `m#{seq}` for a message, `f#{name}` for a file.
+pub const SK: &str = "sk";
 /// The whole row as JSON.
 pub const BODY: &str = "body";
 /// Optimistic-concurrency version (a number).

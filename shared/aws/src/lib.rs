@@ -14,6 +14,7 @@ mod error;
 pub mod event;
 pub mod names;
 pub mod s3;
+pub mod session_items;
 pub mod sqs;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use coda_core::ports::{
-    BlobStore, DeliveryRepo, JobQueue, JobRepo, SessionRepo, UploadRepo, WebhookRepo,
+    BlobStore, DeliveryRepo, JobQueue, JobRepo, SessionItems, SessionRepo, UploadRepo, WebhookRepo,
 };
 use coda_core::Result;
 
@@ -33,6 +34,7 @@ pub use dynamo::{
 pub use event::object_created_from_s3_event;
 pub use names::AwsNames;
 pub use s3::S3BlobStore;
+pub use session_items::DynamoSessionItems;
 pub use sqs::SqsJobQueue;
 
 /// Loads the SDK configuration from the standard environment (region, credentials, `AWS_ENDPOINT_URL`).
@@ -49,6 +51,8 @@ pub struct AwsAdapters {
     pub blobs: Arc<dyn BlobStore>,
     /// The sessions table.
     pub sessions: Arc<dyn SessionRepo>,
+    /// Sessions' chat messages and file records.
+    pub session_items: Arc<dyn SessionItems>,
     /// The uploads table.
     pub uploads: Arc<dyn UploadRepo>,
     /// The jobs table.
@@ -92,6 +96,10 @@ impl AwsAdapters {
             sessions: Arc::new(DynamoSessionRepo::new(
                 dynamo.clone(),
                 &names.sessions_table,
+            )),
+            session_items: Arc::new(DynamoSessionItems::new(
+                dynamo.clone(),
+                &names.session_items_table,
             )),
             uploads: Arc::new(DynamoUploadRepo::new(dynamo.clone(), &names.uploads_table)),
             jobs: Arc::new(DynamoJobRepo::new(dynamo.clone(), &names.jobs_table)),

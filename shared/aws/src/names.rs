@@ -43,6 +43,8 @@ pub struct AwsNames {
     pub ingest_dlq: String,
     /// `{prefix}-sessions`: the sessions table.
     pub sessions_table: String,
+    /// `{prefix}-session-items`: sessions' chat messages and file records (`pk` session, `sk` item).
+    pub session_items_table: String,
     /// `{prefix}-uploads`: the uploads table.
     pub uploads_table: String,
     /// `{prefix}-jobs`: the jobs table.
@@ -83,6 +85,7 @@ impl AwsNames {
             ingest_queue: n("ingest"),
             ingest_dlq: n("ingest-dlq"),
             sessions_table: n("sessions"),
+            session_items_table: n("session-items"),
             uploads_table: n("uploads"),
             jobs_table: n("jobs"),
             webhooks_table: n("webhooks"),

@@ -98,6 +98,17 @@ async fn queue_visibility() {
 }
 
 #[tokio::test]
+async fn session_items() {
+    contract::check_session_items(env().await.adapters.session_items.as_ref()).await;
+}
+
+#[tokio::test]
+async fn sessions_scale() {
+    let a = env().await.adapters;
+    contract::check_session_scales(a.sessions, a.session_items, a.blobs).await;
+}
+
+#[tokio::test]
 async fn queue_delay() {
     contract::check_queue_delay(env().await.adapters.jobs_queue.as_ref()).await;
 }

@@ -32,10 +32,10 @@ pub fn session(id: &str, expires_at: Timestamp) -> Session {
         owner: "owner-s".to_string(),
         created_at: t0(),
         expires_at,
-        history: vec![],
-        files: vec![],
-        current_score: None,
+        score_rev: None,
+        score_head: 0,
         current_audio: None,
+        legacy_files: vec![],
         version: 0,
     }
 }

@@ -14,6 +14,7 @@
 pub mod blobs;
 pub mod fixtures;
 pub mod queues;
+pub mod sessions;
 pub mod tables;
 pub mod webhooks;
 
@@ -25,6 +26,7 @@ pub use queues::{
     check_queue_dead_letter, check_queue_delay, check_queue_delivery, check_queue_visibility,
     check_queue_wait,
 };
+pub use sessions::{check_session_items, check_session_scales};
 pub use tables::{
     check_job_concurrent_updates, check_job_conditional_writes, check_job_pagination,
     check_session_conditional_writes, check_session_expiry, check_upload_conditional_writes,

@@ -49,7 +49,13 @@ pub struct SessionFile {
     pub added_at: DateTime<Utc>,
 }
 
-/// A working session: chat history, files, the current score and audio.
+/// A working session's row: small and of fixed size, whatever the session holds.
+///
+/// Chat messages and attached files live in [`crate::ports::SessionItems`]
+/// (append-only records), score revisions in blobs
+/// (`sessions/{id}/score/{rev}.json`); the row only points at the current one,
+/// so no row grows toward DynamoDB's 400 KB item limit and attaching a file
+/// never contends with an edit of the score.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     /// Session id (`ses_...`).
@@ -60,17 +66,27 @@ pub struct Session {
     pub created_at: DateTime<Utc>,
     /// After this instant the session is evicted.
     pub expires_at: DateTime<Utc>,
-    /// Chat turns, oldest first.
-    pub history: Vec<ChatMessage>,
-    /// Attached files.
-    pub files: Vec<SessionFile>,
-    /// The current score, once one has been parsed.
-    pub current_score: Option<Value>,
+    /// The current score revision (1, 2, ...), once one has been stored.
+    #[serde(default)]
+    pub score_rev: Option<u64>,
+    /// The newest revision written; above `score_rev` after an undo, so redo can return.
+    #[serde(default)]
+    pub score_head: u64,
     /// Blob key of the latest rendered audio.
     pub current_audio: Option<String>,
+    /// Files recorded in the row by earlier versions; new files go to `SessionItems`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub legacy_files: Vec<SessionFile>,
     /// Optimistic-concurrency version; bumped by every write.
     #[serde(default)]
     pub version: u64,
+}
+
+impl Session {
+    /// The blob key of score revision `rev`.
+    pub fn score_key(&self, rev: u64) -> String {
+        format!("sessions/{}/score/{rev}.json", self.session_id)
+    }
 }
 
 /// Where an upload stands.

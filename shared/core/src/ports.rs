@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Delivery, Job, Owner, Page, Session, Timestamp, Upload, Webhook};
+use crate::model::{
+    ChatMessage, Delivery, Job, Owner, Page, Session, SessionFile, Timestamp, Upload, Webhook,
+};
 use crate::Result;
 
 /// Metadata of a stored blob.
@@ -76,6 +78,28 @@ pub trait SessionRepo: Send + Sync {
     async fn delete(&self, id: &str) -> Result<()>;
     /// Sessions whose `expires_at` is at or before `now`, at most `limit`.
     async fn list_expired(&self, now: Timestamp, limit: usize) -> Result<Vec<Session>>;
+}
+
+/// What a session accumulates, kept out of its row: chat messages (append-only) and attached files.
+#[async_trait]
+pub trait SessionItems: Send + Sync {
+    /// Appends a chat message; messages list in the order they were appended.
+    async fn append_message(&self, session_id: &str, message: &ChatMessage) -> Result<()>;
+    /// Up to `limit` messages after `cursor`, oldest first.
+    async fn list_messages(
+        &self,
+        session_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<ChatMessage>>;
+    /// The newest `limit` messages, oldest first.
+    async fn latest_messages(&self, session_id: &str, limit: usize) -> Result<Vec<ChatMessage>>;
+    /// Records a file, replacing the record of one with the same name.
+    async fn put_file(&self, session_id: &str, file: &SessionFile) -> Result<()>;
+    /// Every file of the session, by name.
+    async fn list_files(&self, session_id: &str) -> Result<Vec<SessionFile>>;
+    /// Removes every message and file record of the session.
+    async fn delete_all(&self, session_id: &str) -> Result<()>;
 }
 
 /// Uploads table.

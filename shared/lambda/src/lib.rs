@@ -11,10 +11,9 @@ use coda_aws::{object_created_from_s3_event, AwsAdapters, AwsNames};
 use coda_config::Config;
 use coda_core::kinds::Kinds;
 use coda_core::model::Owner;
-use coda_core::ports::{
-    BlobStore, Clock, JobQueue, JobRepo, RandomIds, SessionRepo, SystemClock, UploadRepo,
-};
-use coda_core::services::ingest;
+use coda_core::ports::{RandomIds, SystemClock};
+use coda_core::services::ingest::{Ingest, IngestOutcome};
+use coda_core::services::sessions::Sessions;
 use coda_core::CodaError;
 use lambda_http::request::RequestContext;
 use tracing::{info, warn};
@@ -95,6 +94,7 @@ pub fn http_state(
 ) -> SharedState {
     Arc::new(AppState {
         sessions: a.sessions.clone(),
+        session_service: session_service(a, config),
         uploads: a.uploads.clone(),
         jobs: a.jobs.clone(),
         webhooks: a.webhooks.clone(),
@@ -128,33 +128,38 @@ pub async fn run_http(groups: &[RouteGroup]) -> Result<(), Error> {
     lambda_http::run(router_for(state, groups)).await
 }
 
-/// The ports ingest writes to.
-pub struct IngestPorts<'a> {
-    /// Uploads table.
-    pub uploads: &'a dyn UploadRepo,
-    /// Jobs table.
-    pub jobs: &'a dyn JobRepo,
-    /// The jobs queue.
-    pub queue: &'a dyn JobQueue,
-    /// Sessions table.
-    pub sessions: &'a dyn SessionRepo,
-    /// The blob store.
-    pub blobs: &'a dyn BlobStore,
-    /// Time source.
-    pub clock: &'a dyn Clock,
+/// The session use cases over the AWS adapters, with the configured limits.
+pub fn session_service(a: &AwsAdapters, config: &Config) -> Sessions {
+    Sessions::new(
+        a.sessions.clone(),
+        a.session_items.clone(),
+        a.blobs.clone(),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        config.limits(),
+    )
+}
+
+/// Ingest over the AWS adapters.
+pub fn ingest_service(a: &AwsAdapters, config: &Config) -> Ingest {
+    Ingest::new(
+        a.uploads.clone(),
+        a.jobs.clone(),
+        a.jobs_queue.clone(),
+        a.blobs.clone(),
+        Arc::new(SystemClock),
+        session_service(a, config),
+    )
 }
 
 /// Ingests one SQS message body (an S3 event notification); a test event is a no-op.
-pub async fn ingest_s3_message(p: &IngestPorts<'_>, body: &str) -> Result<usize, CodaError> {
+pub async fn ingest_s3_message(ingest: &Ingest, body: &str) -> Result<usize, CodaError> {
     let events = object_created_from_s3_event(body)?;
     let mut created = 0;
     for e in &events {
-        let outcome = ingest::handle_object_created(
-            p.uploads, p.jobs, p.queue, p.sessions, p.blobs, p.clock, e,
-        )
-        .await?;
+        let outcome = ingest.handle_object_created(e).await?;
         info!(bucket = %e.bucket, key = %e.key, ?outcome, "ingested");
-        if let ingest::IngestOutcome::Created(ids) = outcome {
+        if let IngestOutcome::Created(ids) = outcome {
             created += ids.len();
         }
     }
@@ -162,12 +167,12 @@ pub async fn ingest_s3_message(p: &IngestPorts<'_>, body: &str) -> Result<usize,
 }
 
 /// Handles an SQS batch, reporting each failed message in `batchItemFailures` so only those come back.
-pub async fn handle_ingest_batch(p: &IngestPorts<'_>, event: SqsEvent) -> SqsBatchResponse {
+pub async fn handle_ingest_batch(ingest: &Ingest, event: SqsEvent) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for msg in event.records {
         let id = msg.message_id.clone().unwrap_or_default();
         let result = match msg.body.as_deref() {
-            Some(body) => ingest_s3_message(p, body).await.map(|_| ()),
+            Some(body) => ingest_s3_message(ingest, body).await.map(|_| ()),
             None => Err(CodaError::bad_request(
                 "INVALID_S3_EVENT",
                 "SQS message without a body",
@@ -187,22 +192,12 @@ pub async fn handle_ingest_batch(p: &IngestPorts<'_>, event: SqsEvent) -> SqsBat
 pub async fn run_ingest() -> Result<(), Error> {
     init_logging();
     let config = config_from_env()?;
-    let a = Arc::new(adapters_from_env(&config).await?);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let a = adapters_from_env(&config).await?;
+    let ingest = Arc::new(ingest_service(&a, &config));
     lambda_runtime::run(lambda_runtime::service_fn(
         move |ev: lambda_runtime::LambdaEvent<SqsEvent>| {
-            let (a, clock) = (a.clone(), clock.clone());
-            async move {
-                let p = IngestPorts {
-                    uploads: a.uploads.as_ref(),
-                    jobs: a.jobs.as_ref(),
-                    queue: a.jobs_queue.as_ref(),
-                    sessions: a.sessions.as_ref(),
-                    blobs: a.blobs.as_ref(),
-                    clock: clock.as_ref(),
-                };
-                Ok::<_, Error>(handle_ingest_batch(&p, ev.payload).await)
-            }
+            let ingest = ingest.clone();
+            async move { Ok::<_, Error>(handle_ingest_batch(&ingest, ev.payload).await) }
         },
     ))
     .await

@@ -6,7 +6,9 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use coda_api::RouteGroup;
 use coda_core::model::{Job, JobKind, JobStatus, Upload, UploadState};
 use coda_core::ports::{Clock, JobQueue, JobRepo, SystemClock, UploadRepo};
-use coda_lambda::{handle_ingest_batch, GatewayClaimsAuth, IngestPorts};
+use coda_core::services::ingest::Ingest;
+use coda_core::services::sessions::Sessions;
+use coda_lambda::{handle_ingest_batch, GatewayClaimsAuth};
 use coda_local::{Db, SqliteJobRepo, SqliteQueue, SqliteSessionRepo, SqliteUploadRepo};
 use tower::ServiceExt;
 
@@ -23,6 +25,7 @@ struct Local {
     uploads: SqliteUploadRepo,
     jobs: SqliteJobRepo,
     sessions: SqliteSessionRepo,
+    items: coda_local::SqliteSessionItems,
     queue: SqliteQueue,
     blobs: Arc<coda_local::FolderBlobStore>,
     clock: Arc<dyn Clock>,
@@ -45,6 +48,7 @@ fn local() -> Local {
         uploads: SqliteUploadRepo::new(db.clone()),
         jobs: SqliteJobRepo::new(db.clone()),
         sessions: SqliteSessionRepo::new(db.clone()),
+        items: coda_local::SqliteSessionItems::new(db.clone()),
         queue: SqliteQueue::new(db, "jobs", None, clock.clone()),
         blobs,
         clock,
@@ -53,15 +57,26 @@ fn local() -> Local {
 }
 
 impl Local {
-    fn ports(&self) -> IngestPorts<'_> {
-        IngestPorts {
-            uploads: &self.uploads,
-            jobs: &self.jobs,
-            queue: &self.queue,
-            sessions: &self.sessions,
-            blobs: self.blobs.as_ref(),
-            clock: self.clock.as_ref(),
-        }
+    fn sessions(&self) -> Sessions {
+        Sessions::new(
+            Arc::new(self.sessions.clone()),
+            Arc::new(self.items.clone()),
+            self.blobs.clone(),
+            self.clock.clone(),
+            Arc::new(coda_core::ports::RandomIds),
+            Default::default(),
+        )
+    }
+
+    fn ingest(&self) -> Ingest {
+        Ingest::new(
+            Arc::new(self.uploads.clone()),
+            Arc::new(self.jobs.clone()),
+            Arc::new(self.queue.clone()),
+            self.blobs.clone(),
+            self.clock.clone(),
+            self.sessions(),
+        )
     }
 
     async fn pending_upload(&self, id: &str, filename: &str) {
@@ -98,7 +113,7 @@ async fn ingest_batch_creates_jobs_once_and_decodes_keys() {
     l.pending_upload("upl_fedcba9876543210", "take2.flac").await;
     let batch: SqsEvent = serde_json::from_str(&event("sqs-s3-put.json")).unwrap();
 
-    let resp = handle_ingest_batch(&l.ports(), batch.clone()).await;
+    let resp = handle_ingest_batch(&l.ingest(), batch.clone()).await;
     assert!(resp.batch_item_failures.is_empty(), "{resp:?}");
     let first = l
         .uploads
@@ -120,7 +135,7 @@ async fn ingest_batch_creates_jobs_once_and_decodes_keys() {
     assert_eq!(l.queue.depth().await.unwrap(), 2);
 
     // SQS delivers at least once: the same batch again creates no second job.
-    let resp = handle_ingest_batch(&l.ports(), batch).await;
+    let resp = handle_ingest_batch(&l.ingest(), batch).await;
     assert!(resp.batch_item_failures.is_empty());
     let again = l
         .uploads
@@ -135,13 +150,13 @@ async fn ingest_batch_creates_jobs_once_and_decodes_keys() {
 async fn test_events_are_tolerated_and_malformed_records_are_reported_alone() {
     let l = local();
     let test_event: SqsEvent = serde_json::from_str(&event("sqs-s3-test-event.json")).unwrap();
-    let resp = handle_ingest_batch(&l.ports(), test_event).await;
+    let resp = handle_ingest_batch(&l.ingest(), test_event).await;
     assert!(resp.batch_item_failures.is_empty());
     assert_eq!(l.queue.depth().await.unwrap(), 0);
 
     l.pending_upload("upl_0123456789abcdef", "a.wav").await;
     let mixed: SqsEvent = serde_json::from_str(&event("sqs-s3-malformed.json")).unwrap();
-    let resp = handle_ingest_batch(&l.ports(), mixed).await;
+    let resp = handle_ingest_batch(&l.ingest(), mixed).await;
     let failed: Vec<_> = resp
         .batch_item_failures
         .iter()
@@ -167,6 +182,7 @@ async fn test_events_are_tolerated_and_malformed_records_are_reported_alone() {
 fn state(l: &Local) -> coda_api::SharedState {
     Arc::new(coda_api::AppState {
         sessions: Arc::new(SqliteSessionRepo::new(Db::open_in_memory().unwrap())),
+        session_service: l.sessions(),
         uploads: Arc::new(SqliteUploadRepo::new(Db::open_in_memory().unwrap())),
         jobs: Arc::new(l.jobs.clone()),
         queue: Arc::new(l.queue.clone()),

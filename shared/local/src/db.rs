@@ -19,6 +19,20 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at_ms);
 
+CREATE TABLE IF NOT EXISTS session_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS session_messages_by_session ON session_messages (session_id, seq);
+
+CREATE TABLE IF NOT EXISTS session_files (
+    session_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (session_id, name)
+);
+
 CREATE TABLE IF NOT EXISTS uploads (
     id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,

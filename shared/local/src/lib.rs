@@ -11,6 +11,7 @@ pub mod db;
 pub mod events;
 pub mod queue;
 pub mod repos;
+pub mod session_items;
 
 pub use blob_store::{encode_key_path, FolderBlobStore};
 pub use clock::ManualClock;
@@ -20,3 +21,4 @@ pub use queue::SqliteQueue;
 pub use repos::{
     SqliteDeliveryRepo, SqliteJobRepo, SqliteSessionRepo, SqliteUploadRepo, SqliteWebhookRepo,
 };
+pub use session_items::SqliteSessionItems;

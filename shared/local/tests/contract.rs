@@ -153,6 +153,23 @@ async fn queue_visibility() {
 }
 
 #[tokio::test]
+async fn session_items() {
+    contract::check_session_items(&coda_local::SqliteSessionItems::new(db())).await;
+}
+
+#[tokio::test]
+async fn sessions_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db();
+    contract::check_session_scales(
+        Arc::new(coda_local::SqliteSessionRepo::new(db.clone())),
+        Arc::new(coda_local::SqliteSessionItems::new(db)),
+        Arc::new(blob_store(&dir, Arc::new(SystemClock))),
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn queue_delay() {
     contract::check_queue_delay(&queue(db(), "jobs", None)).await;
 }

@@ -6,8 +6,11 @@
 use serde_json::json;
 
 use crate::model::{Job, JobStatus, Upload, UploadState};
-use crate::ports::{BlobStore, Clock, JobQueue, JobRepo, ObjectCreated, SessionRepo, UploadRepo};
+use std::sync::Arc;
+
+use crate::ports::{BlobStore, Clock, JobQueue, JobRepo, ObjectCreated, UploadRepo};
 use crate::services::jobs::{enqueue, job_id_for_upload};
+use crate::services::sessions::Sessions;
 use crate::{CodaError, Result};
 
 /// What ingest did with one event.
@@ -21,13 +24,57 @@ pub enum IngestOutcome {
     Ignored(String),
 }
 
-/// Handles one object-created event.
-#[allow(clippy::too_many_arguments)]
-pub async fn handle_object_created(
+/// Ingest over the ports it writes, built once in the wiring.
+#[derive(Clone)]
+pub struct Ingest {
+    uploads: Arc<dyn UploadRepo>,
+    jobs: Arc<dyn JobRepo>,
+    queue: Arc<dyn JobQueue>,
+    blobs: Arc<dyn BlobStore>,
+    clock: Arc<dyn Clock>,
+    sessions: Sessions,
+}
+
+impl Ingest {
+    /// The service over these ports; uploaded files join their sessions through `sessions`.
+    pub fn new(
+        uploads: Arc<dyn UploadRepo>,
+        jobs: Arc<dyn JobRepo>,
+        queue: Arc<dyn JobQueue>,
+        blobs: Arc<dyn BlobStore>,
+        clock: Arc<dyn Clock>,
+        sessions: Sessions,
+    ) -> Self {
+        Ingest {
+            uploads,
+            jobs,
+            queue,
+            blobs,
+            clock,
+            sessions,
+        }
+    }
+
+    /// Handles one object-created event.
+    pub async fn handle_object_created(&self, event: &ObjectCreated) -> Result<IngestOutcome> {
+        handle_object_created(
+            self.uploads.as_ref(),
+            self.jobs.as_ref(),
+            self.queue.as_ref(),
+            &self.sessions,
+            self.blobs.as_ref(),
+            self.clock.as_ref(),
+            event,
+        )
+        .await
+    }
+}
+
+async fn handle_object_created(
     uploads: &dyn UploadRepo,
     jobs: &dyn JobRepo,
     queue: &dyn JobQueue,
-    sessions: &dyn SessionRepo,
+    sessions: &Sessions,
     blobs: &dyn BlobStore,
     clock: &dyn Clock,
     event: &ObjectCreated,
@@ -120,31 +167,19 @@ async fn requeue_pending(upload: &Upload, jobs: &dyn JobRepo, queue: &dyn JobQue
 }
 
 async fn attach_to_session(
-    sessions: &dyn SessionRepo,
+    sessions: &Sessions,
     sid: &str,
     upload: &Upload,
     size: u64,
     content_type: &str,
     clock: &dyn Clock,
 ) -> Result<()> {
-    loop {
-        let Some(mut s) = sessions.get(sid).await? else {
-            return Ok(());
-        };
-        if s.files.iter().any(|f| f.key == upload.key) {
-            return Ok(());
-        }
-        s.files.push(crate::model::SessionFile {
-            name: upload.filename.clone(),
-            key: upload.key.clone(),
-            content_type: content_type.to_string(),
-            bytes: size,
-            added_at: clock.now(),
-        });
-        match sessions.update(&s).await {
-            Ok(_) => return Ok(()),
-            Err(CodaError::Conflict { .. }) => continue,
-            Err(e) => return Err(e),
-        }
-    }
+    let file = crate::model::SessionFile {
+        name: upload.filename.clone(),
+        key: upload.key.clone(),
+        content_type: content_type.to_string(),
+        bytes: size,
+        added_at: clock.now(),
+    };
+    sessions.record_upload(sid, &file).await
 }

@@ -1,4 +1,6 @@
-//! Session use cases: create, read, delete, attach files, evict.
+//! Session use cases: create, read, delete, attach files, chat messages, score revisions, evict.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -9,7 +11,7 @@ use utoipa::ToSchema;
 use super::{chrono_dur, Limits};
 use crate::filename::check_filename;
 use crate::model::{ChatMessage, Owner, Session, SessionFile};
-use crate::ports::{BlobStore, Clock, IdGen, SessionRepo};
+use crate::ports::{BlobStore, Clock, IdGen, SessionItems, SessionRepo};
 use crate::sniff::sniff;
 use crate::{CodaError, Result};
 
@@ -22,53 +24,254 @@ pub struct SessionView {
     pub created_at: DateTime<Utc>,
     /// Eviction time.
     pub expires_at: DateTime<Utc>,
-    /// Chat turns, oldest first.
+    /// The latest chat turns (at most [`VIEW_MESSAGES`]), oldest first.
     pub history: Vec<ChatMessage>,
     /// Attached files.
     pub files: Vec<SessionFile>,
-    /// The current score, once one has been parsed.
+    /// The current score, once one has been stored.
     #[schema(value_type = Option<Object>)]
     pub current_score: Option<Value>,
+    /// Its revision number (1, 2, ...).
+    pub score_rev: Option<u64>,
     /// Blob key of the latest rendered audio.
     pub current_audio: Option<String>,
 }
 
-impl From<Session> for SessionView {
-    fn from(s: Session) -> Self {
-        Self {
+/// How many chat turns a session view carries.
+pub const VIEW_MESSAGES: usize = 100;
+
+/// A stored score revision.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoreRevision {
+    /// 1, 2, ...
+    pub rev: u64,
+    /// Its blob key.
+    pub key: String,
+    /// The score.
+    pub score: Value,
+}
+
+/// Session use cases over the ports they need, built once in the wiring.
+#[derive(Clone)]
+pub struct Sessions {
+    repo: Arc<dyn SessionRepo>,
+    items: Arc<dyn SessionItems>,
+    blobs: Arc<dyn BlobStore>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+    limits: Limits,
+}
+
+impl Sessions {
+    /// The service over these ports and limits.
+    pub fn new(
+        repo: Arc<dyn SessionRepo>,
+        items: Arc<dyn SessionItems>,
+        blobs: Arc<dyn BlobStore>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGen>,
+        limits: Limits,
+    ) -> Self {
+        Sessions {
+            repo,
+            items,
+            blobs,
+            clock,
+            ids,
+            limits,
+        }
+    }
+
+    /// Creates an empty session that expires after the configured TTL.
+    pub async fn create(&self, owner: &Owner) -> Result<Session> {
+        let now = self.clock.now();
+        let session = Session {
+            session_id: self.ids.new_id("ses"),
+            owner: owner.0.clone(),
+            created_at: now,
+            expires_at: now + chrono_dur(self.limits.session_ttl),
+            score_rev: None,
+            score_head: 0,
+            current_audio: None,
+            legacy_files: vec![],
+            version: 0,
+        };
+        self.repo.create(&session).await?;
+        Ok(session)
+    }
+
+    /// Reads the caller's live session; other owners' and expired ones are not found.
+    pub async fn get(&self, owner: &Owner, id: &str) -> Result<Session> {
+        get(self.repo.as_ref(), self.clock.as_ref(), owner, id).await
+    }
+
+    /// The session with its latest messages, its files and its current score.
+    pub async fn view(&self, owner: &Owner, id: &str) -> Result<SessionView> {
+        let s = self.get(owner, id).await?;
+        let history = self.items.latest_messages(id, VIEW_MESSAGES).await?;
+        let current_score = match s.score_rev {
+            Some(rev) => Some(self.score(owner, id, Some(rev)).await?.score),
+            None => None,
+        };
+        Ok(SessionView {
+            files: self.files(&s).await?,
             session_id: s.session_id,
             created_at: s.created_at,
             expires_at: s.expires_at,
-            history: s.history,
-            files: s.files,
-            current_score: s.current_score,
+            history,
+            current_score,
+            score_rev: s.score_rev,
             current_audio: s.current_audio,
+        })
+    }
+
+    /// The caller's chat messages, oldest first, a page at a time.
+    pub async fn messages(
+        &self,
+        owner: &Owner,
+        id: &str,
+        limit: Option<usize>,
+        cursor: Option<&str>,
+    ) -> Result<crate::model::Page<ChatMessage>> {
+        self.get(owner, id).await?;
+        self.items
+            .list_messages(id, limit.unwrap_or(50).clamp(1, 500), cursor)
+            .await
+    }
+
+    /// Appends a chat turn; it touches no session row, so it contends with nothing.
+    pub async fn add_message(
+        &self,
+        owner: &Owner,
+        id: &str,
+        role: &str,
+        content: &str,
+    ) -> Result<ChatMessage> {
+        self.get(owner, id).await?;
+        let message = ChatMessage {
+            role: role.to_string(),
+            content: content.to_string(),
+            at: self.clock.now(),
+        };
+        self.items.append_message(id, &message).await?;
+        Ok(message)
+    }
+
+    /// Stores `score` as the next revision and makes it current; any redo past the current one is dropped.
+    pub async fn put_score(&self, owner: &Owner, id: &str, score: &Value) -> Result<u64> {
+        let bytes = serde_json::to_vec(score).map_err(CodaError::internal)?;
+        let mut attempt = 0;
+        loop {
+            let mut s = self.get(owner, id).await?;
+            let rev = s.score_head.max(s.score_rev.unwrap_or(0)) + 1;
+            // The blob first: a row never points at a revision that is not there.
+            self.blobs
+                .put(&s.score_key(rev), bytes.clone().into(), "application/json")
+                .await?;
+            s.score_rev = Some(rev);
+            s.score_head = rev;
+            match self.repo.update(&s).await {
+                Ok(_) => return Ok(rev),
+                Err(CodaError::Conflict {
+                    code: "CONFLICT", ..
+                }) if attempt < 16 => {
+                    attempt += 1;
+                    super::backoff_after_conflict(attempt).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
-}
 
-/// Creates an empty session that expires after the configured TTL.
-pub async fn create(
-    repo: &dyn SessionRepo,
-    clock: &dyn Clock,
-    ids: &dyn IdGen,
-    limits: &Limits,
-    owner: &Owner,
-) -> Result<Session> {
-    let now = clock.now();
-    let session = Session {
-        session_id: ids.new_id("ses"),
-        owner: owner.0.clone(),
-        created_at: now,
-        expires_at: now + chrono_dur(limits.session_ttl),
-        history: vec![],
-        files: vec![],
-        current_score: None,
-        current_audio: None,
-        version: 0,
-    };
-    repo.create(&session).await?;
-    Ok(session)
+    /// A score revision (the current one when `rev` is `None`).
+    pub async fn score(&self, owner: &Owner, id: &str, rev: Option<u64>) -> Result<ScoreRevision> {
+        let s = self.get(owner, id).await?;
+        let rev = rev
+            .or(s.score_rev)
+            .ok_or_else(|| CodaError::NotFound(format!("score of session '{id}'")))?;
+        if rev == 0 || rev > s.score_head.max(s.score_rev.unwrap_or(0)) {
+            return Err(CodaError::NotFound(format!(
+                "score revision {rev} of session '{id}'"
+            )));
+        }
+        let key = s.score_key(rev);
+        let data = self.blobs.get(&key, None).await?;
+        let score = serde_json::from_slice(&data.bytes).map_err(CodaError::internal)?;
+        Ok(ScoreRevision { rev, key, score })
+    }
+
+    /// Deletes the caller's session, its records and every file under it.
+    pub async fn delete(&self, owner: &Owner, id: &str) -> Result<()> {
+        let s = self.get(owner, id).await?;
+        self.remove(&s).await
+    }
+
+    async fn files(&self, s: &Session) -> Result<Vec<SessionFile>> {
+        let mut files = self.items.list_files(&s.session_id).await?;
+        for f in &s.legacy_files {
+            if !files.iter().any(|g| g.name == f.name) {
+                files.push(f.clone());
+            }
+        }
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(files)
+    }
+
+    async fn remove(&self, s: &Session) -> Result<()> {
+        // Blobs first: a crash in between leaves a row to retry, never orphaned bytes.
+        for f in self.files(s).await? {
+            self.blobs.delete(&f.key).await?;
+        }
+        self.blobs
+            .delete_prefix(&format!("sessions/{}/", s.session_id))
+            .await?;
+        self.items.delete_all(&s.session_id).await?;
+        self.repo.delete(&s.session_id).await
+    }
+
+    /// Stores a directly uploaded file in the session (the multipart flow).
+    pub async fn attach_file(
+        &self,
+        owner: &Owner,
+        id: &str,
+        filename: &str,
+        bytes: Bytes,
+    ) -> Result<SessionFile> {
+        let name = check_filename(filename)?;
+        if bytes.len() as u64 > self.limits.max_upload_bytes {
+            return Err(too_large(bytes.len() as u64, self.limits.max_upload_bytes));
+        }
+        let kind = sniff(&bytes).ok_or_else(|| unsupported(&name))?;
+        let session = self.get(owner, id).await?;
+        let key = format!("sessions/{}/files/{}", session.session_id, name);
+        let meta = self.blobs.put(&key, bytes, kind.mime()).await?;
+        let file = SessionFile {
+            name,
+            key,
+            content_type: kind.mime().to_string(),
+            bytes: meta.size,
+            added_at: self.clock.now(),
+        };
+        self.items.put_file(&session.session_id, &file).await?;
+        Ok(file)
+    }
+
+    /// Records an uploaded file in its session (ingest); a gone session is no error.
+    pub async fn record_upload(&self, session_id: &str, file: &SessionFile) -> Result<()> {
+        if self.repo.get(session_id).await?.is_none() {
+            return Ok(());
+        }
+        self.items.put_file(session_id, file).await
+    }
+
+    /// Deletes sessions past their expiry; returns how many went.
+    pub async fn evict_expired(&self) -> Result<usize> {
+        let expired = self.repo.list_expired(self.clock.now(), 100).await?;
+        for s in &expired {
+            self.remove(s).await?;
+        }
+        Ok(expired.len())
+    }
 }
 
 /// Reads the caller's live session; other owners' and expired ones are not found.
@@ -82,80 +285,6 @@ pub async fn get(
         Some(s) if s.owner == owner.0 && s.expires_at > clock.now() => Ok(s),
         _ => Err(CodaError::NotFound(format!("session '{id}'"))),
     }
-}
-
-/// Deletes the caller's session and every file under it.
-pub async fn delete(
-    repo: &dyn SessionRepo,
-    blobs: &dyn BlobStore,
-    clock: &dyn Clock,
-    owner: &Owner,
-    id: &str,
-) -> Result<()> {
-    let s = get(repo, clock, owner, id).await?;
-    remove(repo, blobs, &s).await
-}
-
-async fn remove(repo: &dyn SessionRepo, blobs: &dyn BlobStore, s: &Session) -> Result<()> {
-    // Files first: a crash in between leaves a row to retry, never orphaned bytes.
-    for f in &s.files {
-        blobs.delete(&f.key).await?;
-    }
-    blobs
-        .delete_prefix(&format!("sessions/{}/", s.session_id))
-        .await?;
-    repo.delete(&s.session_id).await
-}
-
-/// Stores a directly uploaded file in the session (the multipart flow).
-#[allow(clippy::too_many_arguments)]
-pub async fn attach_file(
-    repo: &dyn SessionRepo,
-    blobs: &dyn BlobStore,
-    clock: &dyn Clock,
-    limits: &Limits,
-    owner: &Owner,
-    id: &str,
-    filename: &str,
-    bytes: Bytes,
-) -> Result<SessionFile> {
-    let name = check_filename(filename)?;
-    if bytes.len() as u64 > limits.max_upload_bytes {
-        return Err(too_large(bytes.len() as u64, limits.max_upload_bytes));
-    }
-    let kind = sniff(&bytes).ok_or_else(|| unsupported(&name))?;
-    let mut session = get(repo, clock, owner, id).await?;
-    let key = format!("sessions/{}/files/{}", session.session_id, name);
-    let meta = blobs.put(&key, bytes, kind.mime()).await?;
-    let file = SessionFile {
-        name: name.clone(),
-        key,
-        content_type: kind.mime().to_string(),
-        bytes: meta.size,
-        added_at: clock.now(),
-    };
-    loop {
-        session.files.retain(|f| f.name != name);
-        session.files.push(file.clone());
-        match repo.update(&session).await {
-            Ok(_) => return Ok(file),
-            Err(CodaError::Conflict { .. }) => session = get(repo, clock, owner, id).await?,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Deletes sessions past their expiry; returns how many went.
-pub async fn evict_expired(
-    repo: &dyn SessionRepo,
-    blobs: &dyn BlobStore,
-    clock: &dyn Clock,
-) -> Result<usize> {
-    let expired = repo.list_expired(clock.now(), 100).await?;
-    for s in &expired {
-        remove(repo, blobs, s).await?;
-    }
-    Ok(expired.len())
 }
 
 pub(crate) fn too_large(size: u64, max: u64) -> CodaError {
