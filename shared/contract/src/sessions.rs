@@ -13,7 +13,12 @@ use crate::fixtures::uid as unique;
 
 fn message(i: usize) -> ChatMessage {
     ChatMessage {
-        role: if i.is_multiple_of(2) { "user" } else { "assistant" }.into(),
+        role: if i.is_multiple_of(2) {
+            "user"
+        } else {
+            "assistant"
+        }
+        .into(),
         content: format!("turn {i}: make it softer ✓"),
         at: Utc::now(),
     }
