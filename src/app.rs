@@ -8,12 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use coda_api::{router, AppState, JwtAuth};
 use coda_core::auth::{hmac_sha256, TokenSigner, UrlSigner};
-use coda_core::ports::{
-    BlobStore, Clock, DeliveryRepo, IdGen, JobQueue, JobRepo, ObjectCreated, RandomIds,
-    SessionItems, SessionRepo, SystemClock, UploadRepo, WebhookRepo,
-};
-use coda_core::services::ingest::Ingest;
-use coda_core::services::sessions::Sessions;
+use coda_core::ports::{Clock, JobQueue, ObjectCreated, RandomIds, SystemClock};
+use coda_core::services::notify::DeliverySettings;
+use coda_core::services::{Adapters, Ingest, Notify, Policies, Services};
 use coda_core::worker::{Runners, Worker, WorkerSettings};
 use coda_local::{
     Db, FolderBlobStore, QueueEvents, SqliteDeliveryRepo, SqliteJobRepo, SqliteQueue,
@@ -138,26 +135,10 @@ impl RunningApp {
 /// The adapters behind every port the server, the workers and ingest use.
 #[derive(Clone)]
 pub struct Ports {
-    /// Sessions table.
-    pub sessions: Arc<dyn SessionRepo>,
-    /// Sessions' messages and file records.
-    pub session_items: Arc<dyn SessionItems>,
-    /// Uploads table.
-    pub uploads: Arc<dyn UploadRepo>,
-    /// Jobs table.
-    pub jobs: Arc<dyn JobRepo>,
-    /// Webhook endpoints.
-    pub webhooks: Arc<dyn WebhookRepo>,
-    /// Webhook deliveries.
-    pub deliveries: Arc<dyn DeliveryRepo>,
-    /// The jobs queue.
-    pub jobs_queue: Arc<dyn JobQueue>,
-    /// Its dead-letter queue.
-    pub jobs_dlq: Arc<dyn JobQueue>,
+    /// Every port the services use.
+    pub adapters: Adapters,
     /// The queue of object-created events.
     pub ingest_queue: Arc<dyn JobQueue>,
-    /// Object storage.
-    pub blobs: Arc<dyn BlobStore>,
 }
 
 /// How a message on the ingest queue encodes its object-created events.
@@ -184,29 +165,33 @@ pub async fn start(config: &Config, runners: Runners) -> anyhow::Result<RunningA
         clock.clone(),
     ));
     let ports = Ports {
-        sessions: Arc::new(SqliteSessionRepo::new(db.clone())),
-        session_items: Arc::new(SqliteSessionItems::new(db.clone())),
-        uploads: Arc::new(SqliteUploadRepo::new(db.clone())),
-        jobs: Arc::new(SqliteJobRepo::new(db.clone())),
-        webhooks: Arc::new(SqliteWebhookRepo::new(db.clone())),
-        deliveries: Arc::new(SqliteDeliveryRepo::new(db.clone())),
-        jobs_queue: Arc::new(SqliteQueue::new(
-            db.clone(),
-            JOBS_QUEUE,
-            Some((JOBS_DLQ.into(), config.jobs.max_receives)),
-            clock.clone(),
-        )),
-        jobs_dlq: Arc::new(SqliteQueue::new(db.clone(), JOBS_DLQ, None, clock.clone())),
-        blobs: Arc::new(
-            FolderBlobStore::new(
-                config.storage.data_dir.join("blobs"),
-                keys.urls.clone(),
-                base_url.clone(),
+        adapters: Adapters {
+            sessions: Arc::new(SqliteSessionRepo::new(db.clone())),
+            session_items: Arc::new(SqliteSessionItems::new(db.clone())),
+            uploads: Arc::new(SqliteUploadRepo::new(db.clone())),
+            jobs: Arc::new(SqliteJobRepo::new(db.clone())),
+            webhooks: Arc::new(SqliteWebhookRepo::new(db.clone())),
+            deliveries: Arc::new(SqliteDeliveryRepo::new(db.clone())),
+            jobs_queue: Arc::new(SqliteQueue::new(
+                db.clone(),
+                JOBS_QUEUE,
+                Some((JOBS_DLQ.into(), config.jobs.max_receives)),
                 clock.clone(),
-            )
-            .context("opening the blob store")?
-            .with_events(Arc::new(QueueEvents::new(ingest_queue.clone())), "uploads/"),
-        ),
+            )),
+            jobs_dlq: Arc::new(SqliteQueue::new(db.clone(), JOBS_DLQ, None, clock.clone())),
+            blobs: Arc::new(
+                FolderBlobStore::new(
+                    config.storage.data_dir.join("blobs"),
+                    keys.urls.clone(),
+                    base_url.clone(),
+                    clock.clone(),
+                )
+                .context("opening the blob store")?
+                .with_events(Arc::new(QueueEvents::new(ingest_queue.clone())), "uploads/"),
+            ),
+            clock,
+            ids: Arc::new(RandomIds),
+        },
         ingest_queue,
     };
     let mode = Mode {
@@ -229,16 +214,8 @@ pub async fn start_aws(
     let listener = bind(config).await?;
     let base_url = base_url(config, &listener)?;
     let ports = Ports {
-        sessions: aws.sessions.clone(),
-        session_items: aws.session_items.clone(),
-        uploads: aws.uploads.clone(),
-        jobs: aws.jobs.clone(),
-        webhooks: aws.webhooks.clone(),
-        deliveries: aws.deliveries.clone(),
-        jobs_queue: aws.jobs_queue.clone(),
-        jobs_dlq: aws.jobs_dlq.clone(),
+        adapters: aws.core(),
         ingest_queue: aws.ingest_queue.clone(),
-        blobs: aws.blobs.clone(),
     };
     let mode = Mode {
         url_signer: None,
@@ -270,17 +247,14 @@ struct Mode {
     parse_event: EventParser,
 }
 
-/// How the webhook delivery loop retries, claims and polls.
-pub fn notifier_settings(config: &Config) -> coda_notify::NotifierSettings {
+/// How webhook deliveries are retried and claimed.
+pub fn delivery_settings(config: &Config) -> DeliverySettings {
     let timeout = secs(config.webhooks.webhook_timeout_secs);
-    coda_notify::NotifierSettings {
-        delivery: coda_core::services::notify::DeliverySettings {
-            schedule: coda_core::webhooks::RetrySchedule::standard()
-                .with_scale(config.webhooks.webhook_retry_scale),
-            // Longer than one attempt can take, so a live sender is never overtaken.
-            lease: timeout + Duration::from_secs(15),
-        },
-        ..Default::default()
+    DeliverySettings {
+        schedule: coda_core::webhooks::RetrySchedule::standard()
+            .with_scale(config.webhooks.webhook_retry_scale),
+        // Longer than one attempt can take, so a live sender is never overtaken.
+        lease: timeout + Duration::from_secs(15),
     }
 }
 
@@ -320,51 +294,26 @@ async fn run(
     mode: Mode,
 ) -> anyhow::Result<RunningApp> {
     let addr = listener.local_addr()?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let Ports {
-        sessions: sessions_repo,
-        session_items,
-        uploads: uploads_repo,
-        jobs: jobs_repo,
-        webhooks: webhooks_repo,
-        deliveries: deliveries_repo,
-        jobs_queue: jobs_q,
-        jobs_dlq: dlq,
+        adapters,
         ingest_queue: ingest_q,
-        blobs,
     } = ports;
-    let ids: Arc<dyn IdGen> = Arc::new(RandomIds);
-    let session_service = Sessions::new(
-        sessions_repo.clone(),
-        session_items,
-        blobs.clone(),
-        clock.clone(),
-        ids.clone(),
-        config.limits(),
-    );
-    let ingest = Ingest::new(
-        uploads_repo.clone(),
-        jobs_repo.clone(),
-        jobs_q.clone(),
-        blobs.clone(),
-        clock.clone(),
-        session_service.clone(),
-    );
+    let policies = Policies {
+        limits: config.limits(),
+        kinds: runners.kinds(),
+        webhook_policy: config.webhook_policy(),
+    };
+    let services = Services::new(&adapters, &policies);
     let worker_count = if config.jobs.run_workers {
         config.worker_count()
     } else {
         0
     };
-    let worker = Arc::new(Worker {
-        jobs: jobs_repo.clone(),
-        queue: jobs_q.clone(),
-        dead_letters: dlq,
-        blobs: blobs.clone(),
-        clock: clock.clone(),
-        runners: runners.clone(),
-        settings: worker_settings(config),
-    });
-    let kinds = runners.kinds();
+    let worker = Arc::new(Worker::new(
+        &adapters,
+        runners.clone(),
+        worker_settings(config),
+    ));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     for i in 0..worker_count {
@@ -376,7 +325,7 @@ async fn run(
         ));
     }
     {
-        let (ingest, events) = (ingest.clone(), ingest_q.clone());
+        let (ingest, events) = (services.ingest.clone(), ingest_q.clone());
         let shutdown = shutdown_rx.clone();
         let parse = mode.parse_event;
         tasks.push(tokio::spawn(async move {
@@ -384,7 +333,7 @@ async fn run(
         }));
     }
     {
-        let service = session_service.clone();
+        let service = services.sessions.clone();
         let every = secs(config.server.evict_every_secs).max(Duration::from_millis(100));
         let mut shutdown = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
@@ -408,41 +357,27 @@ async fn run(
             config.webhook_policy(),
         )
         .map_err(|e| anyhow::anyhow!(e))?;
-        let ports = coda_notify::NotifierPorts {
-            jobs: jobs_repo.clone(),
-            webhooks: webhooks_repo.clone(),
-            deliveries: deliveries_repo.clone(),
-            sender: Arc::new(sender),
-            clock: clock.clone(),
-        };
+        let notify = Notify::new(&adapters, Arc::new(sender), delivery_settings(config));
         tasks.push(tokio::spawn(coda_notify::run(
-            ports,
-            notifier_settings(config),
+            notify,
+            coda_notify::NotifierSettings::default(),
             shutdown_rx.clone(),
         )));
     }
 
+    let clock = adapters.clock.clone();
     let state = Arc::new(AppState {
-        sessions: sessions_repo,
-        uploads: uploads_repo,
-        jobs: jobs_repo,
-        webhooks: webhooks_repo,
-        deliveries: deliveries_repo,
-        webhook_policy: config.webhook_policy(),
-        queue: jobs_q,
-        blobs,
-        clock: clock.clone(),
-        ids,
-        session_service,
-        limits: config.limits(),
-        kinds,
         url_signer: mode.url_signer,
-        auth: Arc::new(JwtAuth {
-            signer: keys.tokens.clone(),
-            clock,
-        }),
         workers: worker_count,
         redirect_downloads: mode.redirect_downloads,
+        ..AppState::new(
+            adapters,
+            policies,
+            Arc::new(JwtAuth {
+                signer: keys.tokens.clone(),
+                clock,
+            }),
+        )
     });
     let app = router(state);
     let mut server_shutdown = shutdown_rx.clone();

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use coda_core::ports::SystemClock;
 use coda_core::worker::{Runners, Worker};
 use tokio::sync::watch;
 use tracing::info;
@@ -19,15 +18,7 @@ pub async fn run(
     runners: Runners,
     shutdown: watch::Receiver<bool>,
 ) {
-    let worker = Arc::new(Worker {
-        jobs: aws.jobs.clone(),
-        queue: aws.jobs_queue.clone(),
-        dead_letters: aws.jobs_dlq.clone(),
-        blobs: aws.blobs.clone(),
-        clock: Arc::new(SystemClock),
-        runners,
-        settings: worker_settings(config),
-    });
+    let worker = Arc::new(Worker::new(&aws.core(), runners, worker_settings(config)));
     let n = config.worker_count();
     info!(workers = n, prefix = %config.storage.aws_prefix, kinds = ?worker.kinds(), "coda-worker started");
     let mut tasks = Vec::new();

@@ -47,7 +47,10 @@ pub fn status_of(e: &CodaError) -> StatusCode {
         }
         CodaError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         CodaError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        CodaError::Conflict { .. } => StatusCode::CONFLICT,
+        CodaError::Conflict { .. }
+        | CodaError::Stale(_)
+        | CodaError::AlreadyExists(_)
+        | CodaError::Canceled(_) => StatusCode::CONFLICT,
         CodaError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         CodaError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
         CodaError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

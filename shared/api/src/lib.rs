@@ -21,11 +21,8 @@ use axum::Router;
 use coda_core::auth::{TokenSigner, UrlSigner};
 use coda_core::kinds::Kinds;
 use coda_core::model::Owner;
-use coda_core::ports::{
-    BlobStore, Clock, DeliveryRepo, IdGen, JobQueue, JobRepo, SessionRepo, UploadRepo, WebhookRepo,
-};
-use coda_core::services::Limits;
-use coda_core::webhooks::AddressPolicy;
+use coda_core::ports::Clock;
+use coda_core::services::{Adapters, Limits, Policies, Services};
 use coda_core::CodaError;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -67,30 +64,12 @@ impl Authenticator for JwtAuth {
     }
 }
 
-/// Everything the handlers use, as ports.
+/// Everything the handlers use: the services, built once in the wiring, and the adapters behind them.
 pub struct AppState {
-    /// Sessions table (ownership checks read it).
-    pub sessions: Arc<dyn SessionRepo>,
-    /// Session use cases: the row, its messages, files and score revisions.
-    pub session_service: coda_core::services::sessions::Sessions,
-    /// Uploads table.
-    pub uploads: Arc<dyn UploadRepo>,
-    /// Jobs table.
-    pub jobs: Arc<dyn JobRepo>,
-    /// Webhook endpoints.
-    pub webhooks: Arc<dyn WebhookRepo>,
-    /// Webhook deliveries and their attempts.
-    pub deliveries: Arc<dyn DeliveryRepo>,
-    /// Which non-public webhook destinations are accepted (none on AWS).
-    pub webhook_policy: AddressPolicy,
-    /// The jobs queue.
-    pub queue: Arc<dyn JobQueue>,
-    /// Object storage.
-    pub blobs: Arc<dyn BlobStore>,
-    /// Time source.
-    pub clock: Arc<dyn Clock>,
-    /// Id source.
-    pub ids: Arc<dyn IdGen>,
+    /// The use cases.
+    pub services: Services,
+    /// The ports (health reads the queue depth; blob routes stream from the store).
+    pub adapters: Adapters,
     /// Limits and lifetimes.
     pub limits: Limits,
     /// Job kinds this deployment knows, and those it runs.
@@ -103,6 +82,22 @@ pub struct AppState {
     pub workers: usize,
     /// Answer blob downloads with a redirect to a signed URL instead of the bytes (AWS: S3 serves them).
     pub redirect_downloads: bool,
+}
+
+impl AppState {
+    /// The state over `adapters` with the services `policies` imply; no URL signer, no workers, bytes served directly.
+    pub fn new(adapters: Adapters, policies: Policies, auth: Arc<dyn Authenticator>) -> Self {
+        AppState {
+            services: Services::new(&adapters, &policies),
+            adapters,
+            limits: policies.limits,
+            kinds: policies.kinds,
+            url_signer: None,
+            auth,
+            workers: 0,
+            redirect_downloads: false,
+        }
+    }
 }
 
 /// Shared state handle.

@@ -14,7 +14,6 @@ use coda_core::services::sessions::SessionView;
 use coda_core::services::uploads::NewUpload;
 use coda_core::services::uploads::UploadView;
 use coda_core::services::webhooks::{DeliveryView, NewWebhook, WebhookView, WebhookWithSecret};
-use coda_core::services::{access, jobs, uploads, webhooks};
 use coda_core::CodaError;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -38,7 +37,7 @@ pub struct Health {
 #[utoipa::path(get, path = "/v1/health", tag = "health",
     responses((status = 200, description = "the server and its queue work", body = Health)))]
 pub async fn health(State(s): State<SharedState>) -> ApiResult<Json<Health>> {
-    let depth = s.queue.depth().await?;
+    let depth = s.adapters.jobs_queue.depth().await?;
     Ok(Json(Health {
         status: "ok".into(),
         queue_depth: depth,
@@ -68,7 +67,7 @@ pub async fn create_session(
     State(s): State<SharedState>,
     Caller(owner): Caller,
 ) -> ApiResult<Response> {
-    let ses = s.session_service.create(&owner).await?;
+    let ses = s.services.sessions.create(&owner).await?;
     let body = SessionCreated {
         session_id: ses.session_id,
         created_at: ses.created_at,
@@ -87,7 +86,7 @@ pub async fn get_session(
     Caller(owner): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SessionView>> {
-    Ok(Json(s.session_service.view(&owner, &id).await?))
+    Ok(Json(s.services.sessions.view(&owner, &id).await?))
 }
 
 /// Deletes a session and its files.
@@ -100,7 +99,7 @@ pub async fn delete_session(
     Caller(owner): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    s.session_service.delete(&owner, &id).await?;
+    s.services.sessions.delete(&owner, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -120,7 +119,7 @@ pub async fn add_session_file(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult<Response> {
-    s.session_service.get(&owner, &id).await?;
+    s.services.sessions.get(&owner, &id).await?;
     let mut mp = <Multipart as axum::extract::FromRequest<()>>::from_request(req, &())
         .await
         .map_err(|e| CodaError::bad_request("INVALID_MULTIPART", e.body_text()))?;
@@ -141,7 +140,8 @@ pub async fn add_session_file(
         })?;
         let bytes = field.bytes().await.map_err(multipart_error)?;
         let f = s
-            .session_service
+            .services
+            .sessions
             .attach_file(&owner, &id, &name, bytes)
             .await?;
         return Ok((StatusCode::CREATED, Json(f)).into_response());
@@ -198,18 +198,7 @@ pub async fn create_upload(
     Caller(owner): Caller,
     JsonBody(req): JsonBody<NewUpload>,
 ) -> ApiResult<Response> {
-    let (u, put_url) = uploads::create(
-        s.uploads.as_ref(),
-        s.sessions.as_ref(),
-        s.blobs.as_ref(),
-        s.clock.as_ref(),
-        s.ids.as_ref(),
-        &s.limits,
-        &s.kinds,
-        &owner,
-        req,
-    )
-    .await?;
+    let (u, put_url) = s.services.uploads.create(&owner, req).await?;
     let body = UploadCreated {
         upload_id: u.upload_id,
         key: u.key,
@@ -228,9 +217,7 @@ pub async fn get_upload(
     Caller(owner): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<UploadView>> {
-    Ok(Json(
-        uploads::get(s.uploads.as_ref(), &owner, &id).await?.into(),
-    ))
+    Ok(Json(s.services.uploads.get(&owner, &id).await?.into()))
 }
 
 /// The signature of a local signed URL.
@@ -280,20 +267,18 @@ pub async fn put_signed_object(
     Query(sig): Query<Signature>,
     req: Request,
 ) -> ApiResult<Response> {
-    signer(&s)?.verify("PUT", &key, sig.expires, &sig.signature, s.clock.now())?;
+    signer(&s)?.verify(
+        "PUT",
+        &key,
+        sig.expires,
+        &sig.signature,
+        s.adapters.clock.now(),
+    )?;
     let bytes = body_bytes(req, &()).await?;
     let size = bytes.len() as u64;
-    let upload = uploads::receive_bytes(
-        s.uploads.as_ref(),
-        s.blobs.as_ref(),
-        s.clock.as_ref(),
-        &s.limits,
-        &s.kinds,
-        &key,
-        bytes,
-    )
-    .await?;
+    let upload = s.services.uploads.receive_bytes(&key, bytes).await?;
     let meta = s
+        .adapters
         .blobs
         .head(&key)
         .await?
@@ -326,7 +311,13 @@ pub async fn get_signed_object(
     Query(sig): Query<Signature>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    signer(&s)?.verify("GET", &key, sig.expires, &sig.signature, s.clock.now())?;
+    signer(&s)?.verify(
+        "GET",
+        &key,
+        sig.expires,
+        &sig.signature,
+        s.adapters.clock.now(),
+    )?;
     serve_blob(&s, &key, &headers).await
 }
 
@@ -344,17 +335,14 @@ pub async fn get_blob(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    access::check_blob_owner(
-        &key,
-        &owner,
-        s.uploads.as_ref(),
-        s.jobs.as_ref(),
-        s.sessions.as_ref(),
-    )
-    .await?;
+    s.services.access.check_blob_owner(&key, &owner).await?;
     if s.redirect_downloads {
         // Lambda responses are capped at 6 MB; S3 serves the bytes (and ranges) itself.
-        let url = s.blobs.presign_get(&key, s.limits.download_url_ttl).await?;
+        let url = s
+            .adapters
+            .blobs
+            .presign_get(&key, s.limits.download_url_ttl)
+            .await?;
         let loc = HeaderValue::from_str(&url)
             .map_err(|_| CodaError::Internal("presigned URL is not a header value".into()))?;
         let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
@@ -396,13 +384,14 @@ pub enum BlobBytes {
 
 async fn serve_blob(s: &SharedState, key: &str, headers: &HeaderMap) -> ApiResult<Response> {
     let meta = s
+        .adapters
         .blobs
         .head(key)
         .await?
         .ok_or_else(|| CodaError::NotFound(format!("blob '{key}'")))?;
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let range = parse_range(range_header, meta.size)?;
-    let BlobData { bytes, meta } = s.blobs.get(key, range).await?;
+    let BlobData { bytes, meta } = s.adapters.blobs.get(key, range).await?;
     let mut resp = Response::new(Body::from(bytes));
     let h = resp.headers_mut();
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -448,20 +437,7 @@ pub async fn create_job(
     Caller(owner): Caller,
     JsonBody(req): JsonBody<NewJob>,
 ) -> ApiResult<Response> {
-    let job = jobs::submit(
-        s.jobs.as_ref(),
-        s.queue.as_ref(),
-        s.uploads.as_ref(),
-        s.sessions.as_ref(),
-        s.blobs.as_ref(),
-        s.clock.as_ref(),
-        s.ids.as_ref(),
-        &s.kinds,
-        &s.webhook_policy,
-        &owner,
-        req,
-    )
-    .await?;
+    let job = s.services.jobs.submit(&owner, req).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(JobAccepted {
@@ -482,10 +458,8 @@ pub async fn get_job(
     Caller(owner): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobView>> {
-    let job = jobs::get(s.jobs.as_ref(), &owner, &id).await?;
-    Ok(Json(
-        jobs::view(job, s.blobs.as_ref(), s.limits.download_url_ttl).await?,
-    ))
+    let job = s.services.jobs.get(&owner, &id).await?;
+    Ok(Json(s.services.jobs.view(job).await?))
 }
 
 /// Paging of the job list.
@@ -529,10 +503,14 @@ pub async fn list_jobs(
     Caller(owner): Caller,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<JobList>> {
-    let page = jobs::list(s.jobs.as_ref(), &owner, q.limit, q.cursor.as_deref()).await?;
+    let page = s
+        .services
+        .jobs
+        .list(&owner, q.limit, q.cursor.as_deref())
+        .await?;
     let mut views = Vec::with_capacity(page.items.len());
     for j in page.items {
-        views.push(jobs::view(j, s.blobs.as_ref(), s.limits.download_url_ttl).await?);
+        views.push(s.services.jobs.view(j).await?);
     }
     Ok(Json(JobList {
         jobs: views,
@@ -550,10 +528,8 @@ pub async fn cancel_job(
     Caller(owner): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobView>> {
-    let job = jobs::cancel(s.jobs.as_ref(), s.clock.as_ref(), &owner, &id).await?;
-    Ok(Json(
-        jobs::view(job, s.blobs.as_ref(), s.limits.download_url_ttl).await?,
-    ))
+    let job = s.services.jobs.cancel(&owner, &id).await?;
+    Ok(Json(s.services.jobs.view(job).await?))
 }
 
 /// The caller's webhook endpoints.
@@ -587,15 +563,7 @@ pub async fn create_webhook(
     Caller(owner): Caller,
     JsonBody(req): JsonBody<NewWebhook>,
 ) -> ApiResult<Response> {
-    let w = webhooks::create(
-        s.webhooks.as_ref(),
-        s.clock.as_ref(),
-        s.ids.as_ref(),
-        &s.webhook_policy,
-        &owner,
-        req,
-    )
-    .await?;
+    let w = s.services.webhooks.create(&owner, req).await?;
     Ok((StatusCode::CREATED, Json(WebhookWithSecret::from(&w))).into_response())
 }
 
@@ -606,7 +574,7 @@ pub async fn list_webhooks(
     State(s): State<SharedState>,
     Caller(owner): Caller,
 ) -> ApiResult<Json<WebhookList>> {
-    let all = webhooks::list(s.webhooks.as_ref(), &owner).await?;
+    let all = s.services.webhooks.list(&owner).await?;
     Ok(Json(WebhookList {
         webhooks: all.iter().map(WebhookView::from).collect(),
     }))
@@ -622,7 +590,7 @@ pub async fn get_webhook(
     Caller(owner): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<WebhookView>> {
-    let w = webhooks::get(s.webhooks.as_ref(), &owner, &id).await?;
+    let w = s.services.webhooks.get(&owner, &id).await?;
     Ok(Json(WebhookView::from(&w)))
 }
 
@@ -636,7 +604,7 @@ pub async fn delete_webhook(
     Caller(owner): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    webhooks::delete(s.webhooks.as_ref(), &owner, &id).await?;
+    s.services.webhooks.delete(&owner, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -652,7 +620,7 @@ pub async fn rotate_webhook_secret(
     Caller(owner): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<WebhookWithSecret>> {
-    let w = webhooks::rotate(s.webhooks.as_ref(), s.clock.as_ref(), &owner, &id).await?;
+    let w = s.services.webhooks.rotate(&owner, &id).await?;
     Ok(Json(WebhookWithSecret::from(&w)))
 }
 
@@ -667,15 +635,11 @@ pub async fn list_webhook_deliveries(
     Path(id): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<DeliveryList>> {
-    let page = webhooks::list_deliveries(
-        s.webhooks.as_ref(),
-        s.deliveries.as_ref(),
-        &owner,
-        &id,
-        q.limit,
-        q.cursor.as_deref(),
-    )
-    .await?;
+    let page = s
+        .services
+        .webhooks
+        .list_deliveries(&owner, &id, q.limit, q.cursor.as_deref())
+        .await?;
     Ok(Json(DeliveryList {
         deliveries: page.items.into_iter().map(DeliveryView::from).collect(),
         next_cursor: page.next_cursor,
@@ -696,15 +660,10 @@ pub async fn redeliver_webhook_delivery(
     Caller(owner): Caller,
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let d = webhooks::redeliver(
-        s.webhooks.as_ref(),
-        s.deliveries.as_ref(),
-        s.clock.as_ref(),
-        s.ids.as_ref(),
-        &owner,
-        &id,
-        &delivery_id,
-    )
-    .await?;
+    let d = s
+        .services
+        .webhooks
+        .redeliver(&owner, &id, &delivery_id)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(DeliveryView::from(d))).into_response())
 }

@@ -384,10 +384,11 @@ impl Table {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Err(CodaError::Conflict {
-                code: "ALREADY_EXISTS",
-                message: format!("{} '{}' already exists", T::NOUN, row.id()),
-            }),
+            Err(e) if is_condition_failure(&e) => Err(CodaError::AlreadyExists(format!(
+                "{} '{}' already exists",
+                T::NOUN,
+                row.id()
+            ))),
             Err(e) => Err(sdk_error(&format!("create {} '{}'", T::NOUN, row.id()), e)),
         }
     }

@@ -71,6 +71,25 @@ pub struct AwsAdapters {
     pub ingest_dlq: Arc<dyn JobQueue>,
 }
 
+impl AwsAdapters {
+    /// The ports the services use, with the system clock and random ids.
+    pub fn core(&self) -> coda_core::services::Adapters {
+        coda_core::services::Adapters {
+            sessions: self.sessions.clone(),
+            session_items: self.session_items.clone(),
+            uploads: self.uploads.clone(),
+            jobs: self.jobs.clone(),
+            webhooks: self.webhooks.clone(),
+            deliveries: self.deliveries.clone(),
+            jobs_queue: self.jobs_queue.clone(),
+            jobs_dlq: self.jobs_dlq.clone(),
+            blobs: self.blobs.clone(),
+            clock: Arc::new(coda_core::ports::SystemClock),
+            ids: Arc::new(coda_core::ports::RandomIds),
+        }
+    }
+}
+
 impl std::fmt::Debug for AwsAdapters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AwsAdapters")

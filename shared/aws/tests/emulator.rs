@@ -104,8 +104,7 @@ async fn session_items() {
 
 #[tokio::test]
 async fn sessions_scale() {
-    let a = env().await.adapters;
-    contract::check_session_scales(a.sessions, a.session_items, a.blobs).await;
+    contract::check_session_scales(&env().await.adapters.core()).await;
 }
 
 #[tokio::test]

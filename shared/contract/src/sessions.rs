@@ -1,12 +1,10 @@
 //! Session items and the session service over them: messages in order, files by name, a row that stays small.
 
-use std::sync::Arc;
-
 use chrono::Utc;
 use coda_core::model::{ChatMessage, Owner, SessionFile};
-use coda_core::ports::{BlobStore, RandomIds, SessionItems, SessionRepo, SystemClock};
+use coda_core::ports::SessionItems;
 use coda_core::services::sessions::Sessions;
-use coda_core::services::Limits;
+use coda_core::services::{Adapters, Limits};
 use serde_json::json;
 
 use crate::fixtures::uid as unique;
@@ -98,19 +96,9 @@ pub async fn check_session_items(items: &dyn SessionItems) {
 }
 
 /// 500 messages and 50 score revisions leave the row under 10 KB; attaching files while the score changes never conflicts.
-pub async fn check_session_scales(
-    repo: Arc<dyn SessionRepo>,
-    items: Arc<dyn SessionItems>,
-    blobs: Arc<dyn BlobStore>,
-) {
-    let service = Sessions::new(
-        repo.clone(),
-        items,
-        blobs.clone(),
-        Arc::new(SystemClock),
-        Arc::new(RandomIds),
-        Limits::default(),
-    );
+pub async fn check_session_scales(adapters: &Adapters) {
+    let (repo, blobs) = (adapters.sessions.clone(), adapters.blobs.clone());
+    let service = Sessions::new(adapters, Limits::default());
     let owner = Owner(unique("owner"));
     let s = service.create(&owner).await.unwrap();
     let id = s.session_id.clone();

@@ -28,9 +28,18 @@ pub enum CodaError {
     /// The bytes are not of a supported type.
     #[error("{message}")]
     UnsupportedMediaType { message: String, details: Value },
-    /// A conditional write lost a race or the state forbids the change.
+    /// The state forbids the change (the job ended, the slot was used, ...).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A conditional write lost a race: the row changed since it was read; read it again and retry.
+    #[error("{0}")]
+    Stale(String),
+    /// A create found a row with the same id.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The job was canceled while it ran.
+    #[error("{0}")]
+    Canceled(String),
     /// Missing or invalid credentials.
     #[error("{0}")]
     Unauthorized(String),
@@ -58,6 +67,9 @@ impl CodaError {
             CodaError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             CodaError::UnsupportedMediaType { .. } => "UNSUPPORTED_MEDIA_TYPE",
             CodaError::Conflict { code, .. } => code,
+            CodaError::Stale(_) => "CONFLICT",
+            CodaError::AlreadyExists(_) => "ALREADY_EXISTS",
+            CodaError::Canceled(_) => "CANCELED",
             CodaError::Unauthorized(_) => "UNAUTHORIZED",
             CodaError::RangeNotSatisfiable { .. } => "RANGE_NOT_SATISFIABLE",
             CodaError::InvalidAudio(_) => "INVALID_AUDIO",
@@ -103,10 +115,12 @@ impl CodaError {
 
     /// Shorthand for a lost conditional write.
     pub fn conflict(message: impl Into<String>) -> Self {
-        CodaError::Conflict {
-            code: "CONFLICT",
-            message: message.into(),
-        }
+        CodaError::Stale(message.into())
+    }
+
+    /// The error a runner returns when it sees its job canceled.
+    pub fn canceled() -> Self {
+        CodaError::Canceled("job was canceled".into())
     }
 
     /// Shorthand for an internal error from any displayable cause.

@@ -68,7 +68,7 @@ pub struct ObjectCreated {
 /// Sessions table.
 #[async_trait]
 pub trait SessionRepo: Send + Sync {
-    /// Inserts a new session; Conflict if the id exists.
+    /// Inserts a new session; `CodaError::AlreadyExists` if the id exists.
     async fn create(&self, session: &Session) -> Result<()>;
     /// Reads a session by id, expired or not.
     async fn get(&self, id: &str) -> Result<Option<Session>>;
@@ -105,7 +105,7 @@ pub trait SessionItems: Send + Sync {
 /// Uploads table.
 #[async_trait]
 pub trait UploadRepo: Send + Sync {
-    /// Inserts a new upload; Conflict if the id exists.
+    /// Inserts a new upload; `CodaError::AlreadyExists` if the id exists.
     async fn create(&self, upload: &Upload) -> Result<()>;
     /// Reads an upload by id.
     async fn get(&self, id: &str) -> Result<Option<Upload>>;
@@ -116,7 +116,7 @@ pub trait UploadRepo: Send + Sync {
 /// Jobs table.
 #[async_trait]
 pub trait JobRepo: Send + Sync {
-    /// Inserts a new job; Conflict (`ALREADY_EXISTS`) if the id exists.
+    /// Inserts a new job; `CodaError::AlreadyExists` if the id exists.
     async fn create(&self, job: &Job) -> Result<()>;
     /// Reads a job by id.
     async fn get(&self, id: &str) -> Result<Option<Job>>;
@@ -136,7 +136,7 @@ pub trait JobRepo: Send + Sync {
 /// Webhook endpoints.
 #[async_trait]
 pub trait WebhookRepo: Send + Sync {
-    /// Inserts a new endpoint; Conflict (`ALREADY_EXISTS`) if the id exists.
+    /// Inserts a new endpoint; `CodaError::AlreadyExists` if the id exists.
     async fn create(&self, webhook: &Webhook) -> Result<()>;
     /// Reads an endpoint by id.
     async fn get(&self, id: &str) -> Result<Option<Webhook>>;
@@ -151,7 +151,7 @@ pub trait WebhookRepo: Send + Sync {
 /// Webhook deliveries and their attempts.
 #[async_trait]
 pub trait DeliveryRepo: Send + Sync {
-    /// Inserts a new delivery; Conflict (`ALREADY_EXISTS`) if the id exists.
+    /// Inserts a new delivery; `CodaError::AlreadyExists` if the id exists.
     async fn create(&self, delivery: &Delivery) -> Result<()>;
     /// Reads a delivery by id.
     async fn get(&self, id: &str) -> Result<Option<Delivery>>;

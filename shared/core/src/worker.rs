@@ -20,6 +20,7 @@ use crate::model::{Job, JobError, JobKind, JobOutputRef, JobStatus, Output};
 use crate::ports::{BlobStore, Clock, JobQueue, JobRepo, QueueMessage};
 use crate::services::chrono_dur;
 use crate::services::jobs::{update_job, JobMessage};
+use crate::services::Adapters;
 use crate::{CodaError, Result};
 
 /// A file a runner produced.
@@ -76,10 +77,7 @@ impl Progress {
     /// Err(canceled) once the job was canceled, for `?` between steps.
     pub fn check(&self) -> Result<()> {
         if self.is_canceled() {
-            return Err(CodaError::Conflict {
-                code: "CANCELED",
-                message: "job was canceled".into(),
-            });
+            return Err(CodaError::canceled());
         }
         Ok(())
     }
@@ -261,6 +259,19 @@ enum Ending {
 }
 
 impl Worker {
+    /// A worker over these adapters' jobs table, queues and blobs, running `runners`.
+    pub fn new(a: &Adapters, runners: Runners, settings: WorkerSettings) -> Self {
+        Worker {
+            jobs: a.jobs.clone(),
+            queue: a.jobs_queue.clone(),
+            dead_letters: a.jobs_dlq.clone(),
+            blobs: a.blobs.clone(),
+            clock: a.clock.clone(),
+            runners,
+            settings,
+        }
+    }
+
     /// The kinds this worker can run.
     pub fn kinds(&self) -> Vec<JobKind> {
         self.runners.kinds().available
@@ -406,15 +417,9 @@ impl Worker {
                 ));
             };
             if up.status != JobStatus::Succeeded {
-                return Err(CodaError::Unprocessable {
-                    code: "INPUT_FAILED",
-                    message: format!(
-                        "input '{name}': job '{}' ended {:?} without writing '{}'",
-                        r.job_id, up.status, r.output
-                    )
-                    .to_lowercase(),
-                    details: serde_json::json!({"job_id": r.job_id, "status": up.status}),
-                });
+                return Err(crate::services::jobs::input_failed(
+                    &r.job_id, up.status, &r.output,
+                ));
             }
             let Some(output) = r.find(&up) else {
                 return Err(CodaError::Unprocessable {
@@ -619,7 +624,7 @@ impl Worker {
                 }
                 Err(e) => self.fail(job, msg, e).await,
             },
-            Ending::Done(Err(e)) if e.code() == "CANCELED" => self.canceled(job, msg).await,
+            Ending::Done(Err(CodaError::Canceled(_))) => self.canceled(job, msg).await,
             Ending::Done(Err(e)) => self.fail(job, msg, e).await,
             Ending::Canceled => self.canceled(job, msg).await,
             Ending::Released => {

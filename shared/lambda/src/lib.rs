@@ -11,9 +11,8 @@ use coda_aws::{object_created_from_s3_event, AwsAdapters, AwsNames};
 use coda_config::Config;
 use coda_core::kinds::Kinds;
 use coda_core::model::Owner;
-use coda_core::ports::{RandomIds, SystemClock};
-use coda_core::services::ingest::{Ingest, IngestOutcome};
-use coda_core::services::sessions::Sessions;
+use coda_core::services::ingest::IngestOutcome;
+use coda_core::services::{Ingest, Policies, Sessions};
 use coda_core::CodaError;
 use lambda_http::request::RequestContext;
 use tracing::{info, warn};
@@ -21,8 +20,7 @@ use tracing::{info, warn};
 pub mod notify;
 
 pub use notify::{
-    handle_notify, run_notify, NotifyEvent, NotifyPorts, NotifyResponse, NotifySettings,
-    SweepReport,
+    handle_notify, run_notify, NotifyEvent, NotifyResponse, NotifySettings, SweepReport,
 };
 
 /// Boxed error type the Lambda runtime accepts.
@@ -93,25 +91,19 @@ pub fn http_state(
     auth: Arc<dyn Authenticator>,
 ) -> SharedState {
     Arc::new(AppState {
-        sessions: a.sessions.clone(),
-        session_service: session_service(a, config),
-        uploads: a.uploads.clone(),
-        jobs: a.jobs.clone(),
-        webhooks: a.webhooks.clone(),
-        deliveries: a.deliveries.clone(),
-        // Lambda defaults allow only public destinations: a function in a VPC must not be pointed at its neighbours.
-        webhook_policy: config.webhook_policy(),
-        queue: a.jobs_queue.clone(),
-        blobs: a.blobs.clone(),
-        clock: Arc::new(SystemClock),
-        ids: Arc::new(RandomIds),
+        redirect_downloads: true,
+        ..AppState::new(a.core(), policies(config, kinds), auth)
+    })
+}
+
+/// What the services enforce on AWS: the configured limits, `kinds`, and (Lambda defaults)
+/// only public webhook destinations, so a function in a VPC is never pointed at its neighbours.
+pub fn policies(config: &Config, kinds: Kinds) -> Policies {
+    Policies {
         limits: config.limits(),
         kinds,
-        url_signer: None,
-        auth,
-        workers: 0,
-        redirect_downloads: true,
-    })
+        webhook_policy: config.webhook_policy(),
+    }
 }
 
 /// Runs an HTTP function serving `groups` of the API.
@@ -128,28 +120,9 @@ pub async fn run_http(groups: &[RouteGroup]) -> Result<(), Error> {
     lambda_http::run(router_for(state, groups)).await
 }
 
-/// The session use cases over the AWS adapters, with the configured limits.
-pub fn session_service(a: &AwsAdapters, config: &Config) -> Sessions {
-    Sessions::new(
-        a.sessions.clone(),
-        a.session_items.clone(),
-        a.blobs.clone(),
-        Arc::new(SystemClock),
-        Arc::new(RandomIds),
-        config.limits(),
-    )
-}
-
 /// Ingest over the AWS adapters.
 pub fn ingest_service(a: &AwsAdapters, config: &Config) -> Ingest {
-    Ingest::new(
-        a.uploads.clone(),
-        a.jobs.clone(),
-        a.jobs_queue.clone(),
-        a.blobs.clone(),
-        Arc::new(SystemClock),
-        session_service(a, config),
-    )
+    Ingest::new(&a.core(), Sessions::new(&a.core(), config.limits()))
 }
 
 /// Ingests one SQS message body (an S3 event notification); a test event is a no-op.

@@ -24,8 +24,9 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use coda_aws::dynamo::{OUTBOX, PENDING, PK};
 use coda_aws::{AwsNames, DynamoDeliveryRepo, DynamoJobRepo, DynamoWebhookRepo};
 use coda_core::model::Job;
-use coda_core::ports::{Clock, DeliveryRepo, JobRepo, SystemClock, WebhookRepo, WebhookSender};
-use coda_core::services::notify::{deliver, drain_outbox, Delivered, DeliverySettings, Drained};
+use coda_core::ports::SystemClock;
+use coda_core::services::notify::{Delivered, DeliverySettings, Drained};
+use coda_core::services::Notify;
 use coda_core::webhooks::{AddressPolicy, RetrySchedule};
 use coda_core::CodaError;
 use coda_notify::HttpWebhookSender;
@@ -116,21 +117,6 @@ impl NotifySettings {
 /// A configuration error as the functions report it: 400 `INVALID_SETTING`, naming the variable.
 pub fn setting_error(e: coda_config::ConfigError) -> CodaError {
     CodaError::bad_request("INVALID_SETTING", e.to_string())
-}
-
-/// The ports the notify function uses.
-#[derive(Clone, Copy)]
-pub struct NotifyPorts<'a> {
-    /// Jobs: outboxes, and the secret of a job's own webhook.
-    pub jobs: &'a dyn JobRepo,
-    /// Endpoints.
-    pub webhooks: &'a dyn WebhookRepo,
-    /// Deliveries.
-    pub deliveries: &'a dyn DeliveryRepo,
-    /// The HTTP side.
-    pub sender: &'a dyn WebhookSender,
-    /// Time.
-    pub clock: &'a dyn Clock,
 }
 
 /// One record of the jobs table's stream, as far as the function reads it.
@@ -312,16 +298,16 @@ pub struct SweepReport {
 
 /// Handles one invocation: a stream batch or a sweep. `deadline` is when the invocation ends.
 pub async fn handle_notify(
-    p: &NotifyPorts<'_>,
+    notify: &Notify,
     s: &NotifySettings,
     payload: &Value,
     deadline: Instant,
 ) -> Result<NotifyResponse, CodaError> {
     match NotifyEvent::parse(payload)? {
         NotifyEvent::JobStream(records) => Ok(NotifyResponse::Stream(
-            handle_job_stream(p, s, &records, deadline).await,
+            handle_job_stream(notify, s, &records, deadline).await,
         )),
-        NotifyEvent::Scheduled => sweep(p, s, deadline).await.map(NotifyResponse::Sweep),
+        NotifyEvent::Scheduled => sweep(notify, s, deadline).await.map(NotifyResponse::Sweep),
     }
 }
 
@@ -330,13 +316,13 @@ pub async fn handle_notify(
 /// reported; a job that is gone or whose outbox is already empty is a success. A delivery that
 /// fails here stays pending for the schedule: it is never the record's failure.
 pub async fn handle_job_stream(
-    p: &NotifyPorts<'_>,
+    notify: &Notify,
     s: &NotifySettings,
     records: &[JobStreamRecord],
     deadline: Instant,
 ) -> DynamoDbEventResponse {
     let drained: Vec<Result<Vec<String>, CodaError>> = stream::iter(records)
-        .map(|r| drain_record(p, r))
+        .map(|r| drain_record(notify, r))
         .buffered(s.max_in_flight.max(1))
         .collect()
         .await;
@@ -355,7 +341,7 @@ pub async fn handle_job_stream(
             }
         }
     }
-    let tally = deliver_many(p, s, ids, deadline).await;
+    let tally = deliver_many(notify, s, ids, deadline).await;
     info!(
         records = records.len(),
         failed = response.batch_item_failures.len(),
@@ -366,7 +352,7 @@ pub async fn handle_job_stream(
 }
 
 /// One record: the job's outbox becomes deliveries; returns the ids of that outbox's deliveries.
-async fn drain_record(p: &NotifyPorts<'_>, r: &JobStreamRecord) -> Result<Vec<String>, CodaError> {
+async fn drain_record(notify: &Notify, r: &JobStreamRecord) -> Result<Vec<String>, CodaError> {
     let job_id = r
         .job_id
         .as_ref()
@@ -375,14 +361,14 @@ async fn drain_record(p: &NotifyPorts<'_>, r: &JobStreamRecord) -> Result<Vec<St
         // The event source's filter lets only pending outboxes through; without it, this is noise.
         return Ok(vec![]);
     }
-    let Some(job) = p.jobs.get(job_id).await? else {
+    let Some(job) = notify.jobs().get(job_id).await? else {
         info!(job_id = %job_id, "job is gone; nothing to notify");
         return Ok(vec![]);
     };
     if job.outbox.is_empty() {
         return Ok(vec![]);
     }
-    let drained = drain_outbox(p.jobs, p.webhooks, p.deliveries, p.clock, &job).await?;
+    let drained = notify.drain_outbox(&job).await?;
     info!(job_id = %job_id, events = job.outbox.len(), created = drained.created, "outbox drained");
     Ok(drained.delivery_ids)
 }
@@ -392,7 +378,7 @@ async fn drain_record(p: &NotifyPorts<'_>, r: &JobStreamRecord) -> Result<Vec<St
 /// Per-job and per-delivery failures are counted and logged (the next sweep retries them); the
 /// sweep fails only when it cannot list its work.
 pub async fn sweep(
-    p: &NotifyPorts<'_>,
+    notify: &Notify,
     s: &NotifySettings,
     deadline: Instant,
 ) -> Result<SweepReport, CodaError> {
@@ -404,7 +390,7 @@ pub async fn sweep(
     // still be listed, so each job is taken once per sweep and a page of nothing new ends it.
     let mut seen = HashSet::new();
     while time_left(deadline) > s.margin {
-        let jobs = match p.jobs.list_with_outbox(page).await {
+        let jobs = match notify.jobs().list_with_outbox(page).await {
             Ok(jobs) => jobs,
             Err(e) => {
                 warn!(code = e.code(), error = %e, "listing job outboxes failed");
@@ -422,7 +408,7 @@ pub async fn sweep(
         }
         let results: Vec<(String, Result<Drained, CodaError>)> = stream::iter(fresh)
             .map(|job| async move {
-                let r = drain_outbox(p.jobs, p.webhooks, p.deliveries, p.clock, &job).await;
+                let r = notify.drain_outbox(&job).await;
                 (job.job_id, r)
             })
             .buffer_unordered(s.max_in_flight.max(1))
@@ -449,7 +435,7 @@ pub async fn sweep(
     // schedule a failed one can be due again within the same invocation.
     let mut tried = HashSet::new();
     while time_left(deadline) > s.margin {
-        let due = match p.deliveries.list_due(p.clock.now(), page).await {
+        let due = match notify.deliveries().list_due(notify.now(), page).await {
             Ok(due) => due,
             Err(e) => {
                 warn!(code = e.code(), error = %e, "listing due deliveries failed");
@@ -466,7 +452,7 @@ pub async fn sweep(
         if fresh.is_empty() {
             break;
         }
-        let tally = deliver_many(p, s, fresh, deadline).await;
+        let tally = deliver_many(notify, s, fresh, deadline).await;
         report.deliveries.add(&tally);
         if !full || tally.left_for_later > 0 {
             break;
@@ -482,27 +468,16 @@ pub async fn sweep(
 
 /// Tries each delivery, `max_in_flight` at a time; none starts once less than `margin` is left.
 async fn deliver_many(
-    p: &NotifyPorts<'_>,
+    notify: &Notify,
     s: &NotifySettings,
     ids: Vec<String>,
     deadline: Instant,
 ) -> DeliveryTally {
     let total = ids.len();
-    let delivery = s.delivery();
-    let delivery = &delivery;
     let outcomes: Vec<Result<Delivered, CodaError>> = stream::iter(ids)
         .take_while(|_| std::future::ready(time_left(deadline) > s.margin))
         .map(|id| async move {
-            let r = deliver(
-                p.deliveries,
-                p.webhooks,
-                p.jobs,
-                p.sender,
-                p.clock,
-                delivery,
-                &id,
-            )
-            .await;
+            let r = notify.deliver(&id).await;
             match &r {
                 Ok(outcome) => info!(delivery_id = %id, ?outcome, "webhook attempt"),
                 Err(e) => warn!(delivery_id = %id, code = e.code(), error = %e,
@@ -554,36 +529,27 @@ pub async fn run_notify() -> Result<(), Error> {
     let names = AwsNames::new(&config.storage.aws_prefix)?;
     let sdk = coda_aws::load_sdk_config().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-    let world = Arc::new(NotifyWorld {
-        jobs: DynamoJobRepo::new(dynamo.clone(), &names.jobs_table),
-        webhooks: DynamoWebhookRepo::new(dynamo.clone(), &names.webhooks_table),
-        deliveries: DynamoDeliveryRepo::new(dynamo, &names.deliveries_table),
-        sender,
-        settings,
-    });
+    let notify = Notify::over(
+        Arc::new(DynamoJobRepo::new(dynamo.clone(), &names.jobs_table)),
+        Arc::new(DynamoWebhookRepo::new(
+            dynamo.clone(),
+            &names.webhooks_table,
+        )),
+        Arc::new(DynamoDeliveryRepo::new(dynamo, &names.deliveries_table)),
+        Arc::new(sender),
+        Arc::new(SystemClock),
+        settings.delivery(),
+    );
+    let world = Arc::new((notify, settings));
     lambda_runtime::run(lambda_runtime::service_fn(
         move |ev: lambda_runtime::LambdaEvent<Value>| {
             let world = world.clone();
             async move {
                 let deadline = deadline_instant(ev.context.deadline());
-                let p = NotifyPorts {
-                    jobs: &world.jobs,
-                    webhooks: &world.webhooks,
-                    deliveries: &world.deliveries,
-                    sender: &world.sender,
-                    clock: &SystemClock,
-                };
-                Ok::<_, Error>(handle_notify(&p, &world.settings, &ev.payload, deadline).await?)
+                let (notify, settings) = world.as_ref();
+                Ok::<_, Error>(handle_notify(notify, settings, &ev.payload, deadline).await?)
             }
         },
     ))
     .await
-}
-
-struct NotifyWorld {
-    jobs: DynamoJobRepo,
-    webhooks: DynamoWebhookRepo,
-    deliveries: DynamoDeliveryRepo,
-    sender: HttpWebhookSender,
-    settings: NotifySettings,
 }

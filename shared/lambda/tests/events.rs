@@ -6,8 +6,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use coda_api::RouteGroup;
 use coda_core::model::{Job, JobKind, JobStatus, Upload, UploadState};
 use coda_core::ports::{Clock, JobQueue, JobRepo, SystemClock, UploadRepo};
-use coda_core::services::ingest::Ingest;
-use coda_core::services::sessions::Sessions;
+use coda_core::services::{Adapters, Ingest, Policies, Sessions};
 use coda_lambda::{handle_ingest_batch, GatewayClaimsAuth};
 use coda_local::{Db, SqliteJobRepo, SqliteQueue, SqliteSessionRepo, SqliteUploadRepo};
 use tower::ServiceExt;
@@ -57,26 +56,26 @@ fn local() -> Local {
 }
 
 impl Local {
-    fn sessions(&self) -> Sessions {
-        Sessions::new(
-            Arc::new(self.sessions.clone()),
-            Arc::new(self.items.clone()),
-            self.blobs.clone(),
-            self.clock.clone(),
-            Arc::new(coda_core::ports::RandomIds),
-            Default::default(),
-        )
+    fn adapters(&self) -> Adapters {
+        let db = Db::open_in_memory().unwrap();
+        Adapters {
+            sessions: Arc::new(self.sessions.clone()),
+            session_items: Arc::new(self.items.clone()),
+            uploads: Arc::new(self.uploads.clone()),
+            jobs: Arc::new(self.jobs.clone()),
+            webhooks: Arc::new(coda_local::SqliteWebhookRepo::new(db.clone())),
+            deliveries: Arc::new(coda_local::SqliteDeliveryRepo::new(db.clone())),
+            jobs_queue: Arc::new(self.queue.clone()),
+            jobs_dlq: Arc::new(SqliteQueue::new(db, "jobs-dlq", None, self.clock.clone())),
+            blobs: self.blobs.clone(),
+            clock: self.clock.clone(),
+            ids: Arc::new(coda_core::ports::RandomIds),
+        }
     }
 
     fn ingest(&self) -> Ingest {
-        Ingest::new(
-            Arc::new(self.uploads.clone()),
-            Arc::new(self.jobs.clone()),
-            Arc::new(self.queue.clone()),
-            self.blobs.clone(),
-            self.clock.clone(),
-            self.sessions(),
-        )
+        let a = self.adapters();
+        Ingest::new(&a, Sessions::new(&a, Default::default()))
     }
 
     async fn pending_upload(&self, id: &str, filename: &str) {
@@ -180,31 +179,17 @@ async fn test_events_are_tolerated_and_malformed_records_are_reported_alone() {
 }
 
 fn state(l: &Local) -> coda_api::SharedState {
-    Arc::new(coda_api::AppState {
-        sessions: Arc::new(SqliteSessionRepo::new(Db::open_in_memory().unwrap())),
-        session_service: l.sessions(),
-        uploads: Arc::new(SqliteUploadRepo::new(Db::open_in_memory().unwrap())),
-        jobs: Arc::new(l.jobs.clone()),
-        queue: Arc::new(l.queue.clone()),
-        blobs: l.blobs.clone(),
-        clock: l.clock.clone(),
-        ids: Arc::new(coda_core::ports::RandomIds),
+    let policies = Policies {
         limits: Default::default(),
         kinds: coda_core::kinds::Kinds::new(
             coda_jobs::registry(),
             &[JobKind::from_static("probe")],
         ),
-        url_signer: None,
-        auth: Arc::new(GatewayClaimsAuth),
-        workers: 0,
-        redirect_downloads: true,
-        webhooks: Arc::new(coda_local::SqliteWebhookRepo::new(
-            Db::open_in_memory().unwrap(),
-        )),
-        deliveries: Arc::new(coda_local::SqliteDeliveryRepo::new(
-            Db::open_in_memory().unwrap(),
-        )),
         webhook_policy: Default::default(),
+    };
+    Arc::new(coda_api::AppState {
+        redirect_downloads: true,
+        ..coda_api::AppState::new(l.adapters(), policies, Arc::new(GatewayClaimsAuth))
     })
 }
 

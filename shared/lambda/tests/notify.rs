@@ -18,11 +18,12 @@ use coda_core::model::{DeliveryStatus, Job, JobKind, JobStatus, JobWebhook, Owne
 use coda_core::ports::{Clock, JobRepo, RandomIds, SystemClock, WebhookSender};
 use coda_core::services::jobs::update_job;
 use coda_core::services::notify::delivery_id;
-use coda_core::services::webhooks::{self, NewWebhook};
+use coda_core::services::webhooks::NewWebhook;
+use coda_core::services::{Notify, Webhooks};
 use coda_core::webhooks::{AddressPolicy, WebhookSecret};
 use coda_core::CodaError;
 use coda_lambda::notify::{DeliveryTally, JobStreamRecord};
-use coda_lambda::{handle_notify, NotifyEvent, NotifyPorts, NotifyResponse, NotifySettings};
+use coda_lambda::{handle_notify, NotifyEvent, NotifyResponse, NotifySettings};
 use coda_notify::HttpWebhookSender;
 use serde_json::Value;
 
@@ -153,7 +154,7 @@ fn test_settings() -> NotifySettings {
 
 struct World {
     env: TestEnv,
-    sender: HttpWebhookSender,
+    sender: Arc<HttpWebhookSender>,
     settings: NotifySettings,
     clock: SystemClock,
 }
@@ -167,21 +168,18 @@ impl World {
         let env = TestEnv::new(3).await.unwrap_or_else(|e| panic!("{e}"));
         World {
             env,
-            sender: settings.sender().unwrap(),
+            sender: Arc::new(settings.sender().unwrap()),
             settings,
             clock: SystemClock,
         }
     }
 
-    fn ports(&self) -> NotifyPorts<'_> {
-        let a = &self.env.adapters;
-        NotifyPorts {
-            jobs: a.jobs.as_ref(),
-            webhooks: a.webhooks.as_ref(),
-            deliveries: a.deliveries.as_ref(),
-            sender: &self.sender,
-            clock: &self.clock,
-        }
+    fn notify(&self) -> Notify {
+        Notify::new(
+            &self.env.adapters.core(),
+            self.sender.clone(),
+            self.settings.delivery(),
+        )
     }
 
     fn jobs(&self) -> &dyn JobRepo {
@@ -198,25 +196,22 @@ impl World {
         payload: &Value,
         deadline: Instant,
     ) -> Result<NotifyResponse, CodaError> {
-        handle_notify(&self.ports(), &self.settings, payload, deadline).await
+        handle_notify(&self.notify(), &self.settings, payload, deadline).await
     }
 
     /// An endpoint of `alice`, created through the service (its URL checked under the test policy).
     async fn endpoint(&self, url: String) -> Webhook {
-        webhooks::create(
-            self.env.adapters.webhooks.as_ref(),
-            &self.clock,
-            &RandomIds,
-            &self.settings.policy,
-            &Owner("alice".into()),
-            NewWebhook {
-                url,
-                events: vec!["job.succeeded".into(), "job.failed".into()],
-                description: None,
-            },
-        )
-        .await
-        .unwrap()
+        Webhooks::new(&self.env.adapters.core(), self.settings.policy)
+            .create(
+                &Owner("alice".into()),
+                NewWebhook {
+                    url,
+                    events: vec!["job.succeeded".into(), "job.failed".into()],
+                    description: None,
+                },
+            )
+            .await
+            .unwrap()
     }
 
     /// A running job of `alice`, then ended through `update_job`; returns the ended row.

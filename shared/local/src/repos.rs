@@ -243,10 +243,11 @@ async fn create_row<T: Row>(db: &Db, row: &T) -> Result<()> {
             .execute(&sql, params_from_iter(values))
             .map_err(sql_err)?;
         if inserted == 0 {
-            return Err(CodaError::Conflict {
-                code: "ALREADY_EXISTS",
-                message: format!("{} '{}' already exists", T::NOUN, row.id()),
-            });
+            return Err(CodaError::AlreadyExists(format!(
+                "{} '{}' already exists",
+                T::NOUN,
+                row.id()
+            )));
         }
         row.write_side_tables(&tx)?;
         tx.commit().map_err(sql_err)?;

@@ -161,12 +161,21 @@ async fn session_items() {
 async fn sessions_scale() {
     let dir = tempfile::tempdir().unwrap();
     let db = db();
-    contract::check_session_scales(
-        Arc::new(coda_local::SqliteSessionRepo::new(db.clone())),
-        Arc::new(coda_local::SqliteSessionItems::new(db)),
-        Arc::new(blob_store(&dir, Arc::new(SystemClock))),
-    )
-    .await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let adapters = coda_core::services::Adapters {
+        sessions: Arc::new(SqliteSessionRepo::new(db.clone())),
+        session_items: Arc::new(coda_local::SqliteSessionItems::new(db.clone())),
+        uploads: Arc::new(SqliteUploadRepo::new(db.clone())),
+        jobs: Arc::new(SqliteJobRepo::new(db.clone())),
+        webhooks: Arc::new(SqliteWebhookRepo::new(db.clone())),
+        deliveries: Arc::new(SqliteDeliveryRepo::new(db.clone())),
+        jobs_queue: Arc::new(queue(db.clone(), "jobs", None)),
+        jobs_dlq: Arc::new(queue(db, "jobs-dlq", None)),
+        blobs: Arc::new(blob_store(&dir, clock.clone())),
+        clock,
+        ids: Arc::new(coda_core::ports::RandomIds),
+    };
+    contract::check_session_scales(&adapters).await;
 }
 
 #[tokio::test]

@@ -8,4 +8,4 @@ pub mod sender;
 pub use sender::HttpWebhookSender;
 pub mod notifier;
 
-pub use notifier::{run, NotifierPorts, NotifierSettings};
+pub use notifier::{run, NotifierSettings};

@@ -8,26 +8,10 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use coda_core::ports::{Clock, DeliveryRepo, JobRepo, WebhookRepo, WebhookSender};
-use coda_core::services::notify::{deliver, drain_outboxes, DeliverySettings};
+use coda_core::services::Notify;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
-
-/// The ports the loop uses.
-#[derive(Clone)]
-pub struct NotifierPorts {
-    /// Jobs, for their outboxes and one-off webhook secrets.
-    pub jobs: Arc<dyn JobRepo>,
-    /// Endpoints.
-    pub webhooks: Arc<dyn WebhookRepo>,
-    /// Deliveries.
-    pub deliveries: Arc<dyn DeliveryRepo>,
-    /// The HTTP side.
-    pub sender: Arc<dyn WebhookSender>,
-    /// Time.
-    pub clock: Arc<dyn Clock>,
-}
 
 /// Knobs of the loop.
 #[derive(Clone, Debug)]
@@ -38,8 +22,6 @@ pub struct NotifierSettings {
     pub batch: usize,
     /// Most deliveries in flight at once (a slow receiver holds one for up to its timeout).
     pub max_in_flight: usize,
-    /// Retry schedule and lease.
-    pub delivery: DeliverySettings,
     /// On shutdown, how long sends in flight may finish.
     pub shutdown_grace: Duration,
 }
@@ -50,41 +32,28 @@ impl Default for NotifierSettings {
             poll_every: Duration::from_millis(100),
             batch: 100,
             max_in_flight: 32,
-            delivery: DeliverySettings::default(),
             shutdown_grace: Duration::from_secs(5),
         }
     }
 }
 
 /// Runs until `shutdown` turns true; sends still in flight then get `shutdown_grace`.
-pub async fn run(
-    ports: NotifierPorts,
-    settings: NotifierSettings,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(notify: Notify, settings: NotifierSettings, mut shutdown: watch::Receiver<bool>) {
     let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
     let mut tasks = JoinSet::new();
     loop {
         if *shutdown.borrow() {
             break;
         }
-        if let Err(e) = drain_outboxes(
-            ports.jobs.as_ref(),
-            ports.webhooks.as_ref(),
-            ports.deliveries.as_ref(),
-            ports.clock.as_ref(),
-            settings.batch,
-        )
-        .await
-        {
+        if let Err(e) = notify.drain_outboxes(settings.batch).await {
             warn!(error = %e, "draining job outboxes failed; retrying");
         }
         while tasks.try_join_next().is_some() {}
         let room = settings.max_in_flight.saturating_sub(tasks.len());
         if room > 0 {
-            match ports
-                .deliveries
-                .list_due(ports.clock.now(), settings.batch.min(room))
+            match notify
+                .deliveries()
+                .list_due(notify.now(), settings.batch.min(room))
                 .await
             {
                 Ok(due) => {
@@ -93,20 +62,10 @@ pub async fn run(
                         if !lock(&in_flight).insert(id.clone()) {
                             continue;
                         }
-                        let ports = ports.clone();
-                        let delivery = settings.delivery.clone();
+                        let notify = notify.clone();
                         let in_flight = in_flight.clone();
                         tasks.spawn(async move {
-                            let outcome = deliver(
-                                ports.deliveries.as_ref(),
-                                ports.webhooks.as_ref(),
-                                ports.jobs.as_ref(),
-                                ports.sender.as_ref(),
-                                ports.clock.as_ref(),
-                                &delivery,
-                                &id,
-                            )
-                            .await;
+                            let outcome = notify.deliver(&id).await;
                             match outcome {
                                 Ok(o) => debug!(delivery_id = %id, outcome = ?o, "webhook attempt"),
                                 Err(e) => warn!(delivery_id = %id, error = %e, "webhook attempt failed to record"),

@@ -4,38 +4,54 @@
 //! `sessions/{session_id}/...`); anything else, or anything of another owner,
 //! is "not found" so ids never leak.
 
+use std::sync::Arc;
+
+use super::Adapters;
 use crate::model::Owner;
 use crate::ports::{JobRepo, SessionRepo, UploadRepo};
 use crate::{CodaError, Result};
 
-/// Succeeds when `owner` owns the blob at `key`.
-pub async fn check_blob_owner(
-    key: &str,
-    owner: &Owner,
-    uploads: &dyn UploadRepo,
-    jobs: &dyn JobRepo,
-    sessions: &dyn SessionRepo,
-) -> Result<()> {
-    let not_found = || CodaError::NotFound(format!("blob '{key}'"));
-    let mut parts = key.splitn(3, '/');
-    let (Some(area), Some(id), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(not_found());
-    };
-    if rest.is_empty()
-        || rest
-            .split('/')
-            .any(|seg| seg == ".." || seg == "." || seg.is_empty())
-    {
-        return Err(not_found());
+/// Blob ownership over the three tables that own blobs.
+#[derive(Clone)]
+pub struct Access {
+    uploads: Arc<dyn UploadRepo>,
+    jobs: Arc<dyn JobRepo>,
+    sessions: Arc<dyn SessionRepo>,
+}
+
+impl Access {
+    /// The check over these adapters' tables.
+    pub fn new(a: &Adapters) -> Self {
+        Access {
+            uploads: a.uploads.clone(),
+            jobs: a.jobs.clone(),
+            sessions: a.sessions.clone(),
+        }
     }
-    let row_owner = match area {
-        "uploads" => uploads.get(id).await?.map(|u| u.owner),
-        "results" => jobs.get(id).await?.map(|j| j.owner),
-        "sessions" => sessions.get(id).await?.map(|s| s.owner),
-        _ => None,
-    };
-    match row_owner {
-        Some(o) if o == owner.0 => Ok(()),
-        _ => Err(not_found()),
+
+    /// Succeeds when `owner` owns the blob at `key`.
+    pub async fn check_blob_owner(&self, key: &str, owner: &Owner) -> Result<()> {
+        let not_found = || CodaError::NotFound(format!("blob '{key}'"));
+        let mut parts = key.splitn(3, '/');
+        let (Some(area), Some(id), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(not_found());
+        };
+        if rest.is_empty()
+            || rest
+                .split('/')
+                .any(|seg| seg == ".." || seg == "." || seg.is_empty())
+        {
+            return Err(not_found());
+        }
+        let row_owner = match area {
+            "uploads" => self.uploads.get(id).await?.map(|u| u.owner),
+            "results" => self.jobs.get(id).await?.map(|j| j.owner),
+            "sessions" => self.sessions.get(id).await?.map(|s| s.owner),
+            _ => None,
+        };
+        match row_owner {
+            Some(o) if o == owner.0 => Ok(()),
+            _ => Err(not_found()),
+        }
     }
 }

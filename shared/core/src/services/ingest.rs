@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::ports::{BlobStore, Clock, JobQueue, JobRepo, ObjectCreated, UploadRepo};
 use crate::services::jobs::{enqueue, job_id_for_upload};
 use crate::services::sessions::Sessions;
+use crate::services::Adapters;
 use crate::{CodaError, Result};
 
 /// What ingest did with one event.
@@ -36,21 +37,14 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// The service over these ports; uploaded files join their sessions through `sessions`.
-    pub fn new(
-        uploads: Arc<dyn UploadRepo>,
-        jobs: Arc<dyn JobRepo>,
-        queue: Arc<dyn JobQueue>,
-        blobs: Arc<dyn BlobStore>,
-        clock: Arc<dyn Clock>,
-        sessions: Sessions,
-    ) -> Self {
+    /// The service over these adapters; uploaded files join their sessions through `sessions`.
+    pub fn new(a: &Adapters, sessions: Sessions) -> Self {
         Ingest {
-            uploads,
-            jobs,
-            queue,
-            blobs,
-            clock,
+            uploads: a.uploads.clone(),
+            jobs: a.jobs.clone(),
+            queue: a.jobs_queue.clone(),
+            blobs: a.blobs.clone(),
+            clock: a.clock.clone(),
             sessions,
         }
     }
@@ -135,7 +129,7 @@ async fn handle_object_created(
             outbox: vec![],
         };
         match jobs.create(&job).await {
-            Ok(()) | Err(CodaError::Conflict { .. }) => {}
+            Ok(()) | Err(CodaError::AlreadyExists(_)) => {}
             Err(e) => return Err(e),
         }
         enqueue(queue, &job.job_id).await?;
@@ -146,7 +140,7 @@ async fn handle_object_created(
     upload.content_type = Some(content_type.clone());
     upload.job_ids = created.clone();
     match uploads.update(&upload).await {
-        Ok(_) | Err(CodaError::Conflict { .. }) => {}
+        Ok(_) | Err(CodaError::Stale(_)) => {}
         Err(e) => return Err(e),
     }
     if let Some(sid) = &upload.session_id {

@@ -8,13 +8,16 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::access::check_blob_owner;
+use std::sync::Arc;
+use std::time::Duration;
+
 use super::webhooks::check_destination;
-use crate::kinds::{KindRegistry, KindSpec, Kinds};
+use super::{Access, Adapters, Policies};
+use crate::kinds::{KindSpec, Kinds};
 use crate::model::{
     Job, JobError, JobKind, JobOutputRef, JobStatus, JobWebhook, OutboxEvent, Owner, Page,
 };
-use crate::ports::{BlobStore, Clock, IdGen, JobQueue, JobRepo, SessionRepo, UploadRepo};
+use crate::ports::{BlobStore, Clock, IdGen, JobQueue, JobRepo};
 use crate::webhooks::{AddressPolicy, WebhookEventType, WebhookSecret};
 use crate::{CodaError, Result};
 use chrono::{DateTime, Utc};
@@ -148,80 +151,176 @@ pub async fn enqueue(queue: &dyn JobQueue, job_id: &str) -> Result<()> {
     queue.send(&body).await.map(|_| ())
 }
 
-/// Creates a job on an owned input and enqueues it.
-///
-/// With a `webhook_url` (checked against `policy`: 422 `INVALID_WEBHOOK_URL`)
-/// the job gets its own webhook and a fresh secret, which the returned job
-/// holds in `webhook` for the submit response to show once.
-#[allow(clippy::too_many_arguments)]
-pub async fn submit(
-    jobs: &dyn JobRepo,
-    queue: &dyn JobQueue,
-    uploads: &dyn UploadRepo,
-    sessions: &dyn SessionRepo,
-    blobs: &dyn BlobStore,
-    clock: &dyn Clock,
-    ids: &dyn IdGen,
-    kinds: &Kinds,
-    policy: &AddressPolicy,
-    owner: &Owner,
-    req: NewJob,
-) -> Result<Job> {
-    let spec = kinds.runnable(&req.kind)?;
-    spec.validate(&req.params)?;
-    let kind = spec.kind();
-    if let Some(url) = &req.webhook_url {
-        check_destination(url, policy, "webhook_url")?;
+/// Job use cases over the ports they need, built once in the wiring.
+#[derive(Clone)]
+pub struct Jobs {
+    repo: Arc<dyn JobRepo>,
+    queue: Arc<dyn JobQueue>,
+    blobs: Arc<dyn BlobStore>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+    access: Access,
+    kinds: Kinds,
+    policy: AddressPolicy,
+    url_ttl: Duration,
+}
+
+impl Jobs {
+    /// The service over these adapters, accepting the kinds and webhook destinations of `policies`.
+    pub fn new(a: &Adapters, policies: &Policies) -> Self {
+        Jobs {
+            repo: a.jobs.clone(),
+            queue: a.jobs_queue.clone(),
+            blobs: a.blobs.clone(),
+            clock: a.clock.clone(),
+            ids: a.ids.clone(),
+            access: Access::new(a),
+            kinds: policies.kinds.clone(),
+            policy: policies.webhook_policy,
+            url_ttl: policies.limits.download_url_ttl,
+        }
     }
-    let inputs = named_inputs(spec, req.input_key, req.inputs)?;
-    for reference in inputs.values() {
-        match JobOutputRef::parse(reference) {
-            Some(r) => check_job_output(&r, owner, jobs, &kinds.registry).await?,
-            None => {
-                check_blob_owner(reference, owner, uploads, jobs, sessions).await?;
-                if blobs.head(reference).await?.is_none() {
-                    return Err(CodaError::NotFound(format!("blob '{reference}'")));
+
+    /// Creates a job on owned inputs and enqueues it.
+    ///
+    /// With a `webhook_url` (checked against the policy: 422 `INVALID_WEBHOOK_URL`)
+    /// the job gets its own webhook and a fresh secret, which the returned job
+    /// holds in `webhook` for the submit response to show once.
+    pub async fn submit(&self, owner: &Owner, req: NewJob) -> Result<Job> {
+        let spec = self.kinds.runnable(&req.kind)?;
+        spec.validate(&req.params)?;
+        let kind = spec.kind();
+        if let Some(url) = &req.webhook_url {
+            check_destination(url, &self.policy, "webhook_url")?;
+        }
+        let inputs = named_inputs(spec, req.input_key, req.inputs)?;
+        for reference in inputs.values() {
+            match JobOutputRef::parse(reference) {
+                Some(r) => self.check_job_output(&r, owner).await?,
+                None => {
+                    self.access.check_blob_owner(reference, owner).await?;
+                    if self.blobs.head(reference).await?.is_none() {
+                        return Err(CodaError::NotFound(format!("blob '{reference}'")));
+                    }
                 }
             }
         }
+        let input_key = spec
+            .inputs
+            .first()
+            .and_then(|s| inputs.get(s.name))
+            .cloned()
+            .unwrap_or_default();
+        let now = self.clock.now();
+        let job = Job {
+            job_id: self.ids.new_id("job"),
+            owner: owner.0.clone(),
+            kind,
+            status: JobStatus::Queued,
+            progress: 0,
+            params: if req.params.is_null() {
+                serde_json::json!({})
+            } else {
+                req.params
+            },
+            input_key,
+            inputs,
+            outputs: vec![],
+            error: None,
+            attempts: 0,
+            lease_until: None,
+            session_id: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+            webhook: req.webhook_url.map(|url| JobWebhook {
+                url,
+                secret: WebhookSecret::generate().expose(),
+            }),
+            outbox: vec![],
+        };
+        self.repo.create(&job).await?;
+        enqueue(self.queue.as_ref(), &job.job_id).await?;
+        Ok(job)
     }
-    let input_key = spec
-        .inputs
-        .first()
-        .and_then(|s| inputs.get(s.name))
-        .cloned()
-        .unwrap_or_default();
-    let now = clock.now();
-    let job = Job {
-        job_id: ids.new_id("job"),
-        owner: owner.0.clone(),
-        kind,
-        status: JobStatus::Queued,
-        progress: 0,
-        params: if req.params.is_null() {
-            serde_json::json!({})
+
+    /// Checks a `job:{id}/{output}` input: the caller's job, not failed, of a kind that writes that output.
+    async fn check_job_output(&self, r: &JobOutputRef, owner: &Owner) -> Result<()> {
+        let up = self.get(owner, &r.job_id).await?;
+        if matches!(up.status, JobStatus::Failed | JobStatus::Canceled) {
+            return Err(input_failed(&r.job_id, up.status, &r.output));
+        }
+        let declared: Vec<&str> = self
+            .kinds
+            .registry
+            .get(up.kind.as_str())
+            .map(|s| s.outputs.iter().map(|o| o.name).collect())
+            .unwrap_or_default();
+        let known = if up.status == JobStatus::Succeeded {
+            r.find(&up).is_some()
         } else {
-            req.params
-        },
-        input_key,
-        inputs,
-        outputs: vec![],
-        error: None,
-        attempts: 0,
-        lease_until: None,
-        session_id: None,
-        created_at: now,
-        updated_at: now,
-        version: 0,
-        webhook: req.webhook_url.map(|url| JobWebhook {
-            url,
-            secret: WebhookSecret::generate().expose(),
-        }),
-        outbox: vec![],
-    };
-    jobs.create(&job).await?;
-    enqueue(queue, &job.job_id).await?;
-    Ok(job)
+            declared.iter().any(|d| *d == r.output)
+        };
+        if !known {
+            return Err(CodaError::Unprocessable {
+                code: "UNKNOWN_OUTPUT",
+                message: format!("a '{}' job writes no output '{}'", up.kind, r.output),
+                details: json!({ "job_id": r.job_id, "output": r.output, "outputs": declared }),
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads the caller's job; another owner's is not found.
+    pub async fn get(&self, owner: &Owner, id: &str) -> Result<Job> {
+        get(self.repo.as_ref(), owner, id).await
+    }
+
+    /// The caller's jobs, newest first; `limit` is clamped to 1..=100.
+    pub async fn list(
+        &self,
+        owner: &Owner,
+        limit: Option<usize>,
+        cursor: Option<&str>,
+    ) -> Result<Page<Job>> {
+        self.repo
+            .list_by_owner(owner, limit.unwrap_or(20).clamp(1, 100), cursor)
+            .await
+    }
+
+    /// Cancels a queued or running job; an ended job is a 409 `JOB_ENDED`.
+    pub async fn cancel(&self, owner: &Owner, id: &str) -> Result<Job> {
+        self.get(owner, id).await?;
+        update_job(self.repo.as_ref(), id, |j| {
+            if j.status.is_terminal() {
+                return Err(CodaError::Conflict {
+                    code: "JOB_ENDED",
+                    message: format!("job '{}' already ended as {:?}", j.job_id, j.status)
+                        .to_lowercase(),
+                });
+            }
+            j.status = JobStatus::Canceled;
+            j.lease_until = None;
+            j.updated_at = self.clock.now();
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Renders a job for clients, signing a download URL per output.
+    pub async fn view(&self, job: Job) -> Result<JobView> {
+        view(job, self.blobs.as_ref(), self.url_ttl).await
+    }
+}
+
+/// The error for an input that is the output of a job that ended without writing it.
+pub fn input_failed(job_id: &str, status: JobStatus, output: &str) -> CodaError {
+    CodaError::Unprocessable {
+        code: "INPUT_FAILED",
+        message: format!("job '{job_id}' ended {status:?}, so it will never write '{output}'")
+            .to_lowercase(),
+        details: json!({ "job_id": job_id, "status": status }),
+    }
 }
 
 /// The inputs of a submission by name: `input_key` fills the kind's first input; every name must be declared and every declared input given.
@@ -267,44 +366,6 @@ fn named_inputs(
     Ok(inputs)
 }
 
-/// Checks a `job:{id}/{output}` input: the caller's job, not failed, of a kind that writes that output.
-async fn check_job_output(
-    r: &JobOutputRef,
-    owner: &Owner,
-    jobs: &dyn JobRepo,
-    registry: &KindRegistry,
-) -> Result<()> {
-    let up = get(jobs, owner, &r.job_id).await?;
-    if matches!(up.status, JobStatus::Failed | JobStatus::Canceled) {
-        return Err(CodaError::Unprocessable {
-            code: "INPUT_FAILED",
-            message: format!(
-                "job '{}' ended {:?}, so it will never write '{}'",
-                r.job_id, up.status, r.output
-            )
-            .to_lowercase(),
-            details: json!({ "job_id": r.job_id, "status": up.status }),
-        });
-    }
-    let declared: Vec<&str> = registry
-        .get(up.kind.as_str())
-        .map(|s| s.outputs.iter().map(|o| o.name).collect())
-        .unwrap_or_default();
-    let known = if up.status == JobStatus::Succeeded {
-        r.find(&up).is_some()
-    } else {
-        declared.iter().any(|d| *d == r.output)
-    };
-    if !known {
-        return Err(CodaError::Unprocessable {
-            code: "UNKNOWN_OUTPUT",
-            message: format!("a '{}' job writes no output '{}'", up.kind, r.output),
-            details: json!({ "job_id": r.job_id, "output": r.output, "outputs": declared }),
-        });
-    }
-    Ok(())
-}
-
 /// Puts the job's end event in its outbox, in the same write as the status that caused it.
 fn record_end_event(job: &mut Job) {
     let event_type = match job.status {
@@ -328,36 +389,6 @@ pub async fn get(repo: &dyn JobRepo, owner: &Owner, id: &str) -> Result<Job> {
     }
 }
 
-/// The caller's jobs, newest first; `limit` is clamped to 1..=100.
-pub async fn list(
-    repo: &dyn JobRepo,
-    owner: &Owner,
-    limit: Option<usize>,
-    cursor: Option<&str>,
-) -> Result<Page<Job>> {
-    repo.list_by_owner(owner, limit.unwrap_or(20).clamp(1, 100), cursor)
-        .await
-}
-
-/// Cancels a queued or running job; an ended job is a 409 `JOB_ENDED`.
-pub async fn cancel(repo: &dyn JobRepo, clock: &dyn Clock, owner: &Owner, id: &str) -> Result<Job> {
-    get(repo, owner, id).await?;
-    update_job(repo, id, |j| {
-        if j.status.is_terminal() {
-            return Err(CodaError::Conflict {
-                code: "JOB_ENDED",
-                message: format!("job '{}' already ended as {:?}", j.job_id, j.status)
-                    .to_lowercase(),
-            });
-        }
-        j.status = JobStatus::Canceled;
-        j.lease_until = None;
-        j.updated_at = clock.now();
-        Ok(true)
-    })
-    .await
-}
-
 /// Read-modify-write with retries on lost races.
 ///
 /// `f` returns `Ok(false)` to leave the row as it is (the current row is returned).
@@ -366,10 +397,8 @@ pub async fn update_job(
     id: &str,
     mut f: impl FnMut(&mut Job) -> Result<bool> + Send,
 ) -> Result<Job> {
-    for attempt in 0..64u32 {
-        if attempt > 0 {
-            super::backoff_after_conflict(attempt).await;
-        }
+    let mut retry = super::ConflictRetry::new(format!("job '{id}'"), 64);
+    loop {
         let mut job = repo
             .get(id)
             .await?
@@ -382,13 +411,8 @@ pub async fn update_job(
             record_end_event(&mut job);
         }
         match repo.update(&job).await {
-            Err(CodaError::Conflict {
-                code: "CONFLICT", ..
-            }) => continue,
+            Err(CodaError::Stale(_)) => retry.wait().await?,
             other => return other,
         }
     }
-    Err(CodaError::Unavailable(format!(
-        "job '{id}' is too contended to update"
-    )))
 }

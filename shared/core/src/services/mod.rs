@@ -8,15 +8,69 @@ pub mod sessions;
 pub mod uploads;
 pub mod webhooks;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Waits before retry `attempt` (1, 2, ...) of a conditional write that lost a race.
+pub use access::Access;
+pub use ingest::Ingest;
+pub use jobs::Jobs;
+pub use notify::Notify;
+pub use sessions::Sessions;
+pub use uploads::Uploads;
+pub use webhooks::Webhooks;
+
+use crate::kinds::Kinds;
+use crate::ports::{
+    BlobStore, Clock, DeliveryRepo, IdGen, JobQueue, JobRepo, SessionItems, SessionRepo,
+    UploadRepo, WebhookRepo,
+};
+use crate::webhooks::AddressPolicy;
+use crate::{CodaError, Result};
+
+/// The one retry policy of a read-modify-write that lost a race ([`CodaError::Stale`]): bounded, with jittered backoff.
 ///
-/// Jittered and growing to 64 ms, so writers that lost together do not collide again at once.
-pub(crate) async fn backoff_after_conflict(attempt: u32) {
-    let cap = 1u64 << attempt.min(6);
-    let ms = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=cap);
-    tokio::time::sleep(Duration::from_millis(ms)).await;
+/// ```ignore
+/// let mut retry = ConflictRetry::new("job 'j'", 64);
+/// loop {
+///     let row = read().await?;
+///     match write(row).await {
+///         Err(CodaError::Stale(_)) => retry.wait().await?,
+///         other => return other,
+///     }
+/// }
+/// ```
+pub(crate) struct ConflictRetry {
+    what: String,
+    attempts: u32,
+    max: u32,
+}
+
+impl ConflictRetry {
+    /// Allows `max` attempts at writing `what` (named in the error when they run out).
+    pub(crate) fn new(what: impl Into<String>, max: u32) -> Self {
+        ConflictRetry {
+            what: what.into(),
+            attempts: 1,
+            max,
+        }
+    }
+
+    /// After a lost race: waits before the next attempt, or fails with 503 `UNAVAILABLE` when none is left.
+    ///
+    /// The wait is jittered and grows to 64 ms, so writers that lost together do not collide again at once.
+    pub(crate) async fn wait(&mut self) -> Result<()> {
+        if self.attempts >= self.max {
+            return Err(CodaError::Unavailable(format!(
+                "{} is too contended to update; try again",
+                self.what
+            )));
+        }
+        let cap = 1u64 << self.attempts.min(6);
+        self.attempts += 1;
+        let ms = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=cap);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(())
+    }
 }
 
 /// Limits and lifetimes the services enforce.
@@ -45,4 +99,74 @@ impl Default for Limits {
 
 pub(crate) fn chrono_dur(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// One adapter per port: built once in the wiring (local folder + SQLite, or AWS), and handed to every service.
+#[derive(Clone)]
+pub struct Adapters {
+    /// Sessions table.
+    pub sessions: Arc<dyn SessionRepo>,
+    /// Sessions' chat messages and file records.
+    pub session_items: Arc<dyn SessionItems>,
+    /// Uploads table.
+    pub uploads: Arc<dyn UploadRepo>,
+    /// Jobs table.
+    pub jobs: Arc<dyn JobRepo>,
+    /// Webhook endpoints.
+    pub webhooks: Arc<dyn WebhookRepo>,
+    /// Webhook deliveries and their attempts.
+    pub deliveries: Arc<dyn DeliveryRepo>,
+    /// The jobs queue.
+    pub jobs_queue: Arc<dyn JobQueue>,
+    /// Its dead-letter queue.
+    pub jobs_dlq: Arc<dyn JobQueue>,
+    /// Object storage.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Id source.
+    pub ids: Arc<dyn IdGen>,
+}
+
+/// What the services enforce beyond their ports.
+#[derive(Clone)]
+pub struct Policies {
+    /// Limits and lifetimes.
+    pub limits: Limits,
+    /// Job kinds this deployment knows, and those it runs.
+    pub kinds: Kinds,
+    /// Which webhook destinations are accepted.
+    pub webhook_policy: AddressPolicy,
+}
+
+/// Every use-case service, each over the ports it needs.
+#[derive(Clone)]
+pub struct Services {
+    /// Who may read a blob.
+    pub access: Access,
+    /// Jobs: submit, read, cancel.
+    pub jobs: Jobs,
+    /// Upload slots and their bytes.
+    pub uploads: Uploads,
+    /// Sessions: the row, messages, files, score revisions.
+    pub sessions: Sessions,
+    /// Webhook endpoints and their deliveries.
+    pub webhooks: Webhooks,
+    /// Upload events to jobs.
+    pub ingest: Ingest,
+}
+
+impl Services {
+    /// Builds every service over `adapters` under `policies`.
+    pub fn new(adapters: &Adapters, policies: &Policies) -> Self {
+        let sessions = Sessions::new(adapters, policies.limits.clone());
+        Services {
+            access: Access::new(adapters),
+            jobs: Jobs::new(adapters, policies),
+            uploads: Uploads::new(adapters, policies, sessions.clone()),
+            webhooks: Webhooks::new(adapters, policies.webhook_policy),
+            ingest: Ingest::new(adapters, sessions.clone()),
+            sessions,
+        }
+    }
 }

@@ -8,6 +8,7 @@
 //!   posts, and records the attempt after. A crash in between re-sends the
 //!   same `webhook-id` once the lease lapses, which receivers deduplicate on.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -20,6 +21,7 @@ use crate::model::{
 };
 use crate::ports::{Clock, DeliveryRepo, JobRepo, WebhookRepo, WebhookSender};
 use crate::services::jobs::update_job;
+use crate::services::Adapters;
 use crate::webhooks::{
     classify, signature_headers, DeliveryOutcome, RetrySchedule, WebhookEvent, WebhookSecret,
 };
@@ -88,6 +90,100 @@ impl Default for DeliverySettings {
     }
 }
 
+/// Webhook delivery over the ports it needs, built once in the wiring.
+#[derive(Clone)]
+pub struct Notify {
+    jobs: Arc<dyn JobRepo>,
+    webhooks: Arc<dyn WebhookRepo>,
+    deliveries: Arc<dyn DeliveryRepo>,
+    sender: Arc<dyn WebhookSender>,
+    clock: Arc<dyn Clock>,
+    settings: DeliverySettings,
+}
+
+impl Notify {
+    /// The service over these adapters, posting through `sender` with `settings`.
+    pub fn new(a: &Adapters, sender: Arc<dyn WebhookSender>, settings: DeliverySettings) -> Self {
+        Self::over(
+            a.jobs.clone(),
+            a.webhooks.clone(),
+            a.deliveries.clone(),
+            sender,
+            a.clock.clone(),
+            settings,
+        )
+    }
+
+    /// The service over just the three tables it touches (the notify function opens no more).
+    pub fn over(
+        jobs: Arc<dyn JobRepo>,
+        webhooks: Arc<dyn WebhookRepo>,
+        deliveries: Arc<dyn DeliveryRepo>,
+        sender: Arc<dyn WebhookSender>,
+        clock: Arc<dyn Clock>,
+        settings: DeliverySettings,
+    ) -> Self {
+        Notify {
+            jobs,
+            webhooks,
+            deliveries,
+            sender,
+            clock,
+            settings,
+        }
+    }
+
+    /// Deliveries, for the loops that look for due ones.
+    pub fn deliveries(&self) -> &dyn DeliveryRepo {
+        self.deliveries.as_ref()
+    }
+
+    /// Jobs, for the loops that read rows from a stream.
+    pub fn jobs(&self) -> &dyn JobRepo {
+        self.jobs.as_ref()
+    }
+
+    /// The time now, by the service's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Creates the deliveries of every event in `job`'s outbox, then empties it.
+    pub async fn drain_outbox(&self, job: &Job) -> Result<Drained> {
+        drain_outbox(
+            self.jobs.as_ref(),
+            self.webhooks.as_ref(),
+            self.deliveries.as_ref(),
+            self.clock.as_ref(),
+            job,
+        )
+        .await
+    }
+
+    /// Drains up to `limit` outboxes; returns how many deliveries were created.
+    pub async fn drain_outboxes(&self, limit: usize) -> Result<usize> {
+        let mut created = 0;
+        for job in self.jobs.list_with_outbox(limit).await? {
+            created += self.drain_outbox(&job).await?.created;
+        }
+        Ok(created)
+    }
+
+    /// Claims one due delivery, posts it signed, and records the attempt and what comes next.
+    pub async fn deliver(&self, delivery_id: &str) -> Result<Delivered> {
+        deliver(
+            self.deliveries.as_ref(),
+            self.webhooks.as_ref(),
+            self.jobs.as_ref(),
+            self.sender.as_ref(),
+            self.clock.as_ref(),
+            &self.settings,
+            delivery_id,
+        )
+        .await
+    }
+}
+
 /// The id of the delivery of `event_id` to `target` (an endpoint id, or `job` for a job's own URL).
 pub fn delivery_id(event_id: &str, target: &str) -> String {
     let digest = Sha256::digest(format!("{event_id}|{target}").as_bytes());
@@ -110,8 +206,7 @@ pub struct Drained {
     pub created: usize,
 }
 
-/// Creates the deliveries of every event in `job`'s outbox, then empties it.
-pub async fn drain_outbox(
+async fn drain_outbox(
     jobs: &dyn JobRepo,
     webhooks: &dyn WebhookRepo,
     deliveries: &dyn DeliveryRepo,
@@ -155,10 +250,7 @@ pub async fn drain_outbox(
             };
             match deliveries.create(&delivery).await {
                 Ok(()) => drained.created += 1,
-                Err(CodaError::Conflict {
-                    code: "ALREADY_EXISTS",
-                    ..
-                }) => {}
+                Err(CodaError::AlreadyExists(_)) => {}
                 Err(e) => return Err(e),
             }
             drained.delivery_ids.push(delivery.delivery_id);
@@ -174,24 +266,7 @@ pub async fn drain_outbox(
     Ok(drained)
 }
 
-/// Drains up to `limit` outboxes; returns how many deliveries were created.
-pub async fn drain_outboxes(
-    jobs: &dyn JobRepo,
-    webhooks: &dyn WebhookRepo,
-    deliveries: &dyn DeliveryRepo,
-    clock: &dyn Clock,
-    limit: usize,
-) -> Result<usize> {
-    let mut created = 0;
-    for job in jobs.list_with_outbox(limit).await? {
-        created += drain_outbox(jobs, webhooks, deliveries, clock, &job)
-            .await?
-            .created;
-    }
-    Ok(created)
-}
-
-/// What one call to [`deliver`] did.
+/// What one call to [`Notify::deliver`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivered {
     /// Someone else holds it, or it is not due or not pending.
@@ -204,8 +279,7 @@ pub enum Delivered {
     GaveUp,
 }
 
-/// Claims one due delivery, posts it signed, and records the attempt and what comes next.
-pub async fn deliver(
+async fn deliver(
     deliveries: &dyn DeliveryRepo,
     webhooks: &dyn WebhookRepo,
     jobs: &dyn JobRepo,
@@ -250,7 +324,7 @@ pub async fn deliver(
     d.updated_at = now;
     let mut d = match deliveries.update(&d).await {
         Ok(claimed) => claimed,
-        Err(CodaError::Conflict { .. }) => return Ok(Delivered::Skipped),
+        Err(CodaError::Stale(_)) => return Ok(Delivered::Skipped),
         Err(e) => return Err(e),
     };
 
@@ -328,16 +402,14 @@ async fn give_up(
     });
     match deliveries.update(&d).await {
         Ok(_) => Ok(Delivered::GaveUp),
-        Err(CodaError::Conflict { .. }) => Ok(Delivered::Skipped),
+        Err(CodaError::Stale(_)) => Ok(Delivered::Skipped),
         Err(e) => Err(e),
     }
 }
 
 async fn disable_endpoint(webhooks: &dyn WebhookRepo, id: &str, now: DateTime<Utc>) -> Result<()> {
-    for attempt in 0..8u32 {
-        if attempt > 0 {
-            super::backoff_after_conflict(attempt).await;
-        }
+    let mut retry = super::ConflictRetry::new(format!("webhook '{id}'"), 8);
+    loop {
         let Some(mut w) = webhooks.get(id).await? else {
             return Ok(());
         };
@@ -347,13 +419,10 @@ async fn disable_endpoint(webhooks: &dyn WebhookRepo, id: &str, now: DateTime<Ut
         w.disabled_reason = Some("the receiver answered 410 Gone".into());
         w.updated_at = now;
         match webhooks.update(&w).await {
-            Err(CodaError::Conflict { .. }) => continue,
+            Err(CodaError::Stale(_)) => retry.wait().await?,
             other => return other.map(|_| ()),
         }
     }
-    Err(CodaError::Unavailable(format!(
-        "webhook '{id}' is too contended to disable"
-    )))
 }
 
 fn chrono_duration(d: Duration) -> chrono::Duration {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{chrono_dur, Limits};
+use super::{chrono_dur, Adapters, Limits};
 use crate::filename::check_filename;
 use crate::model::{ChatMessage, Owner, Session, SessionFile};
 use crate::ports::{BlobStore, Clock, IdGen, SessionItems, SessionRepo};
@@ -63,21 +63,14 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// The service over these ports and limits.
-    pub fn new(
-        repo: Arc<dyn SessionRepo>,
-        items: Arc<dyn SessionItems>,
-        blobs: Arc<dyn BlobStore>,
-        clock: Arc<dyn Clock>,
-        ids: Arc<dyn IdGen>,
-        limits: Limits,
-    ) -> Self {
+    /// The service over these adapters and limits.
+    pub fn new(a: &Adapters, limits: Limits) -> Self {
         Sessions {
-            repo,
-            items,
-            blobs,
-            clock,
-            ids,
+            repo: a.sessions.clone(),
+            items: a.session_items.clone(),
+            blobs: a.blobs.clone(),
+            clock: a.clock.clone(),
+            ids: a.ids.clone(),
             limits,
         }
     }
@@ -102,7 +95,10 @@ impl Sessions {
 
     /// Reads the caller's live session; other owners' and expired ones are not found.
     pub async fn get(&self, owner: &Owner, id: &str) -> Result<Session> {
-        get(self.repo.as_ref(), self.clock.as_ref(), owner, id).await
+        match self.repo.get(id).await? {
+            Some(s) if s.owner == owner.0 && s.expires_at > self.clock.now() => Ok(s),
+            _ => Err(CodaError::NotFound(format!("session '{id}'"))),
+        }
     }
 
     /// The session with its latest messages, its files and its current score.
@@ -160,7 +156,7 @@ impl Sessions {
     /// Stores `score` as the next revision and makes it current; any redo past the current one is dropped.
     pub async fn put_score(&self, owner: &Owner, id: &str, score: &Value) -> Result<u64> {
         let bytes = serde_json::to_vec(score).map_err(CodaError::internal)?;
-        let mut attempt = 0;
+        let mut retry = super::ConflictRetry::new(format!("session '{id}'"), 16);
         loop {
             let mut s = self.get(owner, id).await?;
             let rev = s.score_head.max(s.score_rev.unwrap_or(0)) + 1;
@@ -172,12 +168,7 @@ impl Sessions {
             s.score_head = rev;
             match self.repo.update(&s).await {
                 Ok(_) => return Ok(rev),
-                Err(CodaError::Conflict {
-                    code: "CONFLICT", ..
-                }) if attempt < 16 => {
-                    attempt += 1;
-                    super::backoff_after_conflict(attempt).await;
-                }
+                Err(CodaError::Stale(_)) => retry.wait().await?,
                 Err(e) => return Err(e),
             }
         }
@@ -271,19 +262,6 @@ impl Sessions {
             self.remove(s).await?;
         }
         Ok(expired.len())
-    }
-}
-
-/// Reads the caller's live session; other owners' and expired ones are not found.
-pub async fn get(
-    repo: &dyn SessionRepo,
-    clock: &dyn Clock,
-    owner: &Owner,
-    id: &str,
-) -> Result<Session> {
-    match repo.get(id).await? {
-        Some(s) if s.owner == owner.0 && s.expires_at > clock.now() => Ok(s),
-        _ => Err(CodaError::NotFound(format!("session '{id}'"))),
     }
 }
 

@@ -7,12 +7,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use std::sync::Arc;
+
 use super::sessions::{too_large, unsupported};
-use super::{chrono_dur, Limits};
+use super::{chrono_dur, Adapters, Limits, Policies, Sessions};
 use crate::filename::check_filename;
 use crate::kinds::Kinds;
 use crate::model::{JobKind, Owner, Upload, UploadState};
-use crate::ports::{BlobStore, Clock, IdGen, SessionRepo, UploadRepo};
+use crate::ports::{BlobStore, Clock, IdGen, UploadRepo};
 use crate::sniff::sniff;
 use crate::{CodaError, Result};
 
@@ -112,70 +114,165 @@ impl From<Upload> for UploadView {
     }
 }
 
-/// Reads the caller's upload; another owner's is not found.
-pub async fn get(repo: &dyn UploadRepo, owner: &Owner, id: &str) -> Result<Upload> {
-    match repo.get(id).await? {
-        Some(u) if u.owner == owner.0 => Ok(u),
-        _ => Err(CodaError::NotFound(format!("upload '{id}'"))),
-    }
+/// Upload use cases over the ports they need, built once in the wiring.
+#[derive(Clone)]
+pub struct Uploads {
+    repo: Arc<dyn UploadRepo>,
+    blobs: Arc<dyn BlobStore>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+    sessions: Sessions,
+    limits: Limits,
+    kinds: Kinds,
 }
 
-/// Checks an upload request and records the slot; returns it and its signed PUT URL.
-#[allow(clippy::too_many_arguments)]
-pub async fn create(
-    repo: &dyn UploadRepo,
-    sessions: &dyn SessionRepo,
-    blobs: &dyn BlobStore,
-    clock: &dyn Clock,
-    ids: &dyn IdGen,
-    limits: &Limits,
-    kinds: &Kinds,
-    owner: &Owner,
-    req: NewUpload,
-) -> Result<(Upload, String)> {
-    let filename = check_filename(&req.filename)?;
-    if req.size > limits.max_upload_bytes {
-        return Err(too_large(req.size, limits.max_upload_bytes));
+impl Uploads {
+    /// The service over these adapters; slots join sessions through `sessions`.
+    pub fn new(a: &Adapters, policies: &Policies, sessions: Sessions) -> Self {
+        Uploads {
+            repo: a.uploads.clone(),
+            blobs: a.blobs.clone(),
+            clock: a.clock.clone(),
+            ids: a.ids.clone(),
+            sessions,
+            limits: policies.limits.clone(),
+            kinds: policies.kinds.clone(),
+        }
     }
-    if req.size == 0 {
-        return Err(CodaError::bad_request(
-            "EMPTY_UPLOAD",
-            "size must be at least 1 byte",
-        ));
+
+    /// Reads the caller's upload; another owner's is not found.
+    pub async fn get(&self, owner: &Owner, id: &str) -> Result<Upload> {
+        match self.repo.get(id).await? {
+            Some(u) if u.owner == owner.0 => Ok(u),
+            _ => Err(CodaError::NotFound(format!("upload '{id}'"))),
+        }
     }
-    let (jobs, job_params) = parse_jobs(&req.jobs, kinds)?;
-    if let Some(sid) = &req.session_id {
-        super::sessions::get(sessions, clock, owner, sid).await?;
+
+    /// Checks an upload request and records the slot; returns it and its signed PUT URL.
+    pub async fn create(&self, owner: &Owner, req: NewUpload) -> Result<(Upload, String)> {
+        let limits = &self.limits;
+        let filename = check_filename(&req.filename)?;
+        if req.size > limits.max_upload_bytes {
+            return Err(too_large(req.size, limits.max_upload_bytes));
+        }
+        if req.size == 0 {
+            return Err(CodaError::bad_request(
+                "EMPTY_UPLOAD",
+                "size must be at least 1 byte",
+            ));
+        }
+        let (jobs, job_params) = parse_jobs(&req.jobs, &self.kinds)?;
+        if let Some(sid) = &req.session_id {
+            self.sessions.get(owner, sid).await?;
+        }
+        let now = self.clock.now();
+        let upload_id = self.ids.new_id("upl");
+        let upload = Upload {
+            key: format!("uploads/{upload_id}/{filename}"),
+            upload_id,
+            owner: owner.0.clone(),
+            filename,
+            declared_size: req.size,
+            declared_content_type: req.content_type.unwrap_or_default(),
+            content_type: None,
+            jobs,
+            job_params,
+            session_id: req.session_id,
+            state: UploadState::Pending,
+            etag: None,
+            job_ids: vec![],
+            created_at: now,
+            expires_at: now + chrono_dur(limits.upload_url_ttl),
+            version: 0,
+        };
+        self.repo.create(&upload).await?;
+        let url = self
+            .blobs
+            .presign_put(
+                &upload.key,
+                "application/octet-stream",
+                limits.upload_url_ttl,
+            )
+            .await?;
+        Ok((upload, url))
     }
-    let now = clock.now();
-    let upload_id = ids.new_id("upl");
-    let upload = Upload {
-        key: format!("uploads/{upload_id}/{filename}"),
-        upload_id,
-        owner: owner.0.clone(),
-        filename,
-        declared_size: req.size,
-        declared_content_type: req.content_type.unwrap_or_default(),
-        content_type: None,
-        jobs,
-        job_params,
-        session_id: req.session_id,
-        state: UploadState::Pending,
-        etag: None,
-        job_ids: vec![],
-        created_at: now,
-        expires_at: now + chrono_dur(limits.upload_url_ttl),
-        version: 0,
-    };
-    repo.create(&upload).await?;
-    let url = blobs
-        .presign_put(
-            &upload.key,
-            "application/octet-stream",
-            limits.upload_url_ttl,
-        )
-        .await?;
-    Ok((upload, url))
+
+    /// Accepts the bytes PUT to a signed URL (the local stand-in for S3's PUT).
+    ///
+    /// The signature was checked by the caller; this checks the slot, the size
+    /// and the content, then writes the blob, which raises the ingest event.
+    pub async fn receive_bytes(&self, key: &str, bytes: Bytes) -> Result<Upload> {
+        let (repo, blobs, kinds) = (&self.repo, &self.blobs, &self.kinds);
+        let not_found = || CodaError::NotFound(format!("upload for key '{key}'"));
+        let upload_id = key
+            .strip_prefix("uploads/")
+            .and_then(|r| r.split('/').next())
+            .ok_or_else(not_found)?;
+        let upload = repo
+            .get(upload_id)
+            .await?
+            .filter(|u| u.key == key)
+            .ok_or_else(not_found)?;
+        // The row turns `received` only once ingest has run, so the object itself is checked too.
+        if upload.state != UploadState::Pending || blobs.head(key).await?.is_some() {
+            return Err(CodaError::Conflict {
+                code: "ALREADY_UPLOADED",
+                message: "this upload already received its bytes; create a new upload".into(),
+            });
+        }
+        if upload.expires_at <= self.clock.now() {
+            return Err(CodaError::Unauthorized("upload URL has expired".into()));
+        }
+        let size = bytes.len() as u64;
+        if size > self.limits.max_upload_bytes {
+            return Err(too_large(size, self.limits.max_upload_bytes));
+        }
+        if size != upload.declared_size {
+            return Err(CodaError::BadRequest {
+                code: "SIZE_MISMATCH",
+                message: format!(
+                    "received {size} bytes but the upload declared {}",
+                    upload.declared_size
+                ),
+                details: serde_json::json!({ "declared": upload.declared_size, "received": size }),
+            });
+        }
+        let kind = sniff(&bytes).ok_or_else(|| unsupported(&upload.filename))?;
+        // Each requested kind says what its input may be; an unknown kind (a registry that
+        // shrank since the slot was issued) accepts anything and fails as a job instead.
+        let refused = upload.jobs.iter().find(|k| {
+            kinds
+                .registry
+                .get(k.as_str())
+                .is_some_and(|spec| !spec.accepts_input(kind.mime()))
+        });
+        if let Some(job_kind) = refused {
+            let wanted = kinds
+                .registry
+                .get(job_kind.as_str())
+                .and_then(|s| s.inputs.first())
+                .map_or(&[][..], |slot| slot.content_types);
+            let needs = if wanted.iter().all(|t| t.starts_with("audio/")) {
+                "audio".to_string()
+            } else {
+                wanted.join(" or ")
+            };
+            return Err(CodaError::UnsupportedMediaType {
+                message: format!(
+                    "'{}' looks like {} but the requested jobs need {needs}",
+                    upload.filename,
+                    kind.mime()
+                ),
+                details: serde_json::json!({ "detected": kind.mime(), "kind": job_kind.as_str(), "accepted": wanted }),
+            });
+        }
+        if let Err(e) = blobs.put(key, bytes, kind.mime()).await {
+            // Without its ingest event the object would block every retry as ALREADY_UPLOADED.
+            let _ = blobs.delete(key).await;
+            return Err(e);
+        }
+        Ok(upload)
+    }
 }
 
 /// Checks an upload's jobs: each kind must run here, take an input, and get valid params.
@@ -216,88 +313,4 @@ pub fn parse_jobs(
         }
     }
     Ok((out, params))
-}
-
-/// Accepts the bytes PUT to a signed URL (the local stand-in for S3's PUT).
-///
-/// The signature was checked by the caller; this checks the slot, the size
-/// and the content, then writes the blob, which raises the ingest event.
-pub async fn receive_bytes(
-    repo: &dyn UploadRepo,
-    blobs: &dyn BlobStore,
-    clock: &dyn Clock,
-    limits: &Limits,
-    kinds: &Kinds,
-    key: &str,
-    bytes: Bytes,
-) -> Result<Upload> {
-    let not_found = || CodaError::NotFound(format!("upload for key '{key}'"));
-    let upload_id = key
-        .strip_prefix("uploads/")
-        .and_then(|r| r.split('/').next())
-        .ok_or_else(not_found)?;
-    let upload = repo
-        .get(upload_id)
-        .await?
-        .filter(|u| u.key == key)
-        .ok_or_else(not_found)?;
-    // The row turns `received` only once ingest has run, so the object itself is checked too.
-    if upload.state != UploadState::Pending || blobs.head(key).await?.is_some() {
-        return Err(CodaError::Conflict {
-            code: "ALREADY_UPLOADED",
-            message: "this upload already received its bytes; create a new upload".into(),
-        });
-    }
-    if upload.expires_at <= clock.now() {
-        return Err(CodaError::Unauthorized("upload URL has expired".into()));
-    }
-    let size = bytes.len() as u64;
-    if size > limits.max_upload_bytes {
-        return Err(too_large(size, limits.max_upload_bytes));
-    }
-    if size != upload.declared_size {
-        return Err(CodaError::BadRequest {
-            code: "SIZE_MISMATCH",
-            message: format!(
-                "received {size} bytes but the upload declared {}",
-                upload.declared_size
-            ),
-            details: serde_json::json!({ "declared": upload.declared_size, "received": size }),
-        });
-    }
-    let kind = sniff(&bytes).ok_or_else(|| unsupported(&upload.filename))?;
-    // Each requested kind says what its input may be; an unknown kind (a registry that
-    // shrank since the slot was issued) accepts anything and fails as a job instead.
-    let refused = upload.jobs.iter().find(|k| {
-        kinds
-            .registry
-            .get(k.as_str())
-            .is_some_and(|spec| !spec.accepts_input(kind.mime()))
-    });
-    if let Some(job_kind) = refused {
-        let wanted = kinds
-            .registry
-            .get(job_kind.as_str())
-            .and_then(|s| s.inputs.first())
-            .map_or(&[][..], |slot| slot.content_types);
-        let needs = if wanted.iter().all(|t| t.starts_with("audio/")) {
-            "audio".to_string()
-        } else {
-            wanted.join(" or ")
-        };
-        return Err(CodaError::UnsupportedMediaType {
-            message: format!(
-                "'{}' looks like {} but the requested jobs need {needs}",
-                upload.filename,
-                kind.mime()
-            ),
-            details: serde_json::json!({ "detected": kind.mime(), "kind": job_kind.as_str(), "accepted": wanted }),
-        });
-    }
-    if let Err(e) = blobs.put(key, bytes, kind.mime()).await {
-        // Without its ingest event the object would block every retry as ALREADY_UPLOADED.
-        let _ = blobs.delete(key).await;
-        return Err(e);
-    }
-    Ok(upload)
 }

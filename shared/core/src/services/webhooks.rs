@@ -3,11 +3,14 @@
 //! Sending is `notify`'s work; this module only writes the rows it reads.
 //! Another owner's endpoint or delivery is not found, as everywhere in the API.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::Adapters;
 use crate::model::{Delivery, DeliveryAttempt, DeliveryStatus, Owner, Page, Webhook};
 use crate::ports::{Clock, DeliveryRepo, IdGen, WebhookRepo};
 use crate::webhooks::{check_url_with_policy, AddressPolicy, WebhookEventType, WebhookSecret};
@@ -225,161 +228,158 @@ fn check_description(description: Option<&str>) -> Result<()> {
     }
 }
 
-/// Creates an endpoint with a fresh secret; the returned row holds the secret to show once.
-pub async fn create(
-    repo: &dyn WebhookRepo,
-    clock: &dyn Clock,
-    ids: &dyn IdGen,
-    policy: &AddressPolicy,
-    owner: &Owner,
-    req: NewWebhook,
-) -> Result<Webhook> {
-    check_destination(&req.url, policy, "url")?;
-    let events = parse_events(&req.events)?;
-    check_description(req.description.as_deref())?;
-    let existing = repo.list_by_owner(owner).await?.len();
-    if existing >= MAX_WEBHOOKS_PER_OWNER {
-        return Err(CodaError::Unprocessable {
-            code: "TOO_MANY_WEBHOOKS",
-            message: format!(
-                "an account may have at most {MAX_WEBHOOKS_PER_OWNER} webhook endpoints; delete one first"
-            ),
-            details: json!({ "max": MAX_WEBHOOKS_PER_OWNER }),
-        });
-    }
-    let now = clock.now();
-    let webhook = Webhook {
-        webhook_id: ids.new_id("wh"),
-        owner: owner.0.clone(),
-        url: req.url,
-        events,
-        description: req.description,
-        secret: WebhookSecret::generate().expose(),
-        disabled_reason: None,
-        created_at: now,
-        updated_at: now,
-        version: 0,
-    };
-    repo.create(&webhook).await?;
-    Ok(webhook)
+/// Webhook endpoint use cases over the ports they need, built once in the wiring.
+#[derive(Clone)]
+pub struct Webhooks {
+    repo: Arc<dyn WebhookRepo>,
+    deliveries: Arc<dyn DeliveryRepo>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+    policy: AddressPolicy,
 }
 
-/// Reads the caller's endpoint; another owner's is not found.
-pub async fn get(repo: &dyn WebhookRepo, owner: &Owner, id: &str) -> Result<Webhook> {
-    match repo.get(id).await? {
-        Some(w) if w.owner == owner.0 => Ok(w),
-        _ => Err(CodaError::NotFound(format!("webhook '{id}'"))),
-    }
-}
-
-/// The caller's endpoints, oldest first.
-pub async fn list(repo: &dyn WebhookRepo, owner: &Owner) -> Result<Vec<Webhook>> {
-    let mut all = repo.list_by_owner(owner).await?;
-    all.retain(|w| w.owner == owner.0);
-    Ok(all)
-}
-
-/// Removes the caller's endpoint. Its deliveries stay listed nowhere and are not sent again.
-pub async fn delete(repo: &dyn WebhookRepo, owner: &Owner, id: &str) -> Result<()> {
-    get(repo, owner, id).await?;
-    repo.delete(id).await
-}
-
-/// Gives the caller's endpoint a new secret; the returned row holds it, to show once.
-///
-/// Every attempt from now on is signed with the new secret, retries of older events included.
-pub async fn rotate(
-    repo: &dyn WebhookRepo,
-    clock: &dyn Clock,
-    owner: &Owner,
-    id: &str,
-) -> Result<Webhook> {
-    for attempt in 0..16u32 {
-        if attempt > 0 {
-            super::backoff_after_conflict(attempt).await;
+impl Webhooks {
+    /// The service over these adapters, accepting destinations `policy` allows.
+    pub fn new(a: &Adapters, policy: AddressPolicy) -> Self {
+        Webhooks {
+            repo: a.webhooks.clone(),
+            deliveries: a.deliveries.clone(),
+            clock: a.clock.clone(),
+            ids: a.ids.clone(),
+            policy,
         }
-        let mut w = get(repo, owner, id).await?;
-        w.secret = WebhookSecret::generate().expose();
-        w.updated_at = clock.now();
-        match repo.update(&w).await {
-            Ok(stored) => return Ok(stored),
-            Err(CodaError::Conflict {
-                code: "CONFLICT", ..
-            }) => continue,
-            Err(CodaError::NotFound(_)) => {
-                return Err(CodaError::NotFound(format!("webhook '{id}'")))
+    }
+
+    /// Creates an endpoint with a fresh secret; the returned row holds the secret to show once.
+    pub async fn create(&self, owner: &Owner, req: NewWebhook) -> Result<Webhook> {
+        let (repo, policy) = (&self.repo, &self.policy);
+        check_destination(&req.url, policy, "url")?;
+        let events = parse_events(&req.events)?;
+        check_description(req.description.as_deref())?;
+        let existing = repo.list_by_owner(owner).await?.len();
+        if existing >= MAX_WEBHOOKS_PER_OWNER {
+            return Err(CodaError::Unprocessable {
+                code: "TOO_MANY_WEBHOOKS",
+                message: format!(
+                    "an account may have at most {MAX_WEBHOOKS_PER_OWNER} webhook endpoints; delete one first"
+                ),
+                details: json!({ "max": MAX_WEBHOOKS_PER_OWNER }),
+            });
+        }
+        let now = self.clock.now();
+        let webhook = Webhook {
+            webhook_id: self.ids.new_id("wh"),
+            owner: owner.0.clone(),
+            url: req.url,
+            events,
+            description: req.description,
+            secret: WebhookSecret::generate().expose(),
+            disabled_reason: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        };
+        repo.create(&webhook).await?;
+        Ok(webhook)
+    }
+
+    /// Reads the caller's endpoint; another owner's is not found.
+    pub async fn get(&self, owner: &Owner, id: &str) -> Result<Webhook> {
+        match self.repo.get(id).await? {
+            Some(w) if w.owner == owner.0 => Ok(w),
+            _ => Err(CodaError::NotFound(format!("webhook '{id}'"))),
+        }
+    }
+
+    /// The caller's endpoints, oldest first.
+    pub async fn list(&self, owner: &Owner) -> Result<Vec<Webhook>> {
+        let mut all = self.repo.list_by_owner(owner).await?;
+        all.retain(|w| w.owner == owner.0);
+        Ok(all)
+    }
+
+    /// Removes the caller's endpoint. Its deliveries stay listed nowhere and are not sent again.
+    pub async fn delete(&self, owner: &Owner, id: &str) -> Result<()> {
+        self.get(owner, id).await?;
+        self.repo.delete(id).await
+    }
+
+    /// Gives the caller's endpoint a new secret; the returned row holds it, to show once.
+    ///
+    /// Every attempt from now on is signed with the new secret, retries of older events included.
+    pub async fn rotate(&self, owner: &Owner, id: &str) -> Result<Webhook> {
+        let mut retry = super::ConflictRetry::new(format!("webhook '{id}'"), 16);
+        loop {
+            let mut w = self.get(owner, id).await?;
+            w.secret = WebhookSecret::generate().expose();
+            w.updated_at = self.clock.now();
+            match self.repo.update(&w).await {
+                Ok(stored) => return Ok(stored),
+                Err(CodaError::Stale(_)) => retry.wait().await?,
+                Err(CodaError::NotFound(_)) => {
+                    return Err(CodaError::NotFound(format!("webhook '{id}'")))
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
     }
-    Err(CodaError::Unavailable(format!(
-        "webhook '{id}' is too contended to rotate"
-    )))
-}
 
-/// The deliveries of the caller's endpoint, newest first; `limit` is clamped to 1..=100 (default 20).
-pub async fn list_deliveries(
-    webhooks: &dyn WebhookRepo,
-    deliveries: &dyn DeliveryRepo,
-    owner: &Owner,
-    id: &str,
-    limit: Option<usize>,
-    cursor: Option<&str>,
-) -> Result<Page<Delivery>> {
-    get(webhooks, owner, id).await?;
-    let mut page = deliveries
-        .list_by_webhook(id, limit.unwrap_or(20).clamp(1, 100), cursor)
-        .await?;
-    page.items.retain(|d| d.owner == owner.0);
-    Ok(page)
-}
-
-/// Sends an event again: a new pending delivery of the same event (same `webhook-id`, same body)
-/// to the endpoint's current URL, due now.
-///
-/// A disabled endpoint is a 409 `WEBHOOK_DISABLED`; a delivery of another endpoint is not found.
-pub async fn redeliver(
-    webhooks: &dyn WebhookRepo,
-    deliveries: &dyn DeliveryRepo,
-    clock: &dyn Clock,
-    ids: &dyn IdGen,
-    owner: &Owner,
-    id: &str,
-    delivery_id: &str,
-) -> Result<Delivery> {
-    let webhook = get(webhooks, owner, id).await?;
-    let original = match deliveries.get(delivery_id).await? {
-        Some(d) if d.owner == owner.0 && d.webhook_id.as_deref() == Some(id) => d,
-        _ => {
-            return Err(CodaError::NotFound(format!(
-                "delivery '{delivery_id}' of webhook '{id}'"
-            )))
-        }
-    };
-    if let Some(reason) = &webhook.disabled_reason {
-        return Err(CodaError::Conflict {
-            code: "WEBHOOK_DISABLED",
-            message: format!("webhook '{id}' is disabled ({reason}); create a new endpoint"),
-        });
+    /// The deliveries of the caller's endpoint, newest first; `limit` is clamped to 1..=100 (default 20).
+    pub async fn list_deliveries(
+        &self,
+        owner: &Owner,
+        id: &str,
+        limit: Option<usize>,
+        cursor: Option<&str>,
+    ) -> Result<Page<Delivery>> {
+        self.get(owner, id).await?;
+        let mut page = self
+            .deliveries
+            .list_by_webhook(id, limit.unwrap_or(20).clamp(1, 100), cursor)
+            .await?;
+        page.items.retain(|d| d.owner == owner.0);
+        Ok(page)
     }
-    let now = clock.now();
-    let delivery = Delivery {
-        delivery_id: ids.new_id("dlv"),
-        owner: owner.0.clone(),
-        webhook_id: Some(webhook.webhook_id),
-        job_id: original.job_id,
-        event_id: original.event_id,
-        event_type: original.event_type,
-        url: webhook.url,
-        body: original.body,
-        status: DeliveryStatus::Pending,
-        attempts: vec![],
-        next_attempt_at: Some(now),
-        lease_until: None,
-        created_at: now,
-        updated_at: now,
-        version: 0,
-    };
-    deliveries.create(&delivery).await?;
-    Ok(delivery)
+
+    /// Sends an event again: a new pending delivery of the same event (same `webhook-id`, same body)
+    /// to the endpoint's current URL, due now.
+    ///
+    /// A disabled endpoint is a 409 `WEBHOOK_DISABLED`; a delivery of another endpoint is not found.
+    pub async fn redeliver(&self, owner: &Owner, id: &str, delivery_id: &str) -> Result<Delivery> {
+        let webhook = self.get(owner, id).await?;
+        let original = match self.deliveries.get(delivery_id).await? {
+            Some(d) if d.owner == owner.0 && d.webhook_id.as_deref() == Some(id) => d,
+            _ => {
+                return Err(CodaError::NotFound(format!(
+                    "delivery '{delivery_id}' of webhook '{id}'"
+                )))
+            }
+        };
+        if let Some(reason) = &webhook.disabled_reason {
+            return Err(CodaError::Conflict {
+                code: "WEBHOOK_DISABLED",
+                message: format!("webhook '{id}' is disabled ({reason}); create a new endpoint"),
+            });
+        }
+        let now = self.clock.now();
+        let delivery = Delivery {
+            delivery_id: self.ids.new_id("dlv"),
+            owner: owner.0.clone(),
+            webhook_id: Some(webhook.webhook_id),
+            job_id: original.job_id,
+            event_id: original.event_id,
+            event_type: original.event_type,
+            url: webhook.url,
+            body: original.body,
+            status: DeliveryStatus::Pending,
+            attempts: vec![],
+            next_attempt_at: Some(now),
+            lease_until: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        };
+        self.deliveries.create(&delivery).await?;
+        Ok(delivery)
+    }
 }

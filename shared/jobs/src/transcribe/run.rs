@@ -238,10 +238,7 @@ pub fn transcribe_input(
 }
 
 fn canceled() -> CodaError {
-    CodaError::Conflict {
-        code: "CANCELED",
-        message: "job was canceled".into(),
-    }
+    CodaError::canceled()
 }
 
 /// Maps the model service's errors onto the domain's: bad input and a missing model are permanent.
