@@ -17,7 +17,7 @@ use tracing::{info, warn, Instrument};
 
 use crate::kinds::{KindRegistry, Kinds};
 use crate::model::{Job, JobError, JobKind, JobOutputRef, JobStatus, Output};
-use crate::ports::{BlobStore, Clock, JobQueue, JobRepo, QueueMessage};
+use crate::ports::{BlobStore, QueueMessage};
 use crate::services::chrono_dur;
 use crate::services::jobs::{update_job, JobMessage};
 use crate::services::Adapters;
@@ -215,18 +215,9 @@ impl Default for WorkerSettings {
     }
 }
 
-/// What a worker needs: the ports it uses and the runners by kind.
+/// What a worker needs: the ports it uses (the jobs table, the jobs queue and its dead letters, blobs, time) and the runners by kind.
 pub struct Worker {
-    /// Jobs table.
-    pub jobs: Arc<dyn JobRepo>,
-    /// The jobs queue.
-    pub queue: Arc<dyn JobQueue>,
-    /// The dead-letter queue behind it.
-    pub dead_letters: Arc<dyn JobQueue>,
-    /// Where inputs and outputs live.
-    pub blobs: Arc<dyn BlobStore>,
-    /// Time source.
-    pub clock: Arc<dyn Clock>,
+    a: Adapters,
     /// The registry (for input names) and the runners by kind.
     pub runners: Runners,
     /// Timing knobs.
@@ -262,11 +253,7 @@ impl Worker {
     /// A worker over these adapters' jobs table, queues and blobs, running `runners`.
     pub fn new(a: &Adapters, runners: Runners, settings: WorkerSettings) -> Self {
         Worker {
-            jobs: a.jobs.clone(),
-            queue: a.jobs_queue.clone(),
-            dead_letters: a.jobs_dlq.clone(),
-            blobs: a.blobs.clone(),
-            clock: a.clock.clone(),
+            a: a.clone(),
             runners,
             settings,
         }
@@ -282,7 +269,7 @@ impl Worker {
         info!(worker = id, "worker started");
         while !*shutdown.borrow() {
             let received = tokio::select! {
-                r = self.queue.receive(1, self.settings.visibility, self.settings.poll_wait) => r,
+                r = self.a.jobs_queue.receive(1, self.settings.visibility, self.settings.poll_wait) => r,
                 _ = shutdown.changed() => break,
             };
             match received {
@@ -332,7 +319,8 @@ impl Worker {
             Ok(Claim::HeldUntil(wait)) => {
                 // Another worker holds it; look again once its lease could have lapsed.
                 let _ = self
-                    .queue
+                    .a
+                    .jobs_queue
                     .extend(&msg.receipt, wait + Duration::from_secs(1))
                     .await;
                 return Handled::Skipped;
@@ -362,14 +350,14 @@ impl Worker {
 
     /// Whether any `job:{id}/{output}` input of the job names a job that has not ended.
     async fn upstream_pending(&self, job_id: &str) -> bool {
-        let Ok(Some(job)) = self.jobs.get(job_id).await else {
+        let Ok(Some(job)) = self.a.jobs.get(job_id).await else {
             return false;
         };
         if job.status.is_terminal() {
             return false;
         }
         for r in job.inputs.values().filter_map(|v| JobOutputRef::parse(v)) {
-            match self.jobs.get(&r.job_id).await {
+            match self.a.jobs.get(&r.job_id).await {
                 Ok(Some(up)) if !up.status.is_terminal() => return true,
                 // Read errors: the claim and the resolution below report them.
                 _ => {}
@@ -381,7 +369,8 @@ impl Worker {
     /// Hands the message back as a new one that shows up after the retry delay, so its receive count starts again.
     async fn retry_later(&self, msg: &QueueMessage) -> Handled {
         match self
-            .queue
+            .a
+            .jobs_queue
             .send_delayed(&msg.body, self.settings.retry_delay)
             .await
         {
@@ -409,7 +398,7 @@ impl Worker {
             let Some(r) = JobOutputRef::parse(value) else {
                 continue;
             };
-            let up = self.jobs.get(&r.job_id).await?;
+            let up = self.a.jobs.get(&r.job_id).await?;
             let Some(up) = up.filter(|u| u.owner == job.owner) else {
                 return Err(CodaError::unprocessable(
                     "INPUT_MISSING",
@@ -440,10 +429,10 @@ impl Worker {
     }
 
     async fn claim(&self, job_id: &str) -> Result<Claim> {
-        let now = self.clock.now();
+        let now = self.a.clock.now();
         let lease = chrono_dur(self.settings.visibility.mul_f64(0.9));
         let mut held = None;
-        let job = update_job(self.jobs.as_ref(), job_id, |j| {
+        let job = update_job(self.a.jobs.as_ref(), job_id, |j| {
             held = None;
             match j.status {
                 s if s.is_terminal() => Ok(false),
@@ -495,7 +484,7 @@ impl Worker {
         };
         // Read first, so an input removed before the run fails the job without running it.
         for key in inputs.values() {
-            match self.blobs.head(key).await {
+            match self.a.blobs.head(key).await {
                 Ok(Some(_)) => {}
                 Ok(None) => {
                     return Ending::Done(Err(CodaError::unprocessable(
@@ -507,7 +496,7 @@ impl Worker {
             }
         }
         let progress = Progress::new();
-        let ctx = JobContext::new(job.clone(), inputs, self.blobs.clone(), progress.clone());
+        let ctx = JobContext::new(job.clone(), inputs, self.a.blobs.clone(), progress.clone());
         let run = runner.run(ctx);
         tokio::pin!(run);
         let mut tick = tokio::time::interval(self.settings.supervise_every);
@@ -525,7 +514,7 @@ impl Worker {
                         last_beat = Instant::now();
                         self.heartbeat(job, msg).await;
                     }
-                    match self.jobs.get(&job.job_id).await {
+                    match self.a.jobs.get(&job.job_id).await {
                         Ok(Some(j)) if j.status == JobStatus::Canceled => {
                             progress.canceled.store(true, Ordering::Relaxed);
                             return Ending::Canceled;
@@ -551,14 +540,15 @@ impl Worker {
 
     async fn heartbeat(&self, job: &Job, msg: &QueueMessage) {
         if let Err(e) = self
-            .queue
+            .a
+            .jobs_queue
             .extend(&msg.receipt, self.settings.visibility)
             .await
         {
             warn!(error = %e, "heartbeat could not extend visibility");
         }
-        let lease = self.clock.now() + chrono_dur(self.settings.visibility.mul_f64(0.9));
-        let r = update_job(self.jobs.as_ref(), &job.job_id, |j| {
+        let lease = self.a.clock.now() + chrono_dur(self.settings.visibility.mul_f64(0.9));
+        let r = update_job(self.a.jobs.as_ref(), &job.job_id, |j| {
             if j.status != JobStatus::Running || j.attempts != job.attempts {
                 return Ok(false);
             }
@@ -572,8 +562,8 @@ impl Worker {
     }
 
     async fn write_progress(&self, job: &Job, pct: u8) {
-        let now = self.clock.now();
-        let _ = update_job(self.jobs.as_ref(), &job.job_id, |j| {
+        let now = self.a.clock.now();
+        let _ = update_job(self.a.jobs.as_ref(), &job.job_id, |j| {
             if j.status != JobStatus::Running || j.attempts != job.attempts || j.progress >= pct {
                 return Ok(false);
             }
@@ -589,8 +579,8 @@ impl Worker {
         match ending {
             Ending::Done(Ok(outputs)) => match self.store_outputs(job, outputs).await {
                 Ok(stored) => {
-                    let now = self.clock.now();
-                    let r = update_job(self.jobs.as_ref(), &job.job_id, |j| {
+                    let now = self.a.clock.now();
+                    let r = update_job(self.a.jobs.as_ref(), &job.job_id, |j| {
                         if j.status != JobStatus::Running || j.attempts != job.attempts {
                             return Ok(false);
                         }
@@ -611,7 +601,7 @@ impl Worker {
                         Ok(j) => {
                             // Canceled or taken over meanwhile: our files must not linger.
                             if j.status == JobStatus::Canceled {
-                                let _ = self.blobs.delete_prefix(&results_prefix).await;
+                                let _ = self.a.blobs.delete_prefix(&results_prefix).await;
                                 self.ack(msg).await;
                             }
                             Handled::Canceled
@@ -628,7 +618,7 @@ impl Worker {
             Ending::Done(Err(e)) => self.fail(job, msg, e).await,
             Ending::Canceled => self.canceled(job, msg).await,
             Ending::Released => {
-                let _ = update_job(self.jobs.as_ref(), &job.job_id, |j| {
+                let _ = update_job(self.a.jobs.as_ref(), &job.job_id, |j| {
                     if j.status != JobStatus::Running || j.attempts != job.attempts {
                         return Ok(false);
                     }
@@ -638,7 +628,7 @@ impl Worker {
                     Ok(true)
                 })
                 .await;
-                let _ = self.queue.extend(&msg.receipt, Duration::ZERO).await;
+                let _ = self.a.jobs_queue.extend(&msg.receipt, Duration::ZERO).await;
                 Handled::Released
             }
         }
@@ -646,13 +636,14 @@ impl Worker {
 
     async fn store_outputs(&self, job: &Job, outputs: Vec<NewOutput>) -> Result<Vec<Output>> {
         // A retry replaces what an earlier attempt left behind instead of adding to it.
-        self.blobs
+        self.a
+            .blobs
             .delete_prefix(&format!("results/{}/", job.job_id))
             .await?;
         let mut stored = Vec::with_capacity(outputs.len());
         for o in outputs {
             let key = format!("results/{}/{}", job.job_id, o.name);
-            let meta = self.blobs.put(&key, o.bytes, &o.content_type).await?;
+            let meta = self.a.blobs.put(&key, o.bytes, &o.content_type).await?;
             stored.push(Output {
                 name: o.name,
                 key,
@@ -665,6 +656,7 @@ impl Worker {
 
     async fn canceled(&self, job: &Job, msg: &QueueMessage) -> Handled {
         let _ = self
+            .a
             .blobs
             .delete_prefix(&format!("results/{}/", job.job_id))
             .await;
@@ -678,8 +670,8 @@ impl Worker {
             code: e.code().to_string(),
             message: e.to_string(),
         };
-        let now = self.clock.now();
-        let r = update_job(self.jobs.as_ref(), &job.job_id, |j| {
+        let now = self.a.clock.now();
+        let r = update_job(self.a.jobs.as_ref(), &job.job_id, |j| {
             if j.status != JobStatus::Running || j.attempts != job.attempts {
                 return Ok(false);
             }
@@ -701,12 +693,14 @@ impl Worker {
         if transient {
             warn!(code = %error.code, error = %error.message, "transient failure; will retry");
             let _ = self
-                .queue
+                .a
+                .jobs_queue
                 .extend(&msg.receipt, self.settings.retry_delay)
                 .await;
             Handled::Retrying
         } else {
             let _ = self
+                .a
                 .blobs
                 .delete_prefix(&format!("results/{}/", job.job_id))
                 .await;
@@ -716,7 +710,7 @@ impl Worker {
     }
 
     async fn ack(&self, msg: &QueueMessage) {
-        if let Err(e) = self.queue.ack(&msg.receipt).await {
+        if let Err(e) = self.a.jobs_queue.ack(&msg.receipt).await {
             warn!(error = %e, message_id = %msg.message_id, "ack failed; the message will be seen again");
         }
     }
@@ -725,7 +719,7 @@ impl Worker {
     pub async fn run_dead_letters(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         while !*shutdown.borrow() {
             let received = tokio::select! {
-                r = self.dead_letters.receive(10, self.settings.visibility, self.settings.poll_wait) => r,
+                r = self.a.jobs_dlq.receive(10, self.settings.visibility, self.settings.poll_wait) => r,
                 _ = shutdown.changed() => break,
             };
             match received {
@@ -745,11 +739,11 @@ impl Worker {
     /// Fails the job of one dead-lettered message, unless it ended or is held.
     pub async fn handle_dead_letter(&self, msg: &QueueMessage) {
         let Ok(JobMessage { job_id }) = serde_json::from_str::<JobMessage>(&msg.body) else {
-            let _ = self.dead_letters.ack(&msg.receipt).await;
+            let _ = self.a.jobs_dlq.ack(&msg.receipt).await;
             return;
         };
-        let now = self.clock.now();
-        let r = update_job(self.jobs.as_ref(), &job_id, |j| {
+        let now = self.a.clock.now();
+        let r = update_job(self.a.jobs.as_ref(), &job_id, |j| {
             let held = j.status == JobStatus::Running && j.lease_until.is_some_and(|l| l > now);
             if j.status.is_terminal() || held {
                 return Ok(false);
@@ -774,10 +768,10 @@ impl Worker {
                 if j.status == JobStatus::Failed {
                     warn!(job_id = %job_id, "job dead-lettered and failed");
                 }
-                let _ = self.dead_letters.ack(&msg.receipt).await;
+                let _ = self.a.jobs_dlq.ack(&msg.receipt).await;
             }
             Err(CodaError::NotFound(_)) => {
-                let _ = self.dead_letters.ack(&msg.receipt).await;
+                let _ = self.a.jobs_dlq.ack(&msg.receipt).await;
             }
             Err(e) => warn!(job_id = %job_id, error = %e, "could not fail dead-lettered job"),
         }

@@ -4,29 +4,20 @@
 //! `sessions/{session_id}/...`); anything else, or anything of another owner,
 //! is "not found" so ids never leak.
 
-use std::sync::Arc;
-
 use super::Adapters;
 use crate::model::Owner;
-use crate::ports::{JobRepo, SessionRepo, UploadRepo};
 use crate::{CodaError, Result};
 
 /// Blob ownership over the three tables that own blobs.
 #[derive(Clone)]
 pub struct Access {
-    uploads: Arc<dyn UploadRepo>,
-    jobs: Arc<dyn JobRepo>,
-    sessions: Arc<dyn SessionRepo>,
+    a: Adapters,
 }
 
 impl Access {
     /// The check over these adapters' tables.
     pub fn new(a: &Adapters) -> Self {
-        Access {
-            uploads: a.uploads.clone(),
-            jobs: a.jobs.clone(),
-            sessions: a.sessions.clone(),
-        }
+        Access { a: a.clone() }
     }
 
     /// Succeeds when `owner` owns the blob at `key`.
@@ -44,9 +35,9 @@ impl Access {
             return Err(not_found());
         }
         let row_owner = match area {
-            "uploads" => self.uploads.get(id).await?.map(|u| u.owner),
-            "results" => self.jobs.get(id).await?.map(|j| j.owner),
-            "sessions" => self.sessions.get(id).await?.map(|s| s.owner),
+            "uploads" => self.a.uploads.get(id).await?.map(|u| u.owner),
+            "results" => self.a.jobs.get(id).await?.map(|j| j.owner),
+            "sessions" => self.a.sessions.get(id).await?.map(|s| s.owner),
             _ => None,
         };
         match row_owner {

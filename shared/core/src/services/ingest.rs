@@ -6,7 +6,6 @@
 use serde_json::json;
 
 use crate::model::{Job, JobStatus, Upload, UploadState};
-use std::sync::Arc;
 
 use crate::ports::{BlobStore, Clock, JobQueue, JobRepo, ObjectCreated, UploadRepo};
 use crate::services::jobs::{enqueue, job_id_for_upload};
@@ -28,11 +27,7 @@ pub enum IngestOutcome {
 /// Ingest over the ports it writes, built once in the wiring.
 #[derive(Clone)]
 pub struct Ingest {
-    uploads: Arc<dyn UploadRepo>,
-    jobs: Arc<dyn JobRepo>,
-    queue: Arc<dyn JobQueue>,
-    blobs: Arc<dyn BlobStore>,
-    clock: Arc<dyn Clock>,
+    a: Adapters,
     sessions: Sessions,
 }
 
@@ -40,11 +35,7 @@ impl Ingest {
     /// The service over these adapters; uploaded files join their sessions through `sessions`.
     pub fn new(a: &Adapters, sessions: Sessions) -> Self {
         Ingest {
-            uploads: a.uploads.clone(),
-            jobs: a.jobs.clone(),
-            queue: a.jobs_queue.clone(),
-            blobs: a.blobs.clone(),
-            clock: a.clock.clone(),
+            a: a.clone(),
             sessions,
         }
     }
@@ -52,12 +43,12 @@ impl Ingest {
     /// Handles one object-created event.
     pub async fn handle_object_created(&self, event: &ObjectCreated) -> Result<IngestOutcome> {
         handle_object_created(
-            self.uploads.as_ref(),
-            self.jobs.as_ref(),
-            self.queue.as_ref(),
+            self.a.uploads.as_ref(),
+            self.a.jobs.as_ref(),
+            self.a.jobs_queue.as_ref(),
             &self.sessions,
-            self.blobs.as_ref(),
-            self.clock.as_ref(),
+            self.a.blobs.as_ref(),
+            self.a.clock.as_ref(),
             event,
         )
         .await

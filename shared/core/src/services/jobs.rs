@@ -8,7 +8,6 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::webhooks::check_destination;
@@ -17,7 +16,7 @@ use crate::kinds::{KindSpec, Kinds};
 use crate::model::{
     Job, JobError, JobKind, JobOutputRef, JobStatus, JobWebhook, OutboxEvent, Owner, Page,
 };
-use crate::ports::{BlobStore, Clock, IdGen, JobQueue, JobRepo};
+use crate::ports::{BlobStore, JobQueue, JobRepo};
 use crate::webhooks::{AddressPolicy, WebhookEventType, WebhookSecret};
 use crate::{CodaError, Result};
 use chrono::{DateTime, Utc};
@@ -154,11 +153,7 @@ pub async fn enqueue(queue: &dyn JobQueue, job_id: &str) -> Result<()> {
 /// Job use cases over the ports they need, built once in the wiring.
 #[derive(Clone)]
 pub struct Jobs {
-    repo: Arc<dyn JobRepo>,
-    queue: Arc<dyn JobQueue>,
-    blobs: Arc<dyn BlobStore>,
-    clock: Arc<dyn Clock>,
-    ids: Arc<dyn IdGen>,
+    a: Adapters,
     access: Access,
     kinds: Kinds,
     policy: AddressPolicy,
@@ -169,11 +164,7 @@ impl Jobs {
     /// The service over these adapters, accepting the kinds and webhook destinations of `policies`.
     pub fn new(a: &Adapters, policies: &Policies) -> Self {
         Jobs {
-            repo: a.jobs.clone(),
-            queue: a.jobs_queue.clone(),
-            blobs: a.blobs.clone(),
-            clock: a.clock.clone(),
-            ids: a.ids.clone(),
+            a: a.clone(),
             access: Access::new(a),
             kinds: policies.kinds.clone(),
             policy: policies.webhook_policy,
@@ -199,7 +190,7 @@ impl Jobs {
                 Some(r) => self.check_job_output(&r, owner).await?,
                 None => {
                     self.access.check_blob_owner(reference, owner).await?;
-                    if self.blobs.head(reference).await?.is_none() {
+                    if self.a.blobs.head(reference).await?.is_none() {
                         return Err(CodaError::NotFound(format!("blob '{reference}'")));
                     }
                 }
@@ -211,9 +202,9 @@ impl Jobs {
             .and_then(|s| inputs.get(s.name))
             .cloned()
             .unwrap_or_default();
-        let now = self.clock.now();
+        let now = self.a.clock.now();
         let job = Job {
-            job_id: self.ids.new_id("job"),
+            job_id: self.a.ids.new_id("job"),
             owner: owner.0.clone(),
             kind,
             status: JobStatus::Queued,
@@ -239,8 +230,8 @@ impl Jobs {
             }),
             outbox: vec![],
         };
-        self.repo.create(&job).await?;
-        enqueue(self.queue.as_ref(), &job.job_id).await?;
+        self.a.jobs.create(&job).await?;
+        enqueue(self.a.jobs_queue.as_ref(), &job.job_id).await?;
         Ok(job)
     }
 
@@ -273,7 +264,7 @@ impl Jobs {
 
     /// Reads the caller's job; another owner's is not found.
     pub async fn get(&self, owner: &Owner, id: &str) -> Result<Job> {
-        get(self.repo.as_ref(), owner, id).await
+        get(self.a.jobs.as_ref(), owner, id).await
     }
 
     /// The caller's jobs, newest first; `limit` is clamped to 1..=100.
@@ -283,7 +274,8 @@ impl Jobs {
         limit: Option<usize>,
         cursor: Option<&str>,
     ) -> Result<Page<Job>> {
-        self.repo
+        self.a
+            .jobs
             .list_by_owner(owner, limit.unwrap_or(20).clamp(1, 100), cursor)
             .await
     }
@@ -291,7 +283,7 @@ impl Jobs {
     /// Cancels a queued or running job; an ended job is a 409 `JOB_ENDED`.
     pub async fn cancel(&self, owner: &Owner, id: &str) -> Result<Job> {
         self.get(owner, id).await?;
-        update_job(self.repo.as_ref(), id, |j| {
+        update_job(self.a.jobs.as_ref(), id, |j| {
             if j.status.is_terminal() {
                 return Err(CodaError::Conflict {
                     code: "JOB_ENDED",
@@ -301,7 +293,7 @@ impl Jobs {
             }
             j.status = JobStatus::Canceled;
             j.lease_until = None;
-            j.updated_at = self.clock.now();
+            j.updated_at = self.a.clock.now();
             Ok(true)
         })
         .await
@@ -309,7 +301,7 @@ impl Jobs {
 
     /// Renders a job for clients, signing a download URL per output.
     pub async fn view(&self, job: Job) -> Result<JobView> {
-        view(job, self.blobs.as_ref(), self.url_ttl).await
+        view(job, self.a.blobs.as_ref(), self.url_ttl).await
     }
 }
 

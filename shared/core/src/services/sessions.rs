@@ -1,7 +1,5 @@
 //! Session use cases: create, read, delete, attach files, chat messages, score revisions, evict.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,7 +9,6 @@ use utoipa::ToSchema;
 use super::{chrono_dur, Adapters, Limits};
 use crate::filename::check_filename;
 use crate::model::{ChatMessage, Owner, Session, SessionFile};
-use crate::ports::{BlobStore, Clock, IdGen, SessionItems, SessionRepo};
 use crate::sniff::sniff;
 use crate::{CodaError, Result};
 
@@ -54,11 +51,7 @@ pub struct ScoreRevision {
 /// Session use cases over the ports they need, built once in the wiring.
 #[derive(Clone)]
 pub struct Sessions {
-    repo: Arc<dyn SessionRepo>,
-    items: Arc<dyn SessionItems>,
-    blobs: Arc<dyn BlobStore>,
-    clock: Arc<dyn Clock>,
-    ids: Arc<dyn IdGen>,
+    a: Adapters,
     limits: Limits,
 }
 
@@ -66,20 +59,16 @@ impl Sessions {
     /// The service over these adapters and limits.
     pub fn new(a: &Adapters, limits: Limits) -> Self {
         Sessions {
-            repo: a.sessions.clone(),
-            items: a.session_items.clone(),
-            blobs: a.blobs.clone(),
-            clock: a.clock.clone(),
-            ids: a.ids.clone(),
+            a: a.clone(),
             limits,
         }
     }
 
     /// Creates an empty session that expires after the configured TTL.
     pub async fn create(&self, owner: &Owner) -> Result<Session> {
-        let now = self.clock.now();
+        let now = self.a.clock.now();
         let session = Session {
-            session_id: self.ids.new_id("ses"),
+            session_id: self.a.ids.new_id("ses"),
             owner: owner.0.clone(),
             created_at: now,
             expires_at: now + chrono_dur(self.limits.session_ttl),
@@ -89,14 +78,14 @@ impl Sessions {
             legacy_files: vec![],
             version: 0,
         };
-        self.repo.create(&session).await?;
+        self.a.sessions.create(&session).await?;
         Ok(session)
     }
 
     /// Reads the caller's live session; other owners' and expired ones are not found.
     pub async fn get(&self, owner: &Owner, id: &str) -> Result<Session> {
-        match self.repo.get(id).await? {
-            Some(s) if s.owner == owner.0 && s.expires_at > self.clock.now() => Ok(s),
+        match self.a.sessions.get(id).await? {
+            Some(s) if s.owner == owner.0 && s.expires_at > self.a.clock.now() => Ok(s),
             _ => Err(CodaError::NotFound(format!("session '{id}'"))),
         }
     }
@@ -104,7 +93,11 @@ impl Sessions {
     /// The session with its latest messages, its files and its current score.
     pub async fn view(&self, owner: &Owner, id: &str) -> Result<SessionView> {
         let s = self.get(owner, id).await?;
-        let history = self.items.latest_messages(id, VIEW_MESSAGES).await?;
+        let history = self
+            .a
+            .session_items
+            .latest_messages(id, VIEW_MESSAGES)
+            .await?;
         let current_score = match s.score_rev {
             Some(rev) => Some(self.score(owner, id, Some(rev)).await?.score),
             None => None,
@@ -130,7 +123,8 @@ impl Sessions {
         cursor: Option<&str>,
     ) -> Result<crate::model::Page<ChatMessage>> {
         self.get(owner, id).await?;
-        self.items
+        self.a
+            .session_items
             .list_messages(id, limit.unwrap_or(50).clamp(1, 500), cursor)
             .await
     }
@@ -147,9 +141,9 @@ impl Sessions {
         let message = ChatMessage {
             role: role.to_string(),
             content: content.to_string(),
-            at: self.clock.now(),
+            at: self.a.clock.now(),
         };
-        self.items.append_message(id, &message).await?;
+        self.a.session_items.append_message(id, &message).await?;
         Ok(message)
     }
 
@@ -161,12 +155,13 @@ impl Sessions {
             let mut s = self.get(owner, id).await?;
             let rev = s.score_head.max(s.score_rev.unwrap_or(0)) + 1;
             // The blob first: a row never points at a revision that is not there.
-            self.blobs
+            self.a
+                .blobs
                 .put(&s.score_key(rev), bytes.clone().into(), "application/json")
                 .await?;
             s.score_rev = Some(rev);
             s.score_head = rev;
-            match self.repo.update(&s).await {
+            match self.a.sessions.update(&s).await {
                 Ok(_) => return Ok(rev),
                 Err(CodaError::Stale(_)) => retry.wait().await?,
                 Err(e) => return Err(e),
@@ -186,7 +181,7 @@ impl Sessions {
             )));
         }
         let key = s.score_key(rev);
-        let data = self.blobs.get(&key, None).await?;
+        let data = self.a.blobs.get(&key, None).await?;
         let score = serde_json::from_slice(&data.bytes).map_err(CodaError::internal)?;
         Ok(ScoreRevision { rev, key, score })
     }
@@ -198,7 +193,7 @@ impl Sessions {
     }
 
     async fn files(&self, s: &Session) -> Result<Vec<SessionFile>> {
-        let mut files = self.items.list_files(&s.session_id).await?;
+        let mut files = self.a.session_items.list_files(&s.session_id).await?;
         for f in &s.legacy_files {
             if !files.iter().any(|g| g.name == f.name) {
                 files.push(f.clone());
@@ -211,13 +206,14 @@ impl Sessions {
     async fn remove(&self, s: &Session) -> Result<()> {
         // Blobs first: a crash in between leaves a row to retry, never orphaned bytes.
         for f in self.files(s).await? {
-            self.blobs.delete(&f.key).await?;
+            self.a.blobs.delete(&f.key).await?;
         }
-        self.blobs
+        self.a
+            .blobs
             .delete_prefix(&format!("sessions/{}/", s.session_id))
             .await?;
-        self.items.delete_all(&s.session_id).await?;
-        self.repo.delete(&s.session_id).await
+        self.a.session_items.delete_all(&s.session_id).await?;
+        self.a.sessions.delete(&s.session_id).await
     }
 
     /// Stores a directly uploaded file in the session (the multipart flow).
@@ -235,29 +231,36 @@ impl Sessions {
         let kind = sniff(&bytes).ok_or_else(|| unsupported(&name))?;
         let session = self.get(owner, id).await?;
         let key = format!("sessions/{}/files/{}", session.session_id, name);
-        let meta = self.blobs.put(&key, bytes, kind.mime()).await?;
+        let meta = self.a.blobs.put(&key, bytes, kind.mime()).await?;
         let file = SessionFile {
             name,
             key,
             content_type: kind.mime().to_string(),
             bytes: meta.size,
-            added_at: self.clock.now(),
+            added_at: self.a.clock.now(),
         };
-        self.items.put_file(&session.session_id, &file).await?;
+        self.a
+            .session_items
+            .put_file(&session.session_id, &file)
+            .await?;
         Ok(file)
     }
 
     /// Records an uploaded file in its session (ingest); a gone session is no error.
     pub async fn record_upload(&self, session_id: &str, file: &SessionFile) -> Result<()> {
-        if self.repo.get(session_id).await?.is_none() {
+        if self.a.sessions.get(session_id).await?.is_none() {
             return Ok(());
         }
-        self.items.put_file(session_id, file).await
+        self.a.session_items.put_file(session_id, file).await
     }
 
     /// Deletes sessions past their expiry; returns how many went.
     pub async fn evict_expired(&self) -> Result<usize> {
-        let expired = self.repo.list_expired(self.clock.now(), 100).await?;
+        let expired = self
+            .a
+            .sessions
+            .list_expired(self.a.clock.now(), 100)
+            .await?;
         for s in &expired {
             self.remove(s).await?;
         }

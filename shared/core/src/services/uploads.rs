@@ -7,14 +7,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use std::sync::Arc;
-
 use super::sessions::{too_large, unsupported};
 use super::{chrono_dur, Adapters, Limits, Policies, Sessions};
 use crate::filename::check_filename;
 use crate::kinds::Kinds;
 use crate::model::{JobKind, Owner, Upload, UploadState};
-use crate::ports::{BlobStore, Clock, IdGen, UploadRepo};
 use crate::sniff::sniff;
 use crate::{CodaError, Result};
 
@@ -117,10 +114,7 @@ impl From<Upload> for UploadView {
 /// Upload use cases over the ports they need, built once in the wiring.
 #[derive(Clone)]
 pub struct Uploads {
-    repo: Arc<dyn UploadRepo>,
-    blobs: Arc<dyn BlobStore>,
-    clock: Arc<dyn Clock>,
-    ids: Arc<dyn IdGen>,
+    a: Adapters,
     sessions: Sessions,
     limits: Limits,
     kinds: Kinds,
@@ -130,10 +124,7 @@ impl Uploads {
     /// The service over these adapters; slots join sessions through `sessions`.
     pub fn new(a: &Adapters, policies: &Policies, sessions: Sessions) -> Self {
         Uploads {
-            repo: a.uploads.clone(),
-            blobs: a.blobs.clone(),
-            clock: a.clock.clone(),
-            ids: a.ids.clone(),
+            a: a.clone(),
             sessions,
             limits: policies.limits.clone(),
             kinds: policies.kinds.clone(),
@@ -142,7 +133,7 @@ impl Uploads {
 
     /// Reads the caller's upload; another owner's is not found.
     pub async fn get(&self, owner: &Owner, id: &str) -> Result<Upload> {
-        match self.repo.get(id).await? {
+        match self.a.uploads.get(id).await? {
             Some(u) if u.owner == owner.0 => Ok(u),
             _ => Err(CodaError::NotFound(format!("upload '{id}'"))),
         }
@@ -165,8 +156,8 @@ impl Uploads {
         if let Some(sid) = &req.session_id {
             self.sessions.get(owner, sid).await?;
         }
-        let now = self.clock.now();
-        let upload_id = self.ids.new_id("upl");
+        let now = self.a.clock.now();
+        let upload_id = self.a.ids.new_id("upl");
         let upload = Upload {
             key: format!("uploads/{upload_id}/{filename}"),
             upload_id,
@@ -185,8 +176,9 @@ impl Uploads {
             expires_at: now + chrono_dur(limits.upload_url_ttl),
             version: 0,
         };
-        self.repo.create(&upload).await?;
+        self.a.uploads.create(&upload).await?;
         let url = self
+            .a
             .blobs
             .presign_put(
                 &upload.key,
@@ -202,7 +194,7 @@ impl Uploads {
     /// The signature was checked by the caller; this checks the slot, the size
     /// and the content, then writes the blob, which raises the ingest event.
     pub async fn receive_bytes(&self, key: &str, bytes: Bytes) -> Result<Upload> {
-        let (repo, blobs, kinds) = (&self.repo, &self.blobs, &self.kinds);
+        let (repo, blobs, kinds) = (&self.a.uploads, &self.a.blobs, &self.kinds);
         let not_found = || CodaError::NotFound(format!("upload for key '{key}'"));
         let upload_id = key
             .strip_prefix("uploads/")
@@ -220,7 +212,7 @@ impl Uploads {
                 message: "this upload already received its bytes; create a new upload".into(),
             });
         }
-        if upload.expires_at <= self.clock.now() {
+        if upload.expires_at <= self.a.clock.now() {
             return Err(CodaError::Unauthorized("upload URL has expired".into()));
         }
         let size = bytes.len() as u64;

@@ -3,8 +3,6 @@
 //! Sending is `notify`'s work; this module only writes the rows it reads.
 //! Another owner's endpoint or delivery is not found, as everywhere in the API.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -12,7 +10,6 @@ use utoipa::ToSchema;
 
 use super::Adapters;
 use crate::model::{Delivery, DeliveryAttempt, DeliveryStatus, Owner, Page, Webhook};
-use crate::ports::{Clock, DeliveryRepo, IdGen, WebhookRepo};
 use crate::webhooks::{check_url_with_policy, AddressPolicy, WebhookEventType, WebhookSecret};
 use crate::{CodaError, Result};
 
@@ -231,10 +228,7 @@ fn check_description(description: Option<&str>) -> Result<()> {
 /// Webhook endpoint use cases over the ports they need, built once in the wiring.
 #[derive(Clone)]
 pub struct Webhooks {
-    repo: Arc<dyn WebhookRepo>,
-    deliveries: Arc<dyn DeliveryRepo>,
-    clock: Arc<dyn Clock>,
-    ids: Arc<dyn IdGen>,
+    a: Adapters,
     policy: AddressPolicy,
 }
 
@@ -242,17 +236,14 @@ impl Webhooks {
     /// The service over these adapters, accepting destinations `policy` allows.
     pub fn new(a: &Adapters, policy: AddressPolicy) -> Self {
         Webhooks {
-            repo: a.webhooks.clone(),
-            deliveries: a.deliveries.clone(),
-            clock: a.clock.clone(),
-            ids: a.ids.clone(),
+            a: a.clone(),
             policy,
         }
     }
 
     /// Creates an endpoint with a fresh secret; the returned row holds the secret to show once.
     pub async fn create(&self, owner: &Owner, req: NewWebhook) -> Result<Webhook> {
-        let (repo, policy) = (&self.repo, &self.policy);
+        let (repo, policy) = (&self.a.webhooks, &self.policy);
         check_destination(&req.url, policy, "url")?;
         let events = parse_events(&req.events)?;
         check_description(req.description.as_deref())?;
@@ -266,9 +257,9 @@ impl Webhooks {
                 details: json!({ "max": MAX_WEBHOOKS_PER_OWNER }),
             });
         }
-        let now = self.clock.now();
+        let now = self.a.clock.now();
         let webhook = Webhook {
-            webhook_id: self.ids.new_id("wh"),
+            webhook_id: self.a.ids.new_id("wh"),
             owner: owner.0.clone(),
             url: req.url,
             events,
@@ -285,7 +276,7 @@ impl Webhooks {
 
     /// Reads the caller's endpoint; another owner's is not found.
     pub async fn get(&self, owner: &Owner, id: &str) -> Result<Webhook> {
-        match self.repo.get(id).await? {
+        match self.a.webhooks.get(id).await? {
             Some(w) if w.owner == owner.0 => Ok(w),
             _ => Err(CodaError::NotFound(format!("webhook '{id}'"))),
         }
@@ -293,7 +284,7 @@ impl Webhooks {
 
     /// The caller's endpoints, oldest first.
     pub async fn list(&self, owner: &Owner) -> Result<Vec<Webhook>> {
-        let mut all = self.repo.list_by_owner(owner).await?;
+        let mut all = self.a.webhooks.list_by_owner(owner).await?;
         all.retain(|w| w.owner == owner.0);
         Ok(all)
     }
@@ -301,7 +292,7 @@ impl Webhooks {
     /// Removes the caller's endpoint. Its deliveries stay listed nowhere and are not sent again.
     pub async fn delete(&self, owner: &Owner, id: &str) -> Result<()> {
         self.get(owner, id).await?;
-        self.repo.delete(id).await
+        self.a.webhooks.delete(id).await
     }
 
     /// Gives the caller's endpoint a new secret; the returned row holds it, to show once.
@@ -312,8 +303,8 @@ impl Webhooks {
         loop {
             let mut w = self.get(owner, id).await?;
             w.secret = WebhookSecret::generate().expose();
-            w.updated_at = self.clock.now();
-            match self.repo.update(&w).await {
+            w.updated_at = self.a.clock.now();
+            match self.a.webhooks.update(&w).await {
                 Ok(stored) => return Ok(stored),
                 Err(CodaError::Stale(_)) => retry.wait().await?,
                 Err(CodaError::NotFound(_)) => {
@@ -334,6 +325,7 @@ impl Webhooks {
     ) -> Result<Page<Delivery>> {
         self.get(owner, id).await?;
         let mut page = self
+            .a
             .deliveries
             .list_by_webhook(id, limit.unwrap_or(20).clamp(1, 100), cursor)
             .await?;
@@ -347,7 +339,7 @@ impl Webhooks {
     /// A disabled endpoint is a 409 `WEBHOOK_DISABLED`; a delivery of another endpoint is not found.
     pub async fn redeliver(&self, owner: &Owner, id: &str, delivery_id: &str) -> Result<Delivery> {
         let webhook = self.get(owner, id).await?;
-        let original = match self.deliveries.get(delivery_id).await? {
+        let original = match self.a.deliveries.get(delivery_id).await? {
             Some(d) if d.owner == owner.0 && d.webhook_id.as_deref() == Some(id) => d,
             _ => {
                 return Err(CodaError::NotFound(format!(
@@ -361,9 +353,9 @@ impl Webhooks {
                 message: format!("webhook '{id}' is disabled ({reason}); create a new endpoint"),
             });
         }
-        let now = self.clock.now();
+        let now = self.a.clock.now();
         let delivery = Delivery {
-            delivery_id: self.ids.new_id("dlv"),
+            delivery_id: self.a.ids.new_id("dlv"),
             owner: owner.0.clone(),
             webhook_id: Some(webhook.webhook_id),
             job_id: original.job_id,
@@ -379,7 +371,7 @@ impl Webhooks {
             updated_at: now,
             version: 0,
         };
-        self.deliveries.create(&delivery).await?;
+        self.a.deliveries.create(&delivery).await?;
         Ok(delivery)
     }
 }
