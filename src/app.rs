@@ -357,7 +357,14 @@ async fn run(
             config.webhook_policy(),
         )
         .map_err(|e| anyhow::anyhow!(e))?;
-        let notify = Notify::new(&adapters, Arc::new(sender), delivery_settings(config));
+        let notify = Notify::new(
+            adapters.jobs.clone(),
+            adapters.webhooks.clone(),
+            adapters.deliveries.clone(),
+            Arc::new(sender),
+            adapters.clock.clone(),
+            delivery_settings(config),
+        );
         tasks.push(tokio::spawn(coda_notify::run(
             notify,
             coda_notify::NotifierSettings::default(),

@@ -101,17 +101,8 @@ pub(crate) async fn queue_url(client: &Client, name: &str) -> Result<Option<Stri
 #[async_trait]
 impl JobQueue for SqsJobQueue {
     async fn send(&self, body: &str) -> Result<String> {
-        let out = self
-            .client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("send to '{}'", self.url), e))?;
-        out.message_id()
-            .map(str::to_string)
-            .ok_or_else(|| CodaError::Internal(format!("'{}' returned no message id", self.url)))
+        // A zero delay is SQS's default: the message is visible at once.
+        self.send_delayed(body, Duration::ZERO).await
     }
 
     async fn send_delayed(&self, body: &str, delay: Duration) -> Result<String> {

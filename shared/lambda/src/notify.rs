@@ -529,7 +529,7 @@ pub async fn run_notify() -> Result<(), Error> {
     let names = AwsNames::new(&config.storage.aws_prefix)?;
     let sdk = coda_aws::load_sdk_config().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-    let notify = Notify::over(
+    let notify = Notify::new(
         Arc::new(DynamoJobRepo::new(dynamo.clone(), &names.jobs_table)),
         Arc::new(DynamoWebhookRepo::new(
             dynamo.clone(),

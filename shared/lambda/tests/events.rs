@@ -82,22 +82,14 @@ impl Local {
         let now = self.clock.now();
         self.uploads
             .create(&Upload {
-                upload_id: id.into(),
                 owner: "alice".into(),
                 key: format!("uploads/{id}/{filename}"),
                 filename: filename.into(),
                 declared_size: 1,
                 declared_content_type: String::new(),
-                content_type: None,
-                jobs: vec![JobKind::from_static("probe")],
-                job_params: Default::default(),
-                session_id: None,
-                state: UploadState::Pending,
-                etag: None,
-                job_ids: vec![],
                 created_at: now,
                 expires_at: now + chrono::Duration::hours(1),
-                version: 0,
+                ..coda_contract::fixtures::upload(id)
             })
             .await
             .unwrap();
@@ -199,6 +191,11 @@ async fn call(l: &Local, raw: &str) -> (u16, serde_json::Value) {
         state(l),
         &[RouteGroup::Jobs, RouteGroup::Blobs, RouteGroup::Meta],
     );
+    respond(app, req).await
+}
+
+/// Runs `req` through `app`: the status and the JSON body (null when the body is not JSON).
+async fn respond(app: axum::Router, req: lambda_http::Request) -> (u16, serde_json::Value) {
     let resp = app.oneshot(req).await.unwrap();
     let status = resp.status().as_u16();
     let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
@@ -222,24 +219,8 @@ async fn api_gateway_requests_take_the_owner_from_jwt_claims() {
 
     let now = l.clock.now();
     let job = Job {
-        job_id: "job_0123456789abcdef".into(),
-        owner: "alice".into(),
-        kind: JobKind::from_static("probe"),
-        status: JobStatus::Queued,
-        progress: 0,
-        params: serde_json::json!({}),
         input_key: "uploads/upl_x/a.wav".into(),
-        inputs: Default::default(),
-        outputs: vec![],
-        error: None,
-        attempts: 0,
-        lease_until: None,
-        session_id: None,
-        created_at: now,
-        updated_at: now,
-        version: 0,
-        webhook: None,
-        outbox: vec![],
+        ..coda_contract::fixtures::job("job_0123456789abcdef", "alice", now)
     };
     l.jobs.create(&job).await.unwrap();
     let (status, body) = call(&l, &raw).await;
@@ -304,17 +285,7 @@ async fn the_upload_function_honours_its_configured_limit_on_moto() {
             coda_lambda::http_state(&env.adapters, &config, kinds, Arc::new(GatewayClaimsAuth));
         let app = coda_api::router_for(state, &[RouteGroup::Uploads]);
         let req = lambda_http::request::from_str(&upload_request(size)).unwrap();
-        async move {
-            let resp = app.oneshot(req).await.unwrap();
-            let status = resp.status().as_u16();
-            let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
-                .await
-                .unwrap();
-            (
-                status,
-                serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
-            )
-        }
+        respond(app, req)
     };
     // The defaults take 5000 bytes; CODA_MAX_UPLOAD_BYTES=1000 makes the same request a 413.
     let (status, body) = post(coda_config::Config::for_lambda(vars(&[])).unwrap(), 5000).await;

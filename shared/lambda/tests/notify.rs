@@ -175,9 +175,13 @@ impl World {
     }
 
     fn notify(&self) -> Notify {
+        let a = &self.env.adapters;
         Notify::new(
-            &self.env.adapters.core(),
+            a.jobs.clone(),
+            a.webhooks.clone(),
+            a.deliveries.clone(),
             self.sender.clone(),
+            Arc::new(SystemClock),
             self.settings.delivery(),
         )
     }

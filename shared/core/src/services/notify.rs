@@ -21,7 +21,6 @@ use crate::model::{
 };
 use crate::ports::{Clock, DeliveryRepo, JobRepo, WebhookRepo, WebhookSender};
 use crate::services::jobs::update_job;
-use crate::services::Adapters;
 use crate::webhooks::{
     classify, signature_headers, DeliveryOutcome, RetrySchedule, WebhookEvent, WebhookSecret,
 };
@@ -102,20 +101,8 @@ pub struct Notify {
 }
 
 impl Notify {
-    /// The service over these adapters, posting through `sender` with `settings`.
-    pub fn new(a: &Adapters, sender: Arc<dyn WebhookSender>, settings: DeliverySettings) -> Self {
-        Self::over(
-            a.jobs.clone(),
-            a.webhooks.clone(),
-            a.deliveries.clone(),
-            sender,
-            a.clock.clone(),
-            settings,
-        )
-    }
-
-    /// The service over just the three tables it touches (the notify function opens no more).
-    pub fn over(
+    /// The service over the three tables it touches (the notify function opens no more), posting through `sender`.
+    pub fn new(
         jobs: Arc<dyn JobRepo>,
         webhooks: Arc<dyn WebhookRepo>,
         deliveries: Arc<dyn DeliveryRepo>,
