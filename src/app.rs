@@ -357,14 +357,14 @@ async fn run(
             config.webhook_policy(),
         )
         .map_err(|e| anyhow::anyhow!(e))?;
-        let notify = Notify::new(
-            adapters.jobs.clone(),
-            adapters.webhooks.clone(),
-            adapters.deliveries.clone(),
-            Arc::new(sender),
-            adapters.clock.clone(),
-            delivery_settings(config),
-        );
+        let notify = Notify {
+            jobs: adapters.jobs.clone(),
+            webhooks: adapters.webhooks.clone(),
+            deliveries: adapters.deliveries.clone(),
+            sender: Arc::new(sender),
+            clock: adapters.clock.clone(),
+            settings: delivery_settings(config),
+        };
         tasks.push(tokio::spawn(coda_notify::run(
             notify,
             coda_notify::NotifierSettings::default(),

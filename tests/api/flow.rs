@@ -291,27 +291,11 @@ async fn job_list_paginates_newest_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_openapi_are_public() {
     let app = spawn_app().await;
-    let h: Value = app
-        .client
-        .get(app.url("/v1/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = app.public_json("/v1/health").await;
     assert_eq!(h["status"], "ok");
     assert_eq!(h["workers"], 2);
     assert!(h["queue_depth"].as_u64().is_some());
-    let doc: Value = app
-        .client
-        .get(app.url("/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.public_json("/v1/openapi.json").await;
     for p in [
         "/v1/sessions",
         "/v1/sessions/{id}",

@@ -106,6 +106,12 @@ impl TestApp {
             .expect("request")
     }
 
+    /// GETs a public route (no token) and parses its JSON body.
+    pub async fn public_json(&self, path: &str) -> Value {
+        let r = self.client.get(self.url(path)).send().await.unwrap();
+        r.json().await.unwrap()
+    }
+
     pub async fn post_json(&self, user: &str, path: &str, body: Value) -> reqwest::Response {
         self.client
             .post(self.url(path))
@@ -245,6 +251,15 @@ impl TestApp {
         }
     }
 
+    /// Waits for job `id` and checks that it failed with `code` on its first attempt (a permanent error is never retried).
+    pub async fn failed_once(&self, user: &str, id: &str, code: &str) -> Value {
+        let job = self.wait_ended(user, id).await;
+        assert_eq!(job["status"], "failed", "{job}");
+        assert_eq!(job["error"]["code"], code, "{job}");
+        assert_eq!(job["attempts"], 1, "{job}");
+        job
+    }
+
     pub async fn wait_ended(&self, user: &str, id: &str) -> Value {
         self.wait_job(user, id, Duration::from_secs(30), |s| {
             matches!(s, "succeeded" | "failed" | "canceled")
@@ -254,6 +269,22 @@ impl TestApp {
 }
 
 /// A 16-bit stereo WAV of a sine.
+/// The `coda` binary on the installed models, two model threads, no stdin.
+pub fn coda() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_coda"));
+    cmd.env("CODA_MODELS_DIR", models_dir())
+        .env("CODA_MODEL_THREADS", "2")
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
+/// Bytes behind a RIFF/WAVE magic: they pass sniffing but do not decode.
+pub fn not_audio_wav() -> Vec<u8> {
+    let mut fake = b"RIFF\x24\x00\x01\x00WAVE".to_vec();
+    fake.extend((0..4000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    fake
+}
+
 pub fn tone_wav(freq: f64, amplitude: f32, seconds: f64, rate: u32, channels: u16) -> Vec<u8> {
     coda_audio::wav_bytes_i16(
         &coda_audio::sine(freq, amplitude, seconds, rate, channels),

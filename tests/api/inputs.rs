@@ -169,15 +169,7 @@ async fn a_kind_with_no_input_runs_from_its_params_alone() {
         (422, "KIND_TAKES_NO_INPUT".into(), json!({}))
     );
     // And the served document knows the test kind and its params.
-    let doc: Value = app
-        .client
-        .get(app.url("/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.public_json("/v1/openapi.json").await;
     let schemas = &doc["components"]["schemas"];
     assert!(schemas["JobKind"]["enum"]
         .as_array()

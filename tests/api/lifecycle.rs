@@ -125,15 +125,7 @@ async fn transient_failures_dead_letter_after_max_receives() {
     assert_eq!(job["attempts"], 3);
     // Nothing is left on either queue.
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let h: Value = app
-        .client
-        .get(app.url("/v1/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = app.public_json("/v1/health").await;
     assert_eq!(h["queue_depth"], 0);
 }
 
@@ -234,14 +226,6 @@ async fn malformed_queue_messages_are_dropped_without_harm() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let h: Value = app
-        .client
-        .get(app.url("/v1/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = app.public_json("/v1/health").await;
     assert_eq!(h["status"], "ok");
 }

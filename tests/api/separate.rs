@@ -2,14 +2,15 @@
 //! multitrack piece, and the HT-Demucs path on a generated ONNX graph with known gains.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use coda_models::separate::htdemucs::CHUNK;
 use coda_models::separate::onnx_graph::gain_model;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_with, test_config, tone_wav, TestApp};
+use crate::helpers::{
+    coda, not_audio_wav, spawn_app, spawn_app_with, test_config, tone_wav, TestApp,
+};
 use crate::process::{get_bytes, serve, upload_and_wait};
 
 const STEMS: [&str; 4] = ["vocals", "drums", "bass", "other"];
@@ -188,14 +189,9 @@ async fn separate_formats_bad_input_and_params() {
     }
 
     // Not audio: permanent, first attempt.
-    let mut fake = b"RIFF\x24\x00\x01\x00WAVE".to_vec();
-    fake.extend((0..4000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
-    let key = app.stored_input("ann", "fake.wav", fake).await;
+    let key = app.stored_input("ann", "fake.wav", not_audio_wav()).await;
     let id = app.submit("ann", "separate", &key).await;
-    let job = app.wait_ended("ann", &id).await;
-    assert_eq!(job["status"], "failed", "{job}");
-    assert_eq!(job["error"]["code"], "INVALID_AUDIO", "{job}");
-    assert_eq!(job["attempts"], 1);
+    app.failed_once("ann", &id, "INVALID_AUDIO").await;
 
     // HT-Demucs without a model file: a permanent failure that says what to do.
     let id = app
@@ -269,14 +265,6 @@ async fn separate_job_runs_an_htdemucs_onnx_export() {
         let err = max_abs_diff(&audio.samples, &expected);
         assert!(err < 1e-5, "{stem}: max error {err}");
     }
-}
-
-fn coda() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coda"));
-    cmd.env("CODA_MODELS_DIR", crate::helpers::models_dir())
-        .env("CODA_MODEL_THREADS", "2")
-        .stdin(Stdio::null());
-    cmd
 }
 
 #[test]
@@ -427,9 +415,6 @@ async fn separate_refuses_input_longer_than_the_limit() {
         .stored_input("dee", "long.wav", tone_wav(440.0, 0.5, 3.0, 22_050, 1))
         .await;
     let id = app.submit("dee", "separate", &key).await;
-    let job = app.wait_ended("dee", &id).await;
-    assert_eq!(job["status"], "failed", "{job}");
-    assert_eq!(job["error"]["code"], "AUDIO_TOO_LONG", "{job}");
-    assert_eq!(job["attempts"], 1);
+    let job = app.failed_once("dee", &id, "AUDIO_TOO_LONG").await;
     assert!(job["outputs"].as_array().unwrap().is_empty());
 }

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, tone_wav};
+use crate::helpers::{coda, not_audio_wav, spawn_app, tone_wav};
 use crate::process::{get_bytes, serve, upload_and_wait};
 
 /// One model frame: how far an onset may move with our resampler instead of librosa's.
@@ -121,14 +121,9 @@ async fn transcribe_bad_input_and_params() {
     assert_eq!(job["outputs"].as_array().unwrap().len(), 3);
 
     // Bytes behind a RIFF/WAVE header pass sniffing but are not audio: permanent, first attempt.
-    let mut fake = b"RIFF\x24\x00\x01\x00WAVE".to_vec();
-    fake.extend((0..4000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
-    let key = app.stored_input("ann", "fake.wav", fake).await;
+    let key = app.stored_input("ann", "fake.wav", not_audio_wav()).await;
     let id = app.submit("ann", "transcribe", &key).await;
-    let job = app.wait_ended("ann", &id).await;
-    assert_eq!(job["status"], "failed", "{job}");
-    assert_eq!(job["error"]["code"], "INVALID_AUDIO", "{job}");
-    assert_eq!(job["attempts"], 1);
+    app.failed_once("ann", &id, "INVALID_AUDIO").await;
 
     // Parameters are checked at submit time.
     let r = app
@@ -193,14 +188,6 @@ async fn transcribe_params_change_the_notes() {
     assert!(notes
         .iter()
         .all(|n| n.pitch_midi >= 71 && n.pitch_bends.is_empty()));
-}
-
-fn coda() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coda"));
-    cmd.env("CODA_MODELS_DIR", crate::helpers::models_dir())
-        .env("CODA_MODEL_THREADS", "2")
-        .stdin(Stdio::null());
-    cmd
 }
 
 #[test]

@@ -529,17 +529,17 @@ pub async fn run_notify() -> Result<(), Error> {
     let names = AwsNames::new(&config.storage.aws_prefix)?;
     let sdk = coda_aws::load_sdk_config().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-    let notify = Notify::new(
-        Arc::new(DynamoJobRepo::new(dynamo.clone(), &names.jobs_table)),
-        Arc::new(DynamoWebhookRepo::new(
+    let notify = Notify {
+        jobs: Arc::new(DynamoJobRepo::new(dynamo.clone(), &names.jobs_table)),
+        webhooks: Arc::new(DynamoWebhookRepo::new(
             dynamo.clone(),
             &names.webhooks_table,
         )),
-        Arc::new(DynamoDeliveryRepo::new(dynamo, &names.deliveries_table)),
-        Arc::new(sender),
-        Arc::new(SystemClock),
-        settings.delivery(),
-    );
+        deliveries: Arc::new(DynamoDeliveryRepo::new(dynamo, &names.deliveries_table)),
+        sender: Arc::new(sender),
+        clock: Arc::new(SystemClock),
+        settings: settings.delivery(),
+    };
     let world = Arc::new((notify, settings));
     lambda_runtime::run(lambda_runtime::service_fn(
         move |ev: lambda_runtime::LambdaEvent<Value>| {

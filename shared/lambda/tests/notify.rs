@@ -176,14 +176,14 @@ impl World {
 
     fn notify(&self) -> Notify {
         let a = &self.env.adapters;
-        Notify::new(
-            a.jobs.clone(),
-            a.webhooks.clone(),
-            a.deliveries.clone(),
-            self.sender.clone(),
-            Arc::new(SystemClock),
-            self.settings.delivery(),
-        )
+        Notify {
+            jobs: a.jobs.clone(),
+            webhooks: a.webhooks.clone(),
+            deliveries: a.deliveries.clone(),
+            sender: self.sender.clone(),
+            clock: Arc::new(SystemClock),
+            settings: self.settings.delivery(),
+        }
     }
 
     fn jobs(&self) -> &dyn JobRepo {

@@ -89,37 +89,24 @@ impl Default for DeliverySettings {
     }
 }
 
-/// Webhook delivery over the ports it needs, built once in the wiring.
+/// Webhook delivery over the three tables it touches (the notify function opens no more), built once in the wiring.
 #[derive(Clone)]
 pub struct Notify {
-    jobs: Arc<dyn JobRepo>,
-    webhooks: Arc<dyn WebhookRepo>,
-    deliveries: Arc<dyn DeliveryRepo>,
-    sender: Arc<dyn WebhookSender>,
-    clock: Arc<dyn Clock>,
-    settings: DeliverySettings,
+    /// Jobs: outboxes, and the secret of a job's own webhook.
+    pub jobs: Arc<dyn JobRepo>,
+    /// Endpoints.
+    pub webhooks: Arc<dyn WebhookRepo>,
+    /// Deliveries.
+    pub deliveries: Arc<dyn DeliveryRepo>,
+    /// The HTTP side.
+    pub sender: Arc<dyn WebhookSender>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Retry schedule and lease.
+    pub settings: DeliverySettings,
 }
 
 impl Notify {
-    /// The service over the three tables it touches (the notify function opens no more), posting through `sender`.
-    pub fn new(
-        jobs: Arc<dyn JobRepo>,
-        webhooks: Arc<dyn WebhookRepo>,
-        deliveries: Arc<dyn DeliveryRepo>,
-        sender: Arc<dyn WebhookSender>,
-        clock: Arc<dyn Clock>,
-        settings: DeliverySettings,
-    ) -> Self {
-        Notify {
-            jobs,
-            webhooks,
-            deliveries,
-            sender,
-            clock,
-            settings,
-        }
-    }
-
     /// Deliveries, for the loops that look for due ones.
     pub fn deliveries(&self) -> &dyn DeliveryRepo {
         self.deliveries.as_ref()
@@ -137,14 +124,63 @@ impl Notify {
 
     /// Creates the deliveries of every event in `job`'s outbox, then empties it.
     pub async fn drain_outbox(&self, job: &Job) -> Result<Drained> {
-        drain_outbox(
+        let (jobs, webhooks, deliveries, clock) = (
             self.jobs.as_ref(),
             self.webhooks.as_ref(),
             self.deliveries.as_ref(),
             self.clock.as_ref(),
-            job,
-        )
-        .await
+        );
+        let mut drained = Drained::default();
+        if job.outbox.is_empty() {
+            return Ok(drained);
+        }
+        let endpoints = webhooks.list_by_owner(&Owner(job.owner.clone())).await?;
+        for event in &job.outbox {
+            let body = event_body(job, event)?;
+            let mut targets: Vec<(Option<String>, String)> = endpoints
+                .iter()
+                .filter(|w| w.disabled_reason.is_none() && w.events.contains(&event.event_type))
+                .map(|w| (Some(w.webhook_id.clone()), w.url.clone()))
+                .collect();
+            if let Some(own) = &job.webhook {
+                targets.push((None, own.url.clone()));
+            }
+            let now = clock.now();
+            for (webhook_id, url) in targets {
+                let target = webhook_id.as_deref().unwrap_or("job");
+                let delivery = Delivery {
+                    delivery_id: delivery_id(&event.event_id, target),
+                    owner: job.owner.clone(),
+                    webhook_id,
+                    job_id: job.job_id.clone(),
+                    event_id: event.event_id.clone(),
+                    event_type: event.event_type,
+                    url,
+                    body: body.clone(),
+                    status: DeliveryStatus::Pending,
+                    attempts: vec![],
+                    next_attempt_at: Some(now),
+                    lease_until: None,
+                    created_at: now,
+                    updated_at: now,
+                    version: 0,
+                };
+                match deliveries.create(&delivery).await {
+                    Ok(()) => drained.created += 1,
+                    Err(CodaError::AlreadyExists(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                drained.delivery_ids.push(delivery.delivery_id);
+            }
+        }
+        let events: Vec<String> = job.outbox.iter().map(|e| e.event_id.clone()).collect();
+        update_job(jobs, &job.job_id, |j| {
+            let before = j.outbox.len();
+            j.outbox.retain(|e| !events.contains(&e.event_id));
+            Ok(j.outbox.len() != before)
+        })
+        .await?;
+        Ok(drained)
     }
 
     /// Drains up to `limit` outboxes; returns how many deliveries were created.
@@ -158,16 +194,108 @@ impl Notify {
 
     /// Claims one due delivery, posts it signed, and records the attempt and what comes next.
     pub async fn deliver(&self, delivery_id: &str) -> Result<Delivered> {
-        deliver(
+        let (deliveries, webhooks, jobs, sender, clock, settings) = (
             self.deliveries.as_ref(),
             self.webhooks.as_ref(),
             self.jobs.as_ref(),
             self.sender.as_ref(),
             self.clock.as_ref(),
             &self.settings,
-            delivery_id,
-        )
-        .await
+        );
+        let Some(mut d) = deliveries.get(delivery_id).await? else {
+            return Ok(Delivered::Skipped);
+        };
+        let now = clock.now();
+        let due = d.next_attempt_at.is_some_and(|t| t <= now);
+        let held = d.lease_until.is_some_and(|t| t > now);
+        if d.status != DeliveryStatus::Pending || !due || held {
+            return Ok(Delivered::Skipped);
+        }
+        // The signing secret now, not at creation: a rotated secret signs every later attempt.
+        let secret = match &d.webhook_id {
+            Some(id) => match webhooks.get(id).await? {
+                Some(w) if w.disabled_reason.is_none() => Ok(w.secret),
+                Some(w) => Err(format!(
+                    "endpoint disabled: {}",
+                    w.disabled_reason.unwrap_or_default()
+                )),
+                None => Err("endpoint deleted".to_string()),
+            },
+            None => match jobs.get(&d.job_id).await? {
+                Some(Job {
+                    webhook: Some(own), ..
+                }) => Ok(own.secret),
+                _ => Err("the job's webhook is gone".to_string()),
+            },
+        };
+        let secret = match secret.map(|s| WebhookSecret::parse(&s)) {
+            Ok(Ok(secret)) => secret,
+            Ok(Err(e)) => return give_up(deliveries, d, now, format!("bad secret: {e}")).await,
+            Err(why) => return give_up(deliveries, d, now, why).await,
+        };
+
+        d.lease_until = Some(now + chrono_duration(settings.lease));
+        d.updated_at = now;
+        let mut d = match deliveries.update(&d).await {
+            Ok(claimed) => claimed,
+            Err(CodaError::Stale(_)) => return Ok(Delivered::Skipped),
+            Err(e) => return Err(e),
+        };
+
+        let headers = signature_headers(&secret, &d.event_id, now.timestamp(), d.body.as_bytes());
+        let mut request_headers: Vec<(&'static str, String)> = headers.into();
+        request_headers.push(("content-type", "application/json".into()));
+        let sent = sender
+            .send(&d.url, &request_headers, d.body.as_bytes())
+            .await;
+
+        let done_at = clock.now();
+        d.attempts.push(DeliveryAttempt {
+            at: now,
+            status_code: sent.status,
+            latency_ms: sent.latency.as_millis().min(u128::from(u64::MAX)) as u64,
+            error: sent.error.clone(),
+        });
+        d.lease_until = None;
+        d.updated_at = done_at;
+        let outcome = match classify(sent.status) {
+            DeliveryOutcome::Delivered => {
+                d.status = DeliveryStatus::Delivered;
+                d.next_attempt_at = None;
+                Delivered::Delivered
+            }
+            DeliveryOutcome::Disable => {
+                d.status = DeliveryStatus::Failed;
+                d.next_attempt_at = None;
+                if let Some(id) = &d.webhook_id {
+                    disable_endpoint(webhooks, id, done_at).await?;
+                }
+                Delivered::GaveUp
+            }
+            DeliveryOutcome::Retry => {
+                let attempts = u32::try_from(d.attempts.len()).unwrap_or(u32::MAX);
+                let delay = settings.schedule.delay_after_failure(
+                    attempts,
+                    sent.status,
+                    sent.retry_after.as_deref(),
+                    done_at,
+                    rand::random::<f64>(),
+                );
+                match delay {
+                    Some(delay) => {
+                        d.next_attempt_at = Some(done_at + chrono_duration(delay));
+                        Delivered::WillRetry
+                    }
+                    None => {
+                        d.status = DeliveryStatus::Failed;
+                        d.next_attempt_at = None;
+                        Delivered::GaveUp
+                    }
+                }
+            }
+        };
+        deliveries.update(&d).await?;
+        Ok(outcome)
     }
 }
 
@@ -193,66 +321,6 @@ pub struct Drained {
     pub created: usize,
 }
 
-async fn drain_outbox(
-    jobs: &dyn JobRepo,
-    webhooks: &dyn WebhookRepo,
-    deliveries: &dyn DeliveryRepo,
-    clock: &dyn Clock,
-    job: &Job,
-) -> Result<Drained> {
-    let mut drained = Drained::default();
-    if job.outbox.is_empty() {
-        return Ok(drained);
-    }
-    let endpoints = webhooks.list_by_owner(&Owner(job.owner.clone())).await?;
-    for event in &job.outbox {
-        let body = event_body(job, event)?;
-        let mut targets: Vec<(Option<String>, String)> = endpoints
-            .iter()
-            .filter(|w| w.disabled_reason.is_none() && w.events.contains(&event.event_type))
-            .map(|w| (Some(w.webhook_id.clone()), w.url.clone()))
-            .collect();
-        if let Some(own) = &job.webhook {
-            targets.push((None, own.url.clone()));
-        }
-        let now = clock.now();
-        for (webhook_id, url) in targets {
-            let target = webhook_id.as_deref().unwrap_or("job");
-            let delivery = Delivery {
-                delivery_id: delivery_id(&event.event_id, target),
-                owner: job.owner.clone(),
-                webhook_id,
-                job_id: job.job_id.clone(),
-                event_id: event.event_id.clone(),
-                event_type: event.event_type,
-                url,
-                body: body.clone(),
-                status: DeliveryStatus::Pending,
-                attempts: vec![],
-                next_attempt_at: Some(now),
-                lease_until: None,
-                created_at: now,
-                updated_at: now,
-                version: 0,
-            };
-            match deliveries.create(&delivery).await {
-                Ok(()) => drained.created += 1,
-                Err(CodaError::AlreadyExists(_)) => {}
-                Err(e) => return Err(e),
-            }
-            drained.delivery_ids.push(delivery.delivery_id);
-        }
-    }
-    let events: Vec<String> = job.outbox.iter().map(|e| e.event_id.clone()).collect();
-    update_job(jobs, &job.job_id, |j| {
-        let before = j.outbox.len();
-        j.outbox.retain(|e| !events.contains(&e.event_id));
-        Ok(j.outbox.len() != before)
-    })
-    .await?;
-    Ok(drained)
-}
-
 /// What one call to [`Notify::deliver`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivered {
@@ -264,111 +332,6 @@ pub enum Delivered {
     WillRetry,
     /// Given up (schedule exhausted, endpoint gone or disabled).
     GaveUp,
-}
-
-async fn deliver(
-    deliveries: &dyn DeliveryRepo,
-    webhooks: &dyn WebhookRepo,
-    jobs: &dyn JobRepo,
-    sender: &dyn WebhookSender,
-    clock: &dyn Clock,
-    settings: &DeliverySettings,
-    delivery_id: &str,
-) -> Result<Delivered> {
-    let Some(mut d) = deliveries.get(delivery_id).await? else {
-        return Ok(Delivered::Skipped);
-    };
-    let now = clock.now();
-    let due = d.next_attempt_at.is_some_and(|t| t <= now);
-    let held = d.lease_until.is_some_and(|t| t > now);
-    if d.status != DeliveryStatus::Pending || !due || held {
-        return Ok(Delivered::Skipped);
-    }
-    // The signing secret now, not at creation: a rotated secret signs every later attempt.
-    let secret = match &d.webhook_id {
-        Some(id) => match webhooks.get(id).await? {
-            Some(w) if w.disabled_reason.is_none() => Ok(w.secret),
-            Some(w) => Err(format!(
-                "endpoint disabled: {}",
-                w.disabled_reason.unwrap_or_default()
-            )),
-            None => Err("endpoint deleted".to_string()),
-        },
-        None => match jobs.get(&d.job_id).await? {
-            Some(Job {
-                webhook: Some(own), ..
-            }) => Ok(own.secret),
-            _ => Err("the job's webhook is gone".to_string()),
-        },
-    };
-    let secret = match secret.map(|s| WebhookSecret::parse(&s)) {
-        Ok(Ok(secret)) => secret,
-        Ok(Err(e)) => return give_up(deliveries, d, now, format!("bad secret: {e}")).await,
-        Err(why) => return give_up(deliveries, d, now, why).await,
-    };
-
-    d.lease_until = Some(now + chrono_duration(settings.lease));
-    d.updated_at = now;
-    let mut d = match deliveries.update(&d).await {
-        Ok(claimed) => claimed,
-        Err(CodaError::Stale(_)) => return Ok(Delivered::Skipped),
-        Err(e) => return Err(e),
-    };
-
-    let headers = signature_headers(&secret, &d.event_id, now.timestamp(), d.body.as_bytes());
-    let mut request_headers: Vec<(&'static str, String)> = headers.into();
-    request_headers.push(("content-type", "application/json".into()));
-    let sent = sender
-        .send(&d.url, &request_headers, d.body.as_bytes())
-        .await;
-
-    let done_at = clock.now();
-    d.attempts.push(DeliveryAttempt {
-        at: now,
-        status_code: sent.status,
-        latency_ms: sent.latency.as_millis().min(u128::from(u64::MAX)) as u64,
-        error: sent.error.clone(),
-    });
-    d.lease_until = None;
-    d.updated_at = done_at;
-    let outcome = match classify(sent.status) {
-        DeliveryOutcome::Delivered => {
-            d.status = DeliveryStatus::Delivered;
-            d.next_attempt_at = None;
-            Delivered::Delivered
-        }
-        DeliveryOutcome::Disable => {
-            d.status = DeliveryStatus::Failed;
-            d.next_attempt_at = None;
-            if let Some(id) = &d.webhook_id {
-                disable_endpoint(webhooks, id, done_at).await?;
-            }
-            Delivered::GaveUp
-        }
-        DeliveryOutcome::Retry => {
-            let attempts = u32::try_from(d.attempts.len()).unwrap_or(u32::MAX);
-            let delay = settings.schedule.delay_after_failure(
-                attempts,
-                sent.status,
-                sent.retry_after.as_deref(),
-                done_at,
-                rand::random::<f64>(),
-            );
-            match delay {
-                Some(delay) => {
-                    d.next_attempt_at = Some(done_at + chrono_duration(delay));
-                    Delivered::WillRetry
-                }
-                None => {
-                    d.status = DeliveryStatus::Failed;
-                    d.next_attempt_at = None;
-                    Delivered::GaveUp
-                }
-            }
-        }
-    };
-    deliveries.update(&d).await?;
-    Ok(outcome)
 }
 
 async fn give_up(
