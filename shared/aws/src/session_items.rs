@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use coda_core::model::{ChatMessage, Page, SessionFile};
 use coda_core::ports::SessionItems;
+use coda_core::services::ConflictRetry;
 use coda_core::{CodaError, Result};
 
 use crate::dynamo::{BODY, PK, SK};
@@ -136,7 +137,8 @@ fn seq_of(sk: &str) -> Result<u64> {
 impl SessionItems for DynamoSessionItems {
     async fn append_message(&self, session_id: &str, message: &ChatMessage) -> Result<()> {
         let body = serde_json::to_string(message).map_err(CodaError::internal)?;
-        for _ in 0..APPEND_ATTEMPTS {
+        let mut retry = ConflictRetry::new(format!("session '{session_id}'"), APPEND_ATTEMPTS);
+        loop {
             let (last, _) = self
                 .query(session_id, MESSAGE, None, false, Some(1))
                 .await?;
@@ -157,17 +159,18 @@ impl SessionItems for DynamoSessionItems {
                 .await;
             match result {
                 Ok(_) => return Ok(()),
+                // Another append took this number first: read the new last one and try the next.
                 Err(e)
                     if matches!(
                         e.as_service_error(),
                         Some(PutItemError::ConditionalCheckFailedException(_))
-                    ) => {}
+                    ) =>
+                {
+                    retry.wait().await?
+                }
                 Err(e) => return Err(sdk_error(&format!("append to '{}'", self.table), e)),
             }
         }
-        Err(CodaError::Unavailable(format!(
-            "session '{session_id}' has too many concurrent appends"
-        )))
     }
 
     async fn list_messages(

@@ -39,7 +39,7 @@ use crate::{CodaError, Result};
 ///     }
 /// }
 /// ```
-pub(crate) struct ConflictRetry {
+pub struct ConflictRetry {
     what: String,
     attempts: u32,
     max: u32,
@@ -47,7 +47,7 @@ pub(crate) struct ConflictRetry {
 
 impl ConflictRetry {
     /// Allows `max` attempts at writing `what` (named in the error when they run out).
-    pub(crate) fn new(what: impl Into<String>, max: u32) -> Self {
+    pub fn new(what: impl Into<String>, max: u32) -> Self {
         ConflictRetry {
             what: what.into(),
             attempts: 1,
@@ -58,7 +58,7 @@ impl ConflictRetry {
     /// After a lost race: waits before the next attempt, or fails with 503 `UNAVAILABLE` when none is left.
     ///
     /// The wait is jittered and grows to 64 ms, so writers that lost together do not collide again at once.
-    pub(crate) async fn wait(&mut self) -> Result<()> {
+    pub async fn wait(&mut self) -> Result<()> {
         if self.attempts >= self.max {
             return Err(CodaError::Unavailable(format!(
                 "{} is too contended to update; try again",
