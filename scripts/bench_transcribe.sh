@@ -29,7 +29,7 @@ if [ -z "$AUDIO" ]; then
   AUDIO="$BENCH/vocadito_x22.wav"
   [ -f "$AUDIO" ] || "$VENV/bin/python" - "$AUDIO" <<'EOF'
 import sys, numpy as np, scipy.io.wavfile as w
-sr, x = w.read("models/tests/data/basic-pitch/vocadito_10.wav")
+sr, x = w.read("models/transcription/tests/data/basic-pitch/vocadito_10.wav")
 w.write(sys.argv[1], sr, np.tile(x, 22))
 EOF
 fi

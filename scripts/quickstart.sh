@@ -37,7 +37,7 @@ json() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }   # first string field 
 AUTH="Authorization: Bearer $TOKEN"
 
 # 9 s of solo singing (the Basic Pitch fixture, CC BY 4.0; see its README).
-cp models/tests/data/basic-pitch/vocadito_10.wav "$WORK/song.wav"
+cp models/transcription/tests/data/basic-pitch/vocadito_10.wav "$WORK/song.wav"
 SIZE=$(wc -c <"$WORK/song.wav")
 
 echo "== POST /v1/sessions"

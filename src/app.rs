@@ -261,7 +261,7 @@ pub fn delivery_settings(config: &Config) -> DeliverySettings {
 /// The runners this build ships for the configured `job_kinds` (every kind when empty), sharing one lazily loaded model; warns when the models are not installed.
 pub fn builtin_runners(config: &Config) -> anyhow::Result<Runners> {
     let settings = crate::config::model_settings(config);
-    if let Err(e) = coda_models::locate(&settings.models_dir) {
+    if let Err(e) = coda_model_runtime::locate(&settings.models_dir) {
         warn!("transcribe jobs will fail until the models are installed: {e}");
     }
     let mut runners = coda_jobs::builtin_runners(Arc::new(coda_jobs::SharedModel::new(settings)));

@@ -6,7 +6,7 @@ pub use coda_config::*;
 pub fn model_settings(config: &Config) -> coda_jobs::ModelSettings {
     coda_jobs::ModelSettings {
         models_dir: config.models.models_dir.clone(),
-        runtime: coda_models::RuntimeOptions {
+        runtime: coda_model_runtime::RuntimeOptions {
             intra_threads: config.model_threads(),
             cuda: config.models.model_device == ModelDevice::Auto,
         },

@@ -279,16 +279,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 // What the shipped kinds' specs list, so a new kind's artifacts come with it.
                 let registry = coda_jobs::registry();
                 let names = registry.artifacts_of(&registry.kinds());
-                for (name, path) in names
-                    .iter()
-                    .zip(coda_models::install::install_named(&dir, &python, &names)?)
-                {
+                for (name, path) in names.iter().zip(coda_model_runtime::install::install_named(
+                    &dir, &python, &names,
+                )?) {
                     println!("{name}: {}", path.display());
                 }
                 Ok(())
             }
             ModelsCommand::Check { dir } => {
-                let installed = coda_models::locate(&dir.unwrap_or(config.models.models_dir))?;
+                let installed =
+                    coda_model_runtime::locate(&dir.unwrap_or(config.models.models_dir))?;
                 println!("runtime: {} (ok)", installed.runtime.display());
                 println!("basic pitch: {} (ok)", installed.basic_pitch.display());
                 Ok(())

@@ -78,7 +78,7 @@ pub fn run(args: &TranscribeArgs) -> anyhow::Result<(usize, Timings)> {
         });
         let input = model_input(&bytes);
         let loaded = loader.join().unwrap_or_else(|_| {
-            Err(coda_models::ModelError::Runtime(
+            Err(coda_model_runtime::ModelError::Runtime(
                 "the model loader panicked".into(),
             ))
         });

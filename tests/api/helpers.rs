@@ -37,7 +37,7 @@ pub fn test_config(data: &std::path::Path) -> Config {
 
 /// The models `scripts/test.sh` installs: `CODA_MODELS_DIR`, else the per-user default.
 pub fn models_dir() -> std::path::PathBuf {
-    coda_models::default_models_dir()
+    coda_model_runtime::default_models_dir()
 }
 
 /// A kind registered in the tests that no server here runs: known, so 422 `JOB_KIND_UNAVAILABLE`.

@@ -303,7 +303,7 @@ async fn upload_jobs_carry_their_params() {
     let app = app_with_count().await;
     let wav = std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("models/tests/data/basic-pitch/vocadito_10.wav"),
+            .join("models/transcription/tests/data/basic-pitch/vocadito_10.wav"),
     )
     .unwrap();
     let r = app

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use coda_models::separate::htdemucs::CHUNK;
-use coda_models::separate::onnx_graph::gain_model;
+use coda_separation::htdemucs::CHUNK;
+use coda_separation::onnx_graph::gain_model;
 use serde_json::{json, Value};
 
 use crate::helpers::{

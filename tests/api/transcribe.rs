@@ -14,7 +14,7 @@ const FRAME_S: f64 = 0.0116;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models/tests/data/basic-pitch")
+        .join("models/transcription/tests/data/basic-pitch")
         .join(name)
 }
 

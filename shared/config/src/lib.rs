@@ -295,14 +295,21 @@ impl Default for SeparateConfig {
 
 /// `$XDG_DATA_HOME/coda/models`, else `~/.local/share/coda/models`, else `./.models`.
 ///
-/// The same rule as the model installer's (`coda_models::user_models_dir`), kept
-/// here so the Lambdas need no model crate to read their configuration.
+/// The one definition of the rule: the model installer (`coda-model-runtime`)
+/// uses it too, and it lives here so the Lambdas need no model crate to read
+/// their configuration.
 pub fn user_models_dir() -> PathBuf {
-    let xdg = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from);
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let base = match (xdg, home) {
-        (Some(x), _) if x.is_absolute() => x,
-        (_, Some(h)) if !h.as_os_str().is_empty() => h.join(".local/share"),
+    models_dir_from(
+        std::env::var_os("XDG_DATA_HOME").map(PathBuf::from),
+        std::env::var_os("HOME").map(PathBuf::from),
+    )
+}
+
+/// The XDG rule: a relative `XDG_DATA_HOME` is ignored, as the spec says; with no home either, `./.models`.
+fn models_dir_from(xdg_data_home: Option<PathBuf>, home: Option<PathBuf>) -> PathBuf {
+    let base = match (xdg_data_home, home) {
+        (Some(xdg), _) if xdg.is_absolute() => xdg,
+        (_, Some(home)) if !home.as_os_str().is_empty() => home.join(".local/share"),
         _ => return PathBuf::from(".models"),
     };
     base.join("coda").join("models")
@@ -529,6 +536,25 @@ fn env_value(raw: &str) -> toml::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_folder_follows_xdg_and_not_the_working_directory() {
+        let p = |s: &str| Some(PathBuf::from(s));
+        assert_eq!(
+            models_dir_from(p("/data"), p("/home/ann")),
+            PathBuf::from("/data/coda/models")
+        );
+        assert_eq!(
+            models_dir_from(None, p("/home/ann")),
+            PathBuf::from("/home/ann/.local/share/coda/models")
+        );
+        // A relative XDG_DATA_HOME is invalid by the spec and ignored.
+        assert_eq!(
+            models_dir_from(p("rel/data"), p("/home/ann")),
+            PathBuf::from("/home/ann/.local/share/coda/models")
+        );
+        assert_eq!(models_dir_from(None, None), PathBuf::from(".models"));
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

@@ -1,7 +1,7 @@
 //! The `separate` runner, and the functions and files the CLI shares with it.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -11,10 +11,10 @@ use coda_core::model::JobKind;
 use coda_core::sniff::sniff;
 use coda_core::worker::{JobContext, JobRunner, NewOutput};
 use coda_core::{CodaError, Result};
-use coda_models::separate::dsp::{separate_dsp, DspOptions, VocalMethod};
-use coda_models::separate::htdemucs::{separate_htdemucs, HtDemucsModel};
-use coda_models::separate::{Stem, Stems};
-use coda_models::ModelError;
+use coda_model_runtime::{Lazy, ModelError};
+use coda_separation::dsp::{separate_dsp, DspOptions, VocalMethod};
+use coda_separation::htdemucs::{separate_htdemucs, HtDemucsModel};
+use coda_separation::{Stem, Stems};
 use serde_json::json;
 
 use super::{SeparateOptions, SeparationModel, StemFormat, VocalMethodOption};
@@ -27,7 +27,7 @@ pub const HTDEMUCS_FILE: &str = "htdemucs.onnx";
 /// The process's one HT-Demucs session, loaded when the first job asks for it.
 pub struct SharedHtDemucs {
     settings: ModelSettings,
-    loaded: Mutex<Option<Arc<HtDemucsModel>>>,
+    model: Lazy<HtDemucsModel>,
 }
 
 impl SharedHtDemucs {
@@ -35,7 +35,7 @@ impl SharedHtDemucs {
     pub fn new(settings: ModelSettings) -> Self {
         SharedHtDemucs {
             settings,
-            loaded: Mutex::new(None),
+            model: Lazy::new(),
         }
     }
 
@@ -59,10 +59,10 @@ impl SharedHtDemucs {
 
     /// The loaded model; a failed load is not remembered, so adding the file fixes a running server.
     pub fn get(&self) -> Result<Arc<HtDemucsModel>> {
-        let mut slot = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(model) = slot.as_ref() {
-            return Ok(model.clone());
-        }
+        self.model.get_or_load(|| self.load())
+    }
+
+    fn load(&self) -> Result<HtDemucsModel> {
         let path = self.model_path();
         if !path.is_file() {
             return Err(CodaError::Unprocessable {
@@ -75,21 +75,16 @@ impl SharedHtDemucs {
             });
         }
         let runtime =
-            coda_models::install::locate_runtime(&self.settings.models_dir).map_err(model_error)?;
-        let model = HtDemucsModel::load(&runtime, &path, &self.settings.runtime).map_err(|e| {
-            match e {
-                // A file that is not a demucs-onnx export is the operator's to fix, not a retry.
-                ModelError::BadOutput(m) | ModelError::Runtime(m) => CodaError::Unprocessable {
-                    code: "MODEL_NOT_INSTALLED",
-                    message: format!("cannot use {} as HT-Demucs: {m}", path.display()),
-                    details: json!({ "path": path.display().to_string() }),
-                },
-                other => model_error(other),
-            }
-        })?;
-        let model = Arc::new(model);
-        *slot = Some(model.clone());
-        Ok(model)
+            coda_model_runtime::locate_runtime(&self.settings.models_dir).map_err(model_error)?;
+        HtDemucsModel::load(&runtime, &path, &self.settings.runtime).map_err(|e| match e {
+            // A file that is not a demucs-onnx export is the operator's to fix, not a retry.
+            ModelError::BadOutput(m) | ModelError::Runtime(m) => CodaError::Unprocessable {
+                code: "MODEL_NOT_INSTALLED",
+                message: format!("cannot use {} as HT-Demucs: {m}", path.display()),
+                details: json!({ "path": path.display().to_string() }),
+            },
+            other => model_error(other),
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! The `transcribe` runner, and the functions and files the CLI shares with it.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -11,9 +11,10 @@ use coda_core::model::JobKind;
 use coda_core::sniff::sniff;
 use coda_core::worker::{JobContext, JobRunner, NewOutput};
 use coda_core::{CodaError, Result};
-use coda_models::{
-    locate, notes_to_midi, to_model_input, transcribe, BasicPitchModel, GraphForm, ModelError,
-    NoteEvent, RuntimeOptions, TranscribeParams, Transcription,
+use coda_model_runtime::{locate, Lazy};
+use coda_transcription::{
+    notes_to_midi, to_model_input, transcribe, BasicPitchModel, GraphForm, ModelError, NoteEvent,
+    RuntimeOptions, TranscribeParams, Transcription,
 };
 use serde_json::json;
 
@@ -41,7 +42,7 @@ pub struct ModelSettings {
 /// server without a restart.
 pub struct SharedModel {
     settings: ModelSettings,
-    loaded: Mutex<Option<Arc<BasicPitchModel>>>,
+    model: Lazy<BasicPitchModel>,
 }
 
 impl SharedModel {
@@ -49,7 +50,7 @@ impl SharedModel {
     pub fn new(settings: ModelSettings) -> Self {
         SharedModel {
             settings,
-            loaded: Mutex::new(None),
+            model: Lazy::new(),
         }
     }
 
@@ -60,18 +61,15 @@ impl SharedModel {
 
     /// The loaded model, loading it (and verifying the files) the first time.
     pub fn get(&self) -> std::result::Result<Arc<BasicPitchModel>, ModelError> {
-        // Holding the lock while loading keeps concurrent first jobs from loading twice.
-        let mut slot = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(model) = slot.as_ref() {
-            return Ok(model.clone());
-        }
-        let installed = locate(&self.settings.models_dir)?;
-        let model = Arc::new(BasicPitchModel::load(&installed, &self.settings.runtime)?);
-        if let GraphForm::Unfoldable(why) = model.graph() {
-            tracing::warn!(%why, "Basic Pitch runs as published, about a third slower");
-        }
-        *slot = Some(model.clone());
-        Ok(model)
+        // Concurrent first jobs load once; a failed load is tried again by the next job.
+        self.model.get_or_load(|| {
+            let installed = locate(&self.settings.models_dir)?;
+            let model = BasicPitchModel::load(&installed, &self.settings.runtime)?;
+            if let GraphForm::Unfoldable(why) = model.graph() {
+                tracing::warn!(%why, "Basic Pitch runs as published, about a third slower");
+            }
+            Ok(model)
+        })
     }
 }
 
@@ -359,7 +357,7 @@ mod tests {
     }
 
     fn installed_model() -> Arc<BasicPitchModel> {
-        let models_dir = coda_models::default_models_dir();
+        let models_dir = coda_model_runtime::default_models_dir();
         SharedModel::new(ModelSettings {
             models_dir,
             runtime: RuntimeOptions {
@@ -377,8 +375,10 @@ mod tests {
     #[test]
     fn progress_is_reported_per_window_and_cancel_stops_between_batches() {
         let model = installed_model();
-        let wav =
-            std::fs::read(repo_path("models/tests/data/basic-pitch/vocadito_10.wav")).unwrap();
+        let wav = std::fs::read(repo_path(
+            "models/transcription/tests/data/basic-pitch/vocadito_10.wav",
+        ))
+        .unwrap();
         let params = TranscribeParams {
             batch_size: 1,
             ..Default::default()
