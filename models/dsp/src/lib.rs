@@ -9,6 +9,8 @@ pub mod error;
 pub mod parallel;
 pub mod resample;
 pub mod stft;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use buffer::{check_layout, AudioBuffer, MAX_RATE, MIN_RATE};
 pub use error::DspError;

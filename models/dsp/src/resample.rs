@@ -537,42 +537,12 @@ mod tests {
 
     /// rubato's `process_all` in f64 in one pass over `signal`, with the same block sizing.
     fn rubato_f64(signal: &[f32], from: u32, to: u32) -> Vec<f32> {
-        let input: Vec<f64> = signal.iter().map(|&s| f64::from(s)).collect();
-        let mut resampler = Fft::<f64>::new_custom(
-            from as usize,
-            to as usize,
-            block_frames(from, to),
-            1,
-            1,
-            WindowFunction::BlackmanHarris2,
-            FixedSync::Input,
-        )
-        .unwrap();
-        let adapter = InterleavedSlice::new(&input, 1, input.len()).unwrap();
-        let output = resampler.process_all(&adapter, input.len(), None).unwrap();
-        output.take_data().into_iter().map(|s| s as f32).collect()
+        crate::testing::rubato_resample(signal, from, to)
     }
 
     /// The straightforward implementation: downmix, then rubato's `process_all` in f64 in one pass.
     fn reference(samples: &[f32], rate: u32, channels: u16) -> Vec<f32> {
-        let channels = usize::from(channels);
-        let input: Vec<f64> = downmix(samples, channels)
-            .into_iter()
-            .map(f64::from)
-            .collect();
-        let mut resampler = Fft::<f64>::new_custom(
-            rate as usize,
-            SAMPLE_RATE as usize,
-            block_frames(rate, SAMPLE_RATE),
-            1,
-            1,
-            WindowFunction::BlackmanHarris2,
-            FixedSync::Input,
-        )
-        .unwrap();
-        let adapter = InterleavedSlice::new(&input, 1, input.len()).unwrap();
-        let output = resampler.process_all(&adapter, input.len(), None).unwrap();
-        output.take_data().into_iter().map(|s| s as f32).collect()
+        rubato_f64(&downmix(samples, usize::from(channels)), rate, SAMPLE_RATE)
     }
 
     /// Noise plus a few sines, peaking near full scale.

@@ -585,16 +585,7 @@ fn count_below(window: &[f32], v: f32) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn noise(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (s >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
+    use coda_dsp::testing::noise;
 
     fn naive_median(row: &[f32], kernel: usize) -> Vec<f32> {
         let half = (kernel / 2) as isize;

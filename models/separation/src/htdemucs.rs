@@ -416,10 +416,6 @@ fn resample_fit(signal: &[f32], from: u32, to: u32, len: usize) -> Result<Vec<f3
 mod tests {
     use std::cell::Cell;
 
-    use coda_dsp::resample::block_frames;
-    use rubato::audioadapter_buffers::direct::InterleavedSlice;
-    use rubato::{Fft, FixedSync, Resampler as _, WindowFunction};
-
     use super::*;
 
     const SMALL: usize = 1000;
@@ -757,21 +753,7 @@ mod tests {
         ] {
             let want = resampled_len(signal.len(), from, to);
             // rubato's own resampler with the shared sizing rule.
-            let mut resampler = Fft::<f32>::new_custom(
-                from as usize,
-                to as usize,
-                block_frames(from, to),
-                1,
-                1,
-                WindowFunction::BlackmanHarris2,
-                FixedSync::Input,
-            )
-            .unwrap();
-            let adapter = InterleavedSlice::new(&signal[..], 1, signal.len()).unwrap();
-            let got = resampler
-                .process_all(&adapter, signal.len(), None)
-                .unwrap()
-                .take_data();
+            let got = coda_dsp::testing::rubato_resample(&signal, from, to);
             assert_eq!(got.len(), want, "{from} -> {to}");
             let ours = Resampler::new(from, to).unwrap().output_len(signal.len());
             assert_eq!(ours, want, "{from} -> {to}");
