@@ -92,27 +92,19 @@ pub fn run(args: &SeparateArgs) -> anyhow::Result<(Vec<PathBuf>, Timings)> {
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("creating {}", args.out_dir.display()))?;
     // Hundreds of megabytes for a long song: the page-cache copies go faster side by side.
-    let written = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .files
-            .iter()
-            .map(|(name, _, bytes)| {
-                let path = args.out_dir.join(name);
-                scope.spawn(move || {
-                    std::fs::write(&path, bytes)
-                        .with_context(|| format!("writing {}", path.display()))
-                        .map(|()| path)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a file writer panicked")))
-            })
-            .collect::<anyhow::Result<Vec<PathBuf>>>()
-    })?;
+    let written = coda_dsp::parallel::map(
+        "write-stems",
+        &files.files,
+        files.files.len(),
+        |(name, _, bytes)| {
+            let path = args.out_dir.join(name);
+            std::fs::write(&path, bytes)
+                .with_context(|| format!("writing {}", path.display()))
+                .map(|()| path)
+        },
+    )?
+    .into_iter()
+    .collect::<anyhow::Result<Vec<PathBuf>>>()?;
     bar.finish_and_clear();
     let timings = Timings {
         decode,

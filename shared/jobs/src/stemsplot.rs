@@ -286,20 +286,11 @@ fn draw(
     let width = WIDTH;
     let height = image_height(rows.len());
     let plot_w = plot_width() as usize;
-    let envelopes: Vec<Envelope> = std::thread::scope(|scope| {
-        // Ten minutes of stereo at 48 kHz is 58 M samples per row: rows go in parallel.
-        let handles: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                let samples = r.2;
-                scope.spawn(move || envelope(samples, ch, total_frames, plot_w))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().map_err(|_| draw_error("envelope thread panicked")))
-            .collect::<Result<_, _>>()
-    })?;
+    // Ten minutes of stereo at 48 kHz is 58 M samples per row: rows go in parallel.
+    let envelopes: Vec<Envelope> = coda_dsp::parallel::map("envelope", &rows, rows.len(), |r| {
+        envelope(r.2, ch, total_frames, plot_w)
+    })
+    .map_err(draw_error)?;
     let peak = envelopes.iter().map(|e| e.peak).fold(0.0f32, f32::max);
     let scale = peak.max(MIN_SCALE);
 

@@ -29,7 +29,7 @@ use crate::{CodaError, Result};
 
 /// The one retry policy of a read-modify-write that lost a race ([`CodaError::Stale`]): bounded, with jittered backoff.
 ///
-/// ```ignore
+/// ```text
 /// let mut retry = ConflictRetry::new("job 'j'", 64);
 /// loop {
 ///     let row = read().await?;

@@ -226,32 +226,23 @@ impl StemFiles {
                     .map_err(|e| invalid_params("format", e.to_string())),
             }
         };
-        let (encoded, picture) = std::thread::scope(|scope| {
-            let handles: Vec<_> = Stem::ALL
-                .iter()
-                .map(|&stem| {
-                    let encode = &encode;
-                    scope.spawn(move || encode(stems.get(stem)))
-                })
-                .collect();
-            let named: Vec<(&str, &[f32])> = Stem::ALL
-                .iter()
-                .map(|&s| (s.name(), stems.get(s)))
-                .collect();
-            let picture = render_stems(mixture, &named, stems.channels, stems.sample_rate)
-                .map_err(CodaError::Internal);
-            let encoded: Vec<Result<Vec<u8>>> = handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(CodaError::Internal("a stem encoder panicked".into()))
-                    })
-                })
-                .collect();
-            (encoded, picture)
-        });
+        let named: Vec<(&str, &[f32])> = Stem::ALL
+            .iter()
+            .map(|&s| (s.name(), stems.get(s)))
+            .collect();
+        // The four encoders and the picture, side by side: `None` is the picture.
+        let tasks: Vec<Option<Stem>> = Stem::ALL.iter().copied().map(Some).chain([None]).collect();
+        let mut done = coda_dsp::parallel::run_tasks("stem-files", tasks, 5, |task| match task {
+            Some(stem) => encode(stems.get(stem)),
+            None => render_stems(mixture, &named, stems.channels, stems.sample_rate)
+                .map_err(CodaError::Internal),
+        })
+        .map_err(|e| CodaError::Internal(e.to_string()))?;
+        let picture = done
+            .pop()
+            .unwrap_or_else(|| Err(CodaError::Internal("no picture".into())));
         let mut files = Vec::with_capacity(5);
-        for (stem, bytes) in Stem::ALL.iter().zip(encoded) {
+        for (stem, bytes) in Stem::ALL.iter().zip(done) {
             files.push((format!("{}.{ext}", stem.name()), content_type, bytes?));
         }
         files.push(("stems.png".into(), "image/png", picture?));
