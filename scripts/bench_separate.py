@@ -141,7 +141,7 @@ def table(title, cols, rows):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--set", default=".cache/separation-set")
+    ap.add_argument("--set", default=subprocess.run([sys.executable, "scripts/separation_set.py", "--default-dir"], capture_output=True, text=True, check=True).stdout.strip())
     ap.add_argument("--coda", default="target/release/coda")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--work", default=".bench/separate")

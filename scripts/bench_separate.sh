@@ -5,14 +5,14 @@
 #
 #   scripts/bench_separate.sh [SET_DIR] [RUNS] [-- EXTRA CODA ARGS, e.g. --model dsp]
 #
-# SET_DIR defaults to .cache/separation-set (rendered first when missing); RUNS (3) is
+# SET_DIR defaults to the test set's cache folder (see scripts/separation_set.sh; rendered first when missing); RUNS (3) is
 # how many times coda separates song-3min.wav for the speed figures. librosa goes into
 # .bench/separate-venv (PyPI only). Prints markdown tables (speed: wall, real-time
 # factor, peak RSS; quality: plain SDR per stem and piece, with means), so the output
 # can be pasted into a note as it is; outputs go to .bench/separate/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SET=.cache/separation-set
+SET=$(python3 scripts/separation_set.py --default-dir)
 RUNS=3
 [ $# -gt 0 ] && [ "$1" != "--" ] && { SET=$1; shift; }
 [ $# -gt 0 ] && [ "$1" != "--" ] && { RUNS=$1; shift; }

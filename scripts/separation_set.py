@@ -323,10 +323,22 @@ def main(out):
     print(f"  song-3min.wav {total / RATE:.1f} s ({i} excerpts); {time.time() - t0:.1f} s in all")
 
 
+def default_dir():
+    """Outside the clone, so a fresh clone on the same machine reuses it; keyed by the generator version."""
+    env = os.environ.get("CODA_SEPARATION_SET")
+    if env:
+        return env
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "coda-tests", f"separation-set-v{GENERATOR_VERSION}")
+
+
 if __name__ == "__main__":
     a = sys.argv[1:]
+    if a and a[0] == "--default-dir":
+        print(default_dir())
+        sys.exit(0)
     if a and a[0] == "--check":
-        sys.exit(check(a[1] if len(a) > 1 else ".cache/separation-set"))
+        sys.exit(check(a[1] if len(a) > 1 else default_dir()))
     if len(a) > 1 or (a and a[0].startswith("-")):
         sys.exit(__doc__)
-    main(a[0] if a else ".cache/separation-set")
+    main(a[0] if a else default_dir())

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Renders the multitrack test set for stem separation (see tests/data/separation/README.md).
 #
-#   scripts/separation_set.sh [OUT_DIR]      (default .cache/separation-set)
+#   scripts/separation_set.sh [OUT_DIR]
+#
+# OUT_DIR defaults to $CODA_SEPARATION_SET, else ${XDG_CACHE_HOME:-~/.cache}/coda-tests/separation-set-vN
+# (N = GENERATOR_VERSION): outside the clone, so fresh clones on one machine render it once.
 #
 # Five 4-part Bach chorales from the music21 corpus (PyPI), each voice rendered on its
 # own with fluidsynth + the FluidR3 GM soundfont (Debian) into a ground-truth stem:
@@ -11,7 +14,7 @@
 # scripts/separation_set.py) and every file it lists is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${1:-.cache/separation-set}
+OUT=${1:-$(python3 scripts/separation_set.py --default-dir)}
 PY=.venv/bin/python
 
 if python3 scripts/separation_set.py --check "$OUT"; then

@@ -3,7 +3,7 @@
 #  - .venv with moto[server] (the AWS emulator the tests start), cfn-lint, cargo-lambda,
 #    schemathesis and openapi-spec-validator (the OpenAPI document's judges), from PyPI;
 #  - the model files in ~/.local/share/coda/models (onnxruntime and basic-pitch wheels from PyPI, hash-checked);
-#  - the multitrack separation test set in .cache/separation-set (music21 corpus from PyPI,
+#  - the multitrack separation test set in ~/.cache/coda-tests/separation-set-v1, outside the clone (music21 corpus from PyPI,
 #    rendered with Debian's fluidsynth + fluid-soundfont-gm, installed with apt when missing);
 #  - cfn-lint on infra/template.yaml;
 #  - cargo test for the whole workspace (unit, contract on SQLite and on moto, end to end);

@@ -30,10 +30,7 @@ fn gain_of(stem: &str, channel: usize) -> f32 {
 
 /// A piece of the rendered set (`scripts/separation_set.sh`): 20.7 s, 44.1 kHz stereo float.
 fn rendered_mixture() -> PathBuf {
-    let set = match std::env::var_os("CODA_SEPARATION_SET") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/separation-set"),
-    };
+    let set = coda_dsp::testing::separation_set_dir();
     let path = set.join("bwv267/mixture.wav");
     assert!(
         path.is_file(),

@@ -5,6 +5,25 @@ use rubato::{Fft, FixedSync, Resampler, WindowFunction};
 
 use crate::resample::block_frames;
 
+/// The version of `scripts/separation_set.py` (its `GENERATOR_VERSION`) the tests expect.
+pub const SEPARATION_SET_VERSION: u32 = 1;
+
+/// Where `scripts/separation_set.sh` renders the multitrack test set: `$CODA_SEPARATION_SET`,
+/// else `${XDG_CACHE_HOME:-~/.cache}/coda-tests/separation-set-v1`, outside any clone.
+pub fn separation_set_dir() -> std::path::PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = var("CODA_SEPARATION_SET") {
+        return dir.into();
+    }
+    let cache = var("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| var("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| std::path::PathBuf::from(".cache"));
+    cache
+        .join("coda-tests")
+        .join(format!("separation-set-v{SEPARATION_SET_VERSION}"))
+}
+
 /// `n` samples of uniform noise in -0.5..0.5 from a fixed LCG, the same for the same `seed`.
 pub fn noise(n: usize, seed: u32) -> Vec<f32> {
     let mut s = seed;

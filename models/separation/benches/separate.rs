@@ -1,17 +1,13 @@
 //! The built-in separator on the rendered set's 3-minute stereo song, stage by
 //! stage: `cargo bench -p coda-separation --bench separate`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use coda_separation::dsp::{separate_dsp, DspOptions};
 
 fn song() -> PathBuf {
-    match std::env::var_os("CODA_SEPARATION_SET") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/separation-set"),
-    }
-    .join("song-3min.wav")
+    coda_dsp::testing::separation_set_dir().join("song-3min.wav")
 }
 
 fn main() {

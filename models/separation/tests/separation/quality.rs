@@ -11,10 +11,7 @@ use coda_separation::dsp::{separate_dsp, DspOptions, VocalMethod};
 use coda_separation::Stem;
 
 fn set_dir() -> PathBuf {
-    match std::env::var_os("CODA_SEPARATION_SET") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/separation-set"),
-    }
+    coda_dsp::testing::separation_set_dir()
 }
 
 fn read_wav(path: &Path) -> (Vec<f32>, u32, u16) {
