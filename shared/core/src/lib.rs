@@ -14,9 +14,10 @@ pub mod ports;
 pub mod range;
 pub mod services;
 pub mod sniff;
-pub mod webhooks;
 pub mod worker;
 
+/// The webhook wire format, signing and destination policy (`coda-webhooks`), where the services use it.
+pub use coda_webhooks as webhooks;
 pub use error::CodaError;
 
 /// Result type used throughout the domain.
