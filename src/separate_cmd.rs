@@ -1,6 +1,5 @@
 //! `coda separate IN --out DIR`: the `separate` job's files, written locally with a progress bar.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -9,7 +8,6 @@ use coda_core::kinds::KindParams;
 use coda_jobs::separate::SeparateOptions;
 use coda_jobs::separate::{check_separable, decode_input, separate_decoded, Stage, StemFiles};
 use coda_jobs::{ModelSettings, SharedHtDemucs};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// What `coda separate` was asked to do.
 pub struct SeparateArgs {
@@ -50,16 +48,7 @@ pub fn run(args: &SeparateArgs) -> anyhow::Result<(Vec<PathBuf>, Timings)> {
     let started = Instant::now();
     let bytes =
         std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
-    let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr())
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg:<10} [{bar:30}] {pos}/{len} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let bar = crate::progress_bar("");
     bar.set_message("decoding");
     let audio = decode_input(&bytes).map_err(fail)?;
     drop(bytes);

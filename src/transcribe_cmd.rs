@@ -1,6 +1,5 @@
 //! `coda transcribe IN --out DIR`: the `transcribe` job's files, written locally with a progress bar.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -11,7 +10,6 @@ use coda_jobs::transcribe::{
     model_input, params_from_options, transcribe_input, Stage, TranscriptionFiles,
 };
 use coda_jobs::{ModelSettings, SharedModel};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// What `coda transcribe` was asked to do.
 pub struct TranscribeArgs {
@@ -54,19 +52,7 @@ pub fn run(args: &TranscribeArgs) -> anyhow::Result<(usize, Timings)> {
     let bytes =
         std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
 
-    // indicatif draws nothing when standard error is not a terminal; say so explicitly anyway.
-    let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr())
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {msg:<10} [{bar:30}] {pos}/{len} windows {elapsed}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
+    let bar = crate::progress_bar(" windows");
     bar.set_message("decoding");
     let shared = SharedModel::new(args.model.clone());
     let work_started = Instant::now();
