@@ -25,7 +25,22 @@ impl Drop for Served {
 
 /// Starts `coda serve` on a free port over `data` and reads its address and token.
 pub fn serve(data: &std::path::Path) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coda"))
+    serve_limited(data, None)
+}
+
+/// [`serve`] under `prlimit --as=BYTES` when `address_space` is given, as a Lambda or an ECS task caps memory.
+pub fn serve_limited(data: &std::path::Path, address_space: Option<u64>) -> Served {
+    let mut command = match address_space {
+        Some(bytes) => {
+            let mut c = Command::new("prlimit");
+            c.arg(format!("--as={bytes}"))
+                .arg("--")
+                .arg(env!("CARGO_BIN_EXE_coda"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_coda")),
+    };
+    let mut child = command
         .args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(data)
         .env("CODA_JOB_VISIBILITY_SECS", "1")
@@ -238,4 +253,75 @@ pub async fn get_bytes(c: &reqwest::Client, url: &str) -> (String, Vec<u8>) {
     assert_eq!(r.status(), 200, "{url}");
     let ct = r.headers()["content-type"].to_str().unwrap().to_string();
     (ct, r.bytes().await.unwrap().to_vec())
+}
+
+/// The crafted files of `shared/audio/tests/data/hostile-audio` (see its README).
+fn hostile(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("shared/audio/tests/data/hostile-audio")
+        .join(name)
+}
+
+/// The files that made symphonia ask for 3.3 to 4.3 GB, and one that overflowed a capacity.
+const ALLOCATION_BOMBS: [&str; 4] = [
+    "probe_signal_SIGABRT_c246b4bb50ff.m4a",
+    "probe_signal_SIGABRT_32f943d39a2c.flac",
+    "probe_signal_SIGABRT_d5b3ddbf8a44.flac",
+    "probe_panic_33f380541e82.m4a",
+];
+
+/// Under a 3 GiB address-space cap these aborted the whole server; now each fails its job once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_audio_fails_its_job_and_kills_no_server_under_a_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = serve_limited(dir.path(), Some(3 << 30));
+    let c = reqwest::Client::new();
+    for name in ALLOCATION_BOMBS
+        .into_iter()
+        .chain(["probe_panic_20e571cc8e3c.wav"])
+    {
+        let bytes = std::fs::read(hostile(name)).unwrap();
+        let (job, _) = upload_and_wait(&c, &s, name, bytes, "probe").await;
+        assert_eq!(job["status"], "failed", "{name}: {job}");
+        assert_eq!(job["error"]["code"], "INVALID_AUDIO", "{name}: {job}");
+        assert_eq!(job["attempts"], 1, "{name}: {job}");
+        assert!(
+            s.child.try_wait().unwrap().is_none(),
+            "{name} killed the server"
+        );
+    }
+    let h: Value = c
+        .get(format!("{}/v1/health", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(h["status"], "ok");
+}
+
+/// `coda probe` under the same cap: a clean INVALID_AUDIO exit, not a signal.
+#[test]
+fn coda_probe_refuses_hostile_audio_under_a_memory_limit() {
+    for name in ALLOCATION_BOMBS {
+        let out = Command::new("prlimit")
+            .arg(format!("--as={}", 3u64 << 30))
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_coda"))
+            .arg("probe")
+            .arg(hostile(name))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{name}: {:?} {stderr}",
+            out.status
+        );
+        assert!(stderr.contains("INVALID_AUDIO"), "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    }
 }

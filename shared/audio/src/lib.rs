@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod flac;
+mod preflight;
 
 use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -107,6 +108,8 @@ fn decode_as(bytes: &[u8], ext_hint: Option<&str>, mono: bool) -> Result<Decoded
     if bytes.is_empty() {
         return Err(invalid("file is empty"));
     }
+    // Sizes a demuxer would allocate from, checked against the bytes that are there.
+    preflight::check(bytes)?;
     // A well-formed PCM WAV has symphonia read only its header; the samples are then converted
     // in bulk here rather than packet by packet. Anything unusual, including every error, goes
     // the ordinary way, which says what is wrong.

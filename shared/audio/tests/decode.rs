@@ -407,3 +407,39 @@ fn audio_error_displays_plain_message() {
         "audio i/o: disk full"
     );
 }
+
+/// The mutation fuzz's finds (`tests/data/hostile-audio/README.md`): each one is a clean
+/// `Invalid`, without a panic (caught or not) and without asking for gigabytes.
+#[test]
+fn hostile_files_are_invalid_without_a_panic() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static PANICS: AtomicUsize = AtomicUsize::new(0);
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/hostile-audio");
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("probe_"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 18, "{names:?}");
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {
+        PANICS.fetch_add(1, Ordering::SeqCst);
+    }));
+    let mut messages = vec![];
+    for name in &names {
+        let bytes = std::fs::read(format!("{dir}/{name}")).unwrap();
+        let before = PANICS.load(Ordering::SeqCst);
+        let result = decode(&bytes, name.rsplit('.').next());
+        let panicked = PANICS.load(Ordering::SeqCst) - before;
+        messages.push((name.clone(), panicked, result.map(|a| a.frames())));
+    }
+    std::panic::set_hook(previous);
+    for (name, panicked, result) in messages {
+        assert_eq!(panicked, 0, "{name} panicked inside the decoder");
+        match result {
+            Err(AudioError::Invalid(msg)) => assert!(!msg.is_empty(), "{name}"),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+}
