@@ -22,4 +22,5 @@ pub fn init(format: LogFormat) {
             .with_span_list(true)
             .try_init(),
     };
+    coda_core::panics::log_panics();
 }

@@ -206,6 +206,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // One line per panic, also for the file commands that set up no logging.
+    coda_core::panics::log_panics();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ pub mod filename;
 pub mod keys;
 pub mod kinds;
 pub mod model;
+pub mod panics;
 pub mod params;
 pub mod ports;
 pub mod range;

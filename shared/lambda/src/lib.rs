@@ -39,6 +39,7 @@ pub fn init_logging() {
         .with_env_filter(tracing_subscriber::EnvFilter::new(level.to_lowercase()))
         .without_time()
         .try_init();
+    coda_core::panics::log_panics();
 }
 
 /// The configuration of a function: defaults for Lambda, then its `CODA_*` environment.
