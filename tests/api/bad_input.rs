@@ -284,3 +284,60 @@ async fn upload_limit_applies_to_multipart_too() {
     let r = app.post_file("hal", &sid, "../x.wav", vec![1, 2]).await;
     assert_eq!(error_of(r).await, is(400, "INVALID_FILENAME"));
 }
+
+/// Eight PUTs at once to one signed URL: the slot takes exactly one, the rest are 409 (#13 defect 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_upload_slot_takes_one_write() {
+    let app = spawn_app().await;
+    let wav = tone_wav(440.0, 0.5, 0.5, 8000, 1);
+    let r = app
+        .post_json(
+            "hal",
+            "/v1/uploads",
+            json!({"filename": "a.wav", "size": wav.len(), "jobs": ["probe"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let up: Value = r.json().await.unwrap();
+    let url = up["put_url"].as_str().unwrap().to_string();
+    let puts: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, url, body) = (app.client.clone(), url.clone(), wav.clone());
+            tokio::spawn(async move { client.put(url).body(body).send().await.unwrap() })
+        })
+        .collect();
+    let mut statuses = vec![];
+    for p in puts {
+        let r = p.await.unwrap();
+        statuses.push(match r.status().as_u16() {
+            200 => (200, String::new()),
+            _ => error_of(r).await,
+        });
+    }
+    let ok = statuses.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(ok, 1, "{statuses:?}");
+    for (status, code) in statuses.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!(
+            (*status, code.as_str()),
+            (409, "ALREADY_UPLOADED"),
+            "{statuses:?}"
+        );
+    }
+    // The one write starts the one probe.
+    let id = up["upload_id"].as_str().unwrap();
+    let mut job_ids = Value::Null;
+    for _ in 0..200 {
+        let u: Value = app
+            .get("hal", &format!("/v1/uploads/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if u["state"] == "received" {
+            job_ids = u["job_ids"].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(job_ids.as_array().map(Vec::len), Some(1), "{job_ids}");
+}

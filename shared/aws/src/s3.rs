@@ -120,6 +120,34 @@ impl BlobStore for S3BlobStore {
         })
     }
 
+    async fn put_new(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta> {
+        validate_key(key)?;
+        let size = bytes.len() as u64;
+        // S3's conditional write: the first PUT creates, later ones get 412 (or 409 while one is in flight).
+        let out = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .if_none_match("*")
+            .body(ByteStream::from(bytes))
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(BlobMeta {
+                key: key.to_string(),
+                size,
+                content_type: content_type.to_string(),
+                etag: bare_etag(out.e_tag()),
+            }),
+            Err(e) if matches!(http_status(&e), Some(409 | 412)) => Err(CodaError::AlreadyExists(
+                format!("object '{key}' already exists"),
+            )),
+            Err(e) => Err(sdk_error(&format!("put '{key}'"), e)),
+        }
+    }
+
     async fn get(&self, key: &str, range: Option<(u64, u64)>) -> Result<BlobData> {
         validate_key(key)?;
         let mut req = self.client.get_object().bucket(&self.bucket).key(key);

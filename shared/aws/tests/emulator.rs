@@ -130,6 +130,11 @@ async fn queue_wait() {
 }
 
 #[tokio::test]
+async fn blob_put_new() {
+    contract::check_blob_put_new(env().await.adapters.blobs.as_ref()).await;
+}
+
+#[tokio::test]
 async fn blob_basics() {
     contract::check_blob_basics(env().await.adapters.blobs.as_ref()).await;
 }

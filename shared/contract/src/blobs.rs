@@ -250,3 +250,52 @@ pub async fn check_blob_presign_urls(store: &dyn BlobStore) {
     );
     assert_eq!(code(store.presign_get("a//b", ttl).await), "INVALID_KEY");
 }
+
+/// A create-only write refuses a taken key and leaves it as it was; of eight at once exactly one wins.
+pub async fn check_blob_put_new(store: &dyn BlobStore) {
+    let ct = "application/octet-stream";
+    let key = format!("{}/once.bin", uid("t"));
+    let first = store
+        .put_new(&key, Bytes::from_static(b"first"), ct)
+        .await
+        .unwrap();
+    assert_eq!(first.size, 5);
+    assert_eq!(
+        code(store.put_new(&key, Bytes::from_static(b"second"), ct).await),
+        "ALREADY_EXISTS"
+    );
+    assert_eq!(&store.get(&key, None).await.unwrap().bytes[..], b"first");
+
+    let race = format!("{}/race.bin", uid("t"));
+    let put = |i: u8| store.put_new(&race, Bytes::from(vec![i; 16]), ct);
+    let r = tokio::join!(
+        put(0),
+        put(1),
+        put(2),
+        put(3),
+        put(4),
+        put(5),
+        put(6),
+        put(7)
+    );
+    let results = [r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7];
+    let winners: Vec<u8> = (0..8u8)
+        .filter(|&i| results[usize::from(i)].is_ok())
+        .collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one create-only write wins: {winners:?}"
+    );
+    for r in results.into_iter().filter(|r| r.is_err()) {
+        assert_eq!(code(r), "ALREADY_EXISTS");
+    }
+    let stored = store.get(&race, None).await.unwrap().bytes;
+    assert_eq!(
+        &stored[..],
+        &[winners[0]; 16][..],
+        "the winner's bytes stay"
+    );
+    store.delete(&key).await.unwrap();
+    store.delete(&race).await.unwrap();
+}

@@ -20,7 +20,7 @@ pub mod webhooks;
 
 pub use blobs::{
     check_blob_basics, check_blob_delete_prefix, check_blob_keys, check_blob_presign_urls,
-    check_blob_ranges,
+    check_blob_put_new, check_blob_ranges,
 };
 pub use queues::{
     check_queue_dead_letter, check_queue_delay, check_queue_delivery, check_queue_visibility,

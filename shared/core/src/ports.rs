@@ -38,6 +38,8 @@ pub struct BlobData {
 pub trait BlobStore: Send + Sync {
     /// Writes a whole object, replacing any previous one.
     async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta>;
+    /// Writes an object only where none is (`CodaError::AlreadyExists` otherwise); of concurrent writers exactly one wins.
+    async fn put_new(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta>;
     /// Reads a whole object or the inclusive byte range `[start, end]`; NotFound if absent.
     async fn get(&self, key: &str, range: Option<(u64, u64)>) -> Result<BlobData>;
     /// Metadata, or None if absent.

@@ -135,6 +135,40 @@ async fn ingest_batch_creates_jobs_once_and_decodes_keys() {
         .unwrap()
         .unwrap();
     assert_eq!(again.job_ids, first.job_ids);
+
+    // A second write to the same slot (a presigned S3 PUT cannot refuse it) starts no jobs.
+    let depth = l.queue.depth().await.unwrap();
+    let rewritten =
+        serde_json::to_string(&batch_with_etag(&event("sqs-s3-put.json"), "0ther")).unwrap();
+    let batch: SqsEvent = serde_json::from_str(&rewritten).unwrap();
+    let resp = handle_ingest_batch(&l.ingest(), batch).await;
+    assert!(resp.batch_item_failures.is_empty(), "{resp:?}");
+    let after = l
+        .uploads
+        .get("upl_0123456789abcdef")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((after.job_ids, after.etag), (first.job_ids, first.etag));
+    assert_eq!(
+        l.queue.depth().await.unwrap(),
+        depth,
+        "no job for the second write"
+    );
+}
+
+/// The SQS batch `raw` with every S3 record's object etag replaced by `etag`.
+fn batch_with_etag(raw: &str, etag: &str) -> serde_json::Value {
+    let mut batch: serde_json::Value = serde_json::from_str(raw).unwrap();
+    for record in batch["Records"].as_array_mut().unwrap() {
+        let mut body: serde_json::Value =
+            serde_json::from_str(record["body"].as_str().unwrap()).unwrap();
+        for r in body["Records"].as_array_mut().into_iter().flatten() {
+            r["s3"]["object"]["eTag"] = serde_json::Value::String(etag.into());
+        }
+        record["body"] = serde_json::Value::String(body.to_string());
+    }
+    batch
 }
 
 #[tokio::test]

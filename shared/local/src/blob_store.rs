@@ -194,7 +194,13 @@ impl Folder {
         }))
     }
 
-    fn put(&self, key: &str, bytes: &[u8], content_type: &str) -> Result<BlobMeta> {
+    fn put(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        content_type: &str,
+        if_absent: bool,
+    ) -> Result<BlobMeta> {
         let etag = hex::encode(Sha256::digest(bytes))[..32].to_string();
         let meta = StoredMeta {
             content_type: content_type.to_string(),
@@ -210,7 +216,7 @@ impl Folder {
                 return Err(e);
             }
         };
-        let result = self.commit(key, &tmp_object, &tmp_meta);
+        let result = self.commit(key, &tmp_object, &tmp_meta, if_absent);
         if result.is_err() {
             let _ = fs::remove_file(&tmp_object);
             let _ = fs::remove_file(&tmp_meta);
@@ -225,10 +231,18 @@ impl Folder {
     }
 
     /// Renames the synced temporary files into place: object first, meta (the commit point) last.
-    fn commit(&self, key: &str, tmp_object: &Path, tmp_meta: &Path) -> Result<()> {
+    ///
+    /// With `if_absent`, an object already at `key` (its meta, the commit point) is `AlreadyExists`:
+    /// checked under the store's write lock, so of concurrent writers exactly one commits.
+    fn commit(&self, key: &str, tmp_object: &Path, tmp_meta: &Path, if_absent: bool) -> Result<()> {
         let _guard = self.lock.write().unwrap_or_else(|p| p.into_inner());
         let object = self.object_path(key);
         let meta = self.meta_path(key);
+        if if_absent && meta.exists() {
+            return Err(CodaError::AlreadyExists(format!(
+                "object '{key}' already exists"
+            )));
+        }
         check_free(key, &self.objects, &object)?;
         check_free(key, &self.meta, &meta)?;
         for (tmp, dest) in [(tmp_object, &object), (tmp_meta, &meta)] {
@@ -420,26 +434,55 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-#[async_trait]
-impl BlobStore for FolderBlobStore {
-    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta> {
+impl FolderBlobStore {
+    /// Writes `key` (only where nothing is, with `if_absent`) and raises its event.
+    async fn store(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        content_type: &str,
+        if_absent: bool,
+    ) -> Result<BlobMeta> {
         validate_key(key)?;
         let folder = self.folder.clone();
         let (k, ct) = (key.to_string(), content_type.to_string());
-        let meta = blocking(move || folder.put(&k, &bytes, &ct)).await?;
+        let meta = blocking(move || folder.put(&k, &bytes, &ct, if_absent)).await?;
         if let Some((events, prefix)) = &self.events {
             if key.starts_with(prefix.as_str()) {
-                events
+                let raised = events
                     .object_created(ObjectCreated {
                         bucket: "local".to_string(),
                         key: key.to_string(),
                         size: meta.size,
                         etag: meta.etag.clone(),
                     })
-                    .await?;
+                    .await;
+                match raised {
+                    // Without its event the object would block every retry of a create-only
+                    // write; this write committed it, so this write takes it back. (A plain
+                    // put leaves the object, and its retry raises the event again.)
+                    Err(e) if if_absent => {
+                        let folder = self.folder.clone();
+                        let k = key.to_string();
+                        let _ = blocking(move || folder.delete(&k)).await;
+                        return Err(e);
+                    }
+                    other => other?,
+                }
             }
         }
         Ok(meta)
+    }
+}
+
+#[async_trait]
+impl BlobStore for FolderBlobStore {
+    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta> {
+        self.store(key, bytes, content_type, false).await
+    }
+
+    async fn put_new(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta> {
+        self.store(key, bytes, content_type, true).await
     }
 
     async fn get(&self, key: &str, range: Option<(u64, u64)>) -> Result<BlobData> {

@@ -202,6 +202,12 @@ async fn queue_wait() {
 }
 
 #[tokio::test]
+async fn blob_put_new() {
+    let dir = tempfile::tempdir().unwrap();
+    contract::check_blob_put_new(&blob_store(&dir, manual_clock())).await;
+}
+
+#[tokio::test]
 async fn blob_basics() {
     let dir = tempfile::tempdir().unwrap();
     contract::check_blob_basics(&blob_store(&dir, manual_clock())).await;

@@ -87,6 +87,16 @@ async fn handle_object_created(
         requeue_pending(&upload, jobs, queue).await?;
         return Ok(IngestOutcome::Duplicate);
     }
+    if upload.state == UploadState::Received {
+        // A slot takes one write. Locally the store refuses the second; a presigned S3 PUT
+        // cannot, so its event starts nothing here.
+        return Ok(IngestOutcome::Ignored(format!(
+            "upload '{}' already took its bytes (etag {}); a later write (etag {}) starts no jobs",
+            upload.upload_id,
+            upload.etag.as_deref().unwrap_or("?"),
+            event.etag
+        )));
+    }
     let meta = blobs.head(&event.key).await?;
     let content_type = meta
         .map(|m| m.content_type)

@@ -205,12 +205,10 @@ impl Uploads {
             .await?
             .filter(|u| u.key == key)
             .ok_or_else(not_found)?;
-        // The row turns `received` only once ingest has run, so the object itself is checked too.
+        // The row turns `received` only once ingest has run, so the object is looked at too; this
+        // answers a late PUT early, and the create-only write below settles concurrent ones.
         if upload.state != UploadState::Pending || blobs.head(key).await?.is_some() {
-            return Err(CodaError::Conflict {
-                code: "ALREADY_UPLOADED",
-                message: "this upload already received its bytes; create a new upload".into(),
-            });
+            return Err(already_uploaded());
         }
         if upload.expires_at <= self.a.clock.now() {
             return Err(CodaError::Unauthorized("upload URL has expired".into()));
@@ -258,12 +256,21 @@ impl Uploads {
                 details: serde_json::json!({ "detected": kind.mime(), "kind": job_kind.as_str(), "accepted": wanted }),
             });
         }
-        if let Err(e) = blobs.put(key, bytes, kind.mime()).await {
-            // Without its ingest event the object would block every retry as ALREADY_UPLOADED.
-            let _ = blobs.delete(key).await;
-            return Err(e);
+        // Exactly one of concurrent PUTs to the same slot creates the object.
+        match blobs.put_new(key, bytes, kind.mime()).await {
+            Err(CodaError::AlreadyExists(_)) => return Err(already_uploaded()),
+            Err(e) => return Err(e),
+            Ok(_) => {}
         }
         Ok(upload)
+    }
+}
+
+/// A slot that already took its bytes.
+fn already_uploaded() -> CodaError {
+    CodaError::Conflict {
+        code: "ALREADY_UPLOADED",
+        message: "this upload already received its bytes; create a new upload".into(),
     }
 }
 
