@@ -5,8 +5,14 @@ use crate::CodaError;
 /// Resolves a `Range: bytes=...` header against a blob of `size` bytes.
 ///
 /// Returns the inclusive `(start, end)`; None means "send it all" (no header,
-/// or a unit Coda does not serve). Multiple ranges are served as the first one
-/// would not be what the client asked for, so they are refused with 416.
+/// or a unit Coda does not serve).
+///
+/// Several ranges (`bytes=0-1,5-6`) are answered with the whole body as 200,
+/// which RFC 9110 allows (a server may ignore `Range`): Coda serves no
+/// `multipart/byteranges`, and the first range alone would not be what was
+/// asked for. 416 only when no range of the set is satisfiable, as the RFC
+/// requires; a set of more than [`MAX_RANGES`] is not looked into and is sent
+/// whole too.
 pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, CodaError> {
     let Some(h) = header else { return Ok(None) };
     let unsatisfiable = || CodaError::RangeNotSatisfiable { size };
@@ -14,8 +20,24 @@ pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>
         return Ok(None);
     };
     if spec.contains(',') {
-        return Err(unsatisfiable());
+        let specs: Vec<&str> = spec.split(',').map(str::trim).collect();
+        if specs.len() > MAX_RANGES {
+            return Ok(None);
+        }
+        return match specs.iter().any(|s| one_range(s, size).is_ok()) {
+            true => Ok(None),
+            false => Err(unsatisfiable()),
+        };
     }
+    one_range(spec, size).map(Some)
+}
+
+/// Most ranges in one header that are looked at; a longer set is served whole without parsing it.
+pub const MAX_RANGES: usize = 16;
+
+/// One `first-last`, `first-` or `-suffix` against `size` bytes.
+fn one_range(spec: &str, size: u64) -> Result<(u64, u64), CodaError> {
+    let unsatisfiable = || CodaError::RangeNotSatisfiable { size };
     let (a, b) = spec.split_once('-').ok_or_else(unsatisfiable)?;
     let (a, b) = (a.trim(), b.trim());
     let range = if a.is_empty() {
@@ -36,7 +58,7 @@ pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>
         }
         (start, end.min(size - 1))
     };
-    Ok(Some(range))
+    Ok(range)
 }
 
 #[cfg(test)]
@@ -61,7 +83,7 @@ mod tests {
             "bytes=5-2",
             "bytes=-0",
             "bytes=a-b",
-            "bytes=0-1,3-4",
+            "bytes=10-11,20-",
             "bytes=",
             "bytes=x",
         ] {
@@ -72,5 +94,20 @@ mod tests {
             );
         }
         assert!(parse_range(Some("bytes=0-"), 0).is_err());
+    }
+
+    #[test]
+    fn a_set_with_a_satisfiable_range_is_served_whole() {
+        for h in [
+            "bytes=0-1,5-6",
+            "bytes=0-5,3-8",
+            "bytes=20-30,2-3",
+            "bytes=-2, 0-0",
+        ] {
+            assert_eq!(parse_range(Some(h), 10).unwrap(), None, "{h}");
+        }
+        // More than the cap is not looked into.
+        let many = format!("bytes={}", vec!["50-60"; MAX_RANGES + 1].join(","));
+        assert_eq!(parse_range(Some(&many), 10).unwrap(), None);
     }
 }
