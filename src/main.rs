@@ -424,7 +424,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async move {
+    let served = rt.block_on(async move {
         let running = match config.storage.backend {
             Backend::Local => app::start(&config, coda::app::builtin_runners(&config)?).await?,
             Backend::Aws => {
@@ -454,8 +454,15 @@ fn serve(config: Config) -> anyhow::Result<()> {
         );
         running.shutdown().await;
         Ok(())
-    })
+    });
+    // Released jobs were told to stop; a blocking model call that cannot check in the middle
+    // must not hold the exit past the grace, so the runtime is not waited on for long.
+    rt.shutdown_timeout(RELEASED_WORK_WAIT);
+    served
 }
+
+/// How long the exit waits for blocking work of released jobs to notice it was canceled.
+const RELEASED_WORK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 async fn wait_for_signal() {
     #[cfg(unix)]

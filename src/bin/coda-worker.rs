@@ -49,6 +49,8 @@ fn main() -> ExitCode {
         signal.abort();
         Ok::<_, coda_core::CodaError>(())
     });
+    // Released jobs were told to stop; blocking model calls must not hold the exit past the grace.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -25,11 +25,15 @@ impl Drop for Served {
 
 /// Starts `coda serve` on a free port over `data` and reads its address and token.
 pub fn serve(data: &std::path::Path) -> Served {
-    serve_limited(data, None)
+    serve_with(data, None, &[])
 }
 
-/// [`serve`] under `prlimit --as=BYTES` when `address_space` is given, as a Lambda or an ECS task caps memory.
-pub fn serve_limited(data: &std::path::Path, address_space: Option<u64>) -> Served {
+/// [`serve`] with `env` on top, under `prlimit --as=BYTES` when `address_space` is given (as a Lambda or an ECS task caps memory).
+pub fn serve_with(
+    data: &std::path::Path,
+    address_space: Option<u64>,
+    env: &[(&str, &str)],
+) -> Served {
     let mut command = match address_space {
         Some(bytes) => {
             let mut c = Command::new("prlimit");
@@ -49,6 +53,7 @@ pub fn serve_limited(data: &std::path::Path, address_space: Option<u64>) -> Serv
         .env("CODA_MODEL_THREADS", "2")
         .env("CODA_WEBHOOK_RETRY_SCALE", "0.001")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -274,7 +279,7 @@ const ALLOCATION_BOMBS: [&str; 4] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_audio_fails_its_job_and_kills_no_server_under_a_memory_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = serve_limited(dir.path(), Some(3 << 30));
+    let mut s = serve_with(dir.path(), Some(3 << 30), &[]);
     let c = reqwest::Client::new();
     for name in ALLOCATION_BOMBS
         .into_iter()
@@ -324,4 +329,87 @@ fn coda_probe_refuses_hostile_audio_under_a_memory_limit() {
         assert!(stderr.contains("INVALID_AUDIO"), "{name}: {stderr}");
         assert!(!stderr.contains("panicked"), "{name}: {stderr}");
     }
+}
+
+/// SIGTERM with a 1 s grace while a long job computes: the job is released and told to stop, and
+/// the process does not wait on its blocking work, so it exits soon after the grace (#13).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_soon_after_the_grace_while_a_long_job_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = serve_with(dir.path(), None, &[("CODA_SHUTDOWN_GRACE_SECS", "1")]);
+    let c = reqwest::Client::new();
+    let wav = tone_wav(440.0, 0.5, 600.0, 22_050, 1);
+    let up: Value = c
+        .post(format!("{}/v1/uploads", s.base))
+        .bearer_auth(&s.token)
+        .json(&json!({"filename": "long.wav", "size": wav.len(), "jobs": ["separate"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let put = c
+        .put(up["put_url"].as_str().unwrap())
+        .body(wav)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let upload_url = format!(
+        "{}/v1/uploads/{}",
+        s.base,
+        up["upload_id"].as_str().unwrap()
+    );
+    let mut status = Value::Null;
+    for _ in 0..600 {
+        let u: Value = c
+            .get(&upload_url)
+            .bearer_auth(&s.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(id) = u["job_ids"][0].as_str() {
+            let j: Value = c
+                .get(format!("{}/v1/jobs/{id}", s.base))
+                .bearer_auth(&s.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            status = j["status"].clone();
+            if status != "queued" {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        status, "running",
+        "the job must still be running when SIGTERM comes"
+    );
+    let asked = std::time::Instant::now();
+    signal(&s.child, libc::SIGTERM);
+    let exited = loop {
+        if let Some(code) = s.child.try_wait().unwrap() {
+            break code;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(60),
+            "coda serve never exited"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = asked.elapsed();
+    assert!(exited.success(), "{exited:?}");
+    // The 1 s grace, the half second the runtime waits for blocking work, and slack for a busy machine.
+    assert!(
+        took < Duration::from_secs(5),
+        "exit took {took:?} after SIGTERM"
+    );
 }

@@ -508,6 +508,9 @@ impl Worker {
                 r = &mut run => return Ending::Done(r),
                 _ = tick.tick() => {
                     if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                        // The job goes back to the queue; its runner stops at its next check
+                        // instead of computing on after the process means to exit.
+                        progress.canceled.store(true, Ordering::Relaxed);
                         return Ending::Released;
                     }
                     if last_beat.elapsed() >= self.settings.visibility / 3 {
