@@ -387,18 +387,17 @@ async fn run(
         )
     });
     let app = router(state);
-    let mut server_shutdown = shutdown_rx.clone();
-    let server = tokio::spawn(async move {
-        let stop = async move {
-            let _ = server_shutdown.wait_for(|v| *v).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            warn!(error = %e, "server stopped with an error");
-        }
-    });
+    let limits = coda_api::serve::ConnectionLimits {
+        header_read_timeout: secs(config.server.header_read_timeout_secs),
+        max_connections: config.server.max_connections,
+        shutdown_grace: secs(config.jobs.shutdown_grace_secs),
+    };
+    let server = tokio::spawn(coda_api::serve::serve(
+        listener,
+        app,
+        limits,
+        shutdown_rx.clone(),
+    ));
     info!(%addr, workers = worker_count, data_dir = %config.storage.data_dir.display(), "coda is serving");
     Ok(RunningApp {
         addr,

@@ -341,3 +341,78 @@ async fn one_upload_slot_takes_one_write() {
     }
     assert_eq!(job_ids.as_array().map(Vec::len), Some(1), "{job_ids}");
 }
+
+/// Reads from `stream` until it closes or `wait` passes; true when the server closed it.
+async fn closed_within(stream: &mut tokio::net::TcpStream, wait: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // A response (a 408, say) before the close.
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Slowloris (#13 defect 4): connections that send half a header, or go quiet after a request,
+/// are closed once `header_read_timeout_secs` passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(
+        |c| c.server.header_read_timeout_secs = 1.0,
+        crate::helpers::runners(),
+    )
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut slow = vec![];
+    for _ in 0..20 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    for s in &mut slow {
+        assert!(
+            closed_within(s, std::time::Duration::from_secs(5)).await,
+            "a half-sent header kept its connection"
+        );
+    }
+    assert!(
+        closed_within(&mut idle, std::time::Duration::from_secs(5)).await,
+        "an idle kept-alive connection stayed open"
+    );
+    // The server still answers.
+    assert_eq!(app.public_json("/v1/health").await["status"], "ok");
+}
+
+/// A header of 5,000 lines or of 1 MiB is a 431 in the error envelope (#13 defect 6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_headers_are_431_in_the_envelope() {
+    let app = spawn_app().await;
+    let mut many = reqwest::header::HeaderMap::new();
+    for i in 0..5000 {
+        many.insert(
+            reqwest::header::HeaderName::from_bytes(format!("x-h{i}").as_bytes()).unwrap(),
+            reqwest::header::HeaderValue::from_static("1"),
+        );
+    }
+    let big = "a".repeat(1 << 20);
+    for req in [
+        app.client.get(app.url("/v1/health")).headers(many),
+        app.client.get(app.url("/v1/health")).header("x-big", big),
+    ] {
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 431);
+        let (status, code) = error_of(r).await;
+        assert_eq!((status, code.as_str()), (431, "HEADER_TOO_LARGE"));
+    }
+}

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod openapi;
 mod openapi_kinds;
 mod routes;
+pub mod serve;
 
 use std::sync::Arc;
 
@@ -233,6 +234,7 @@ pub fn router_for(state: SharedState, groups: &[RouteGroup]) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn(header_limits))
         .layer(CatchPanicLayer::custom(|_| {
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error", serde_json::json!({}))
         }))
@@ -243,6 +245,33 @@ pub fn router_for(state: SharedState, groups: &[RouteGroup]) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Most header lines a request may carry.
+pub const MAX_HEADERS: usize = 100;
+/// Most bytes of header (names and values) a request may carry.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Refuses an oversized header with 431 in the error envelope (hyper's own limits sit above these, see `serve`).
+pub async fn header_limits(req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        let msg = format!(
+            "the request header is too large: {} lines and {bytes} bytes; at most {MAX_HEADERS} lines and {MAX_HEADER_BYTES} bytes",
+            headers.len()
+        );
+        return error_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "HEADER_TOO_LARGE",
+            &msg,
+            serde_json::json!({ "lines": headers.len(), "bytes": bytes, "max_lines": MAX_HEADERS, "max_bytes": MAX_HEADER_BYTES }),
+        );
+    }
+    next.run(req).await
 }
 
 async fn authenticate(State(state): State<SharedState>, mut req: Request, next: Next) -> Response {

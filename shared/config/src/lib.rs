@@ -93,6 +93,10 @@ pub struct ServerConfig {
     pub token_ttl_secs: f64,
     /// How often expired sessions are evicted, in seconds.
     pub evict_every_secs: f64,
+    /// Longest wait for a request's header, and for the next request on a kept-alive connection, in seconds.
+    pub header_read_timeout_secs: f64,
+    /// Most HTTP connections served at once.
+    pub max_connections: usize,
 }
 
 /// Where state lives.
@@ -215,6 +219,8 @@ impl Default for ServerConfig {
             log_format: LogFormat::Text,
             token_ttl_secs: 30.0 * 24.0 * 3600.0,
             evict_every_secs: 60.0,
+            header_read_timeout_secs: 10.0,
+            max_connections: 1024,
         }
     }
 }
