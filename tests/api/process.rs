@@ -195,6 +195,33 @@ pub async fn upload_and_wait(
     bytes: Vec<u8>,
     kind: &str,
 ) -> (Value, Vec<u64>) {
+    let upload_url = upload_file(c, s, filename, bytes, kind).await;
+    let mut job = Value::Null;
+    let mut seen_progress = vec![];
+    for _ in 0..1200 {
+        if let Some(j) = job_of_upload(c, s, &upload_url).await {
+            job = j;
+            seen_progress.push(job["progress"].as_u64().unwrap());
+            if matches!(
+                job["status"].as_str(),
+                Some("succeeded" | "failed" | "canceled")
+            ) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (job, seen_progress)
+}
+
+/// Creates an upload slot that starts `kind`, PUTs `bytes` to it, and returns the slot's URL.
+pub async fn upload_file(
+    c: &reqwest::Client,
+    s: &Served,
+    filename: &str,
+    bytes: Vec<u8>,
+    kind: &str,
+) -> String {
     let up: Value = c
         .post(format!("{}/v1/uploads", s.base))
         .bearer_auth(&s.token)
@@ -212,44 +239,22 @@ pub async fn upload_and_wait(
         .await
         .unwrap();
     assert_eq!(put.status(), 200);
-    let upload_url = format!(
+    format!(
         "{}/v1/uploads/{}",
         s.base,
         up["upload_id"].as_str().unwrap()
-    );
-    let mut job = Value::Null;
-    let mut seen_progress = vec![];
-    for _ in 0..1200 {
-        let u: Value = c
-            .get(&upload_url)
-            .bearer_auth(&s.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(id) = u["job_ids"][0].as_str() {
-            job = c
-                .get(format!("{}/v1/jobs/{id}", s.base))
-                .bearer_auth(&s.token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            seen_progress.push(job["progress"].as_u64().unwrap());
-            if matches!(
-                job["status"].as_str(),
-                Some("succeeded" | "failed" | "canceled")
-            ) {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (job, seen_progress)
+    )
+}
+
+/// The upload's first job, once ingest has made it.
+pub async fn job_of_upload(c: &reqwest::Client, s: &Served, upload_url: &str) -> Option<Value> {
+    let get = |url: String| async move {
+        let r = c.get(url).bearer_auth(&s.token).send().await.unwrap();
+        r.json::<Value>().await.unwrap()
+    };
+    let u = get(upload_url.to_string()).await;
+    let id = u["job_ids"][0].as_str()?;
+    Some(get(format!("{}/v1/jobs/{id}", s.base)).await)
 }
 
 /// GETs a signed output URL and returns its content type and bytes.
@@ -295,15 +300,8 @@ async fn hostile_audio_fails_its_job_and_kills_no_server_under_a_memory_limit() 
             "{name} killed the server"
         );
     }
-    let h: Value = c
-        .get(format!("{}/v1/health", s.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(h["status"], "ok");
+    let health = c.get(format!("{}/v1/health", s.base)).send().await.unwrap();
+    assert_eq!(health.json::<Value>().await.unwrap()["status"], "ok");
 }
 
 /// `coda probe` under the same cap: a clean INVALID_AUDIO exit, not a signal.
@@ -339,49 +337,10 @@ async fn sigterm_exits_soon_after_the_grace_while_a_long_job_runs() {
     let mut s = serve_with(dir.path(), None, &[("CODA_SHUTDOWN_GRACE_SECS", "1")]);
     let c = reqwest::Client::new();
     let wav = tone_wav(440.0, 0.5, 600.0, 22_050, 1);
-    let up: Value = c
-        .post(format!("{}/v1/uploads", s.base))
-        .bearer_auth(&s.token)
-        .json(&json!({"filename": "long.wav", "size": wav.len(), "jobs": ["separate"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let put = c
-        .put(up["put_url"].as_str().unwrap())
-        .body(wav)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 200);
-    let upload_url = format!(
-        "{}/v1/uploads/{}",
-        s.base,
-        up["upload_id"].as_str().unwrap()
-    );
+    let upload_url = upload_file(&c, &s, "long.wav", wav, "separate").await;
     let mut status = Value::Null;
     for _ in 0..600 {
-        let u: Value = c
-            .get(&upload_url)
-            .bearer_auth(&s.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(id) = u["job_ids"][0].as_str() {
-            let j: Value = c
-                .get(format!("{}/v1/jobs/{id}", s.base))
-                .bearer_auth(&s.token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+        if let Some(j) = job_of_upload(&c, &s, &upload_url).await {
             status = j["status"].clone();
             if status != "queued" {
                 break;

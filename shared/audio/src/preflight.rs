@@ -75,34 +75,49 @@ fn name(tag: &[u8]) -> String {
     String::from_utf8_lossy(tag).into_owned()
 }
 
-/// RIFF/WAVE: every chunk but `data` must fit (symphonia reads them whole); `fmt ` must give a rate and channels.
-fn check_riff(b: &[u8]) -> Result<(), AudioError> {
+/// The chunks of a RIFF or IFF file from byte 12: every chunk before the sample data (`streamed`)
+/// must fit, since symphonia reads them whole; `look` sees each one's tag and body offset.
+fn check_chunks(
+    b: &[u8],
+    format: &str,
+    size_at: fn(&[u8], usize) -> Option<u32>,
+    streamed: &[u8; 4],
+    mut look: impl FnMut(&[u8], usize) -> Result<(), AudioError>,
+) -> Result<(), AudioError> {
     let mut at = 12;
     while at + 8 <= b.len() {
-        let (tag, size) = (&b[at..at + 4], le_u32(b, at + 4).unwrap_or(0) as usize);
+        let (tag, size) = (&b[at..at + 4], size_at(b, at + 4).unwrap_or(0) as usize);
         let body = at + 8;
         let left = b.len() - body;
-        if tag == b"data" {
+        if tag == streamed {
             // Streamed, not allocated: a short data chunk is a truncated file, which the decoder reports.
             return Ok(());
         }
         if size > left {
             return Err(truncated(
-                "WAV",
+                format,
                 format!(
                     "chunk '{}' declares {size} bytes but {left} remain",
                     name(tag)
                 ),
             ));
         }
-        if tag == b"fmt " {
-            let channels = le_u16(b, body + 2).unwrap_or(0);
-            let rate = le_u32(b, body + 4).unwrap_or(0);
-            check_rate_channels("WAV", u64::from(rate), u64::from(channels))?;
-        }
+        look(tag, body)?;
         at = body + size + (size & 1);
     }
     Ok(())
+}
+
+/// RIFF/WAVE: the chunks must fit; `fmt ` must give a rate and channels.
+fn check_riff(b: &[u8]) -> Result<(), AudioError> {
+    check_chunks(b, "WAV", le_u32, b"data", |tag, body| {
+        if tag != b"fmt " {
+            return Ok(());
+        }
+        let channels = le_u16(b, body + 2).unwrap_or(0);
+        let rate = le_u32(b, body + 4).unwrap_or(0);
+        check_rate_channels("WAV", u64::from(rate), u64::from(channels))
+    })
 }
 
 fn check_rate_channels(format: &str, rate: u64, channels: u64) -> Result<(), AudioError> {
@@ -117,34 +132,17 @@ fn check_rate_channels(format: &str, rate: u64, channels: u64) -> Result<(), Aud
 
 /// AIFF/AIFC: chunk sizes (big-endian) must fit; `COMM` must give channels and a positive rate.
 fn check_aiff(b: &[u8]) -> Result<(), AudioError> {
-    let mut at = 12;
-    while at + 8 <= b.len() {
-        let (tag, size) = (&b[at..at + 4], be_u32(b, at + 4).unwrap_or(0) as usize);
-        let body = at + 8;
-        let left = b.len() - body;
-        if tag == b"SSND" {
+    check_chunks(b, "AIFF", be_u32, b"SSND", |tag, body| {
+        if tag != b"COMM" {
             return Ok(());
         }
-        if size > left {
-            return Err(truncated(
-                "AIFF",
-                format!(
-                    "chunk '{}' declares {size} bytes but {left} remain",
-                    name(tag)
-                ),
-            ));
-        }
-        if tag == b"COMM" {
-            let channels = be_u16(b, body).unwrap_or(0);
-            // An 80-bit extended float: sign and exponent, then a 64-bit mantissa.
-            let exponent = be_u16(b, body + 8).unwrap_or(0);
-            let mantissa = be_u64(b, body + 10).unwrap_or(0);
-            let positive = exponent & 0x8000 == 0 && mantissa != 0 && exponent & 0x7fff >= 0x3fff;
-            check_rate_channels("AIFF", u64::from(positive), u64::from(channels))?;
-        }
-        at = body + size + (size & 1);
-    }
-    Ok(())
+        let channels = be_u16(b, body).unwrap_or(0);
+        // An 80-bit extended float: sign and exponent, then a 64-bit mantissa.
+        let exponent = be_u16(b, body + 8).unwrap_or(0);
+        let mantissa = be_u64(b, body + 10).unwrap_or(0);
+        let positive = exponent & 0x8000 == 0 && mantissa != 0 && exponent & 0x7fff >= 0x3fff;
+        check_rate_channels("AIFF", u64::from(positive), u64::from(channels))
+    })
 }
 
 /// CAF: chunk sizes (signed 64-bit; -1 only for `data`) must fit; `desc` must give a positive rate and channels.

@@ -99,51 +99,32 @@ fn presigning(ttl: Duration) -> Result<PresigningConfig> {
 
 #[async_trait]
 impl BlobStore for S3BlobStore {
-    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta> {
+    /// One PutObject; with `create_only`, S3's conditional write: the first PUT creates, later
+    /// ones get 412 (or 409 while one is in flight), which is `AlreadyExists`.
+    async fn write(&self, key: &str, bytes: Bytes, ct: &str, new_only: bool) -> Result<BlobMeta> {
+        let (content_type, create_only) = (ct, new_only);
         validate_key(key)?;
         let size = bytes.len() as u64;
-        let out = self
+        let mut req = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("put '{key}'"), e))?;
-        Ok(BlobMeta {
-            key: key.to_string(),
-            size,
-            content_type: content_type.to_string(),
-            etag: bare_etag(out.e_tag()),
-        })
-    }
-
-    async fn put_new(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta> {
-        validate_key(key)?;
-        let size = bytes.len() as u64;
-        // S3's conditional write: the first PUT creates, later ones get 412 (or 409 while one is in flight).
-        let out = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .if_none_match("*")
-            .body(ByteStream::from(bytes))
-            .send()
-            .await;
-        match out {
+            .body(ByteStream::from(bytes));
+        if create_only {
+            req = req.if_none_match("*");
+        }
+        match req.send().await {
             Ok(out) => Ok(BlobMeta {
                 key: key.to_string(),
                 size,
                 content_type: content_type.to_string(),
                 etag: bare_etag(out.e_tag()),
             }),
-            Err(e) if matches!(http_status(&e), Some(409 | 412)) => Err(CodaError::AlreadyExists(
-                format!("object '{key}' already exists"),
-            )),
+            Err(e) if create_only && matches!(http_status(&e), Some(409 | 412)) => Err(
+                CodaError::AlreadyExists(format!("object '{key}' already exists")),
+            ),
             Err(e) => Err(sdk_error(&format!("put '{key}'"), e)),
         }
     }

@@ -36,10 +36,17 @@ pub struct BlobData {
 /// Object storage (a folder locally, S3 on AWS).
 #[async_trait]
 pub trait BlobStore: Send + Sync {
+    /// Writes a whole object of type `ct`; with `new_only`, only where none is (`CodaError::AlreadyExists`
+    /// otherwise, and of concurrent writers exactly one wins), else replacing any previous one.
+    async fn write(&self, key: &str, bytes: Bytes, ct: &str, new_only: bool) -> Result<BlobMeta>;
     /// Writes a whole object, replacing any previous one.
-    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta>;
-    /// Writes an object only where none is (`CodaError::AlreadyExists` otherwise); of concurrent writers exactly one wins.
-    async fn put_new(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta>;
+    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta> {
+        self.write(key, bytes, content_type, false).await
+    }
+    /// Writes an object only where none is: `CodaError::AlreadyExists` otherwise.
+    async fn put_new(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta> {
+        self.write(key, bytes, content_type, true).await
+    }
     /// Reads a whole object or the inclusive byte range `[start, end]`; NotFound if absent.
     async fn get(&self, key: &str, range: Option<(u64, u64)>) -> Result<BlobData>;
     /// Metadata, or None if absent.

@@ -143,12 +143,8 @@ async fn ingest_batch_creates_jobs_once_and_decodes_keys() {
     let batch: SqsEvent = serde_json::from_str(&rewritten).unwrap();
     let resp = handle_ingest_batch(&l.ingest(), batch).await;
     assert!(resp.batch_item_failures.is_empty(), "{resp:?}");
-    let after = l
-        .uploads
-        .get("upl_0123456789abcdef")
-        .await
-        .unwrap()
-        .unwrap();
+    let after = l.uploads.get("upl_0123456789abcdef").await;
+    let after = after.unwrap().unwrap();
     assert_eq!((after.job_ids, after.etag), (first.job_ids, first.etag));
     assert_eq!(
         l.queue.depth().await.unwrap(),

@@ -434,19 +434,15 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-impl FolderBlobStore {
-    /// Writes `key` (only where nothing is, with `if_absent`) and raises its event.
-    async fn store(
-        &self,
-        key: &str,
-        bytes: Bytes,
-        content_type: &str,
-        if_absent: bool,
-    ) -> Result<BlobMeta> {
+#[async_trait]
+impl BlobStore for FolderBlobStore {
+    /// Writes `key` (only where nothing is, with `create_only`) and raises its event.
+    async fn write(&self, key: &str, bytes: Bytes, ct: &str, new_only: bool) -> Result<BlobMeta> {
+        let (content_type, create_only) = (ct, new_only);
         validate_key(key)?;
         let folder = self.folder.clone();
         let (k, ct) = (key.to_string(), content_type.to_string());
-        let meta = blocking(move || folder.put(&k, &bytes, &ct, if_absent)).await?;
+        let meta = blocking(move || folder.put(&k, &bytes, &ct, create_only)).await?;
         if let Some((events, prefix)) = &self.events {
             if key.starts_with(prefix.as_str()) {
                 let raised = events
@@ -461,7 +457,7 @@ impl FolderBlobStore {
                     // Without its event the object would block every retry of a create-only
                     // write; this write committed it, so this write takes it back. (A plain
                     // put leaves the object, and its retry raises the event again.)
-                    Err(e) if if_absent => {
+                    Err(e) if create_only => {
                         let folder = self.folder.clone();
                         let k = key.to_string();
                         let _ = blocking(move || folder.delete(&k)).await;
@@ -472,17 +468,6 @@ impl FolderBlobStore {
             }
         }
         Ok(meta)
-    }
-}
-
-#[async_trait]
-impl BlobStore for FolderBlobStore {
-    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta> {
-        self.store(key, bytes, content_type, false).await
-    }
-
-    async fn put_new(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta> {
-        self.store(key, bytes, content_type, true).await
     }
 
     async fn get(&self, key: &str, range: Option<(u64, u64)>) -> Result<BlobData> {
