@@ -416,3 +416,13 @@ async fn oversized_headers_are_431_in_the_envelope() {
         assert_eq!((status, code.as_str()), (431, "HEADER_TOO_LARGE"));
     }
 }
+
+/// Framework rejections (a query that does not parse, a key that is not UTF-8) use a documented code (#13 defect 6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn framework_rejections_use_documented_codes() {
+    let app = spawn_app().await;
+    for path in ["/v1/jobs?limit=abc", "/v1/blobs/uploads/%FF%FE/a.wav"] {
+        let (status, code) = error_of(app.get("ivy", path).await).await;
+        assert_eq!((status, code.as_str()), (400, "INVALID_REQUEST"), "{path}");
+    }
+}

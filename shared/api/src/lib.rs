@@ -322,7 +322,7 @@ async fn json_errors(req: Request, next: Next) -> Response {
         StatusCode::NOT_FOUND => "NOT_FOUND",
         StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
         s if s.is_server_error() => "INTERNAL",
-        _ => "BAD_REQUEST",
+        _ => "INVALID_REQUEST",
     };
     let (parts, body) = resp.into_parts();
     let text = axum::body::to_bytes(body, 64 * 1024)
