@@ -426,3 +426,32 @@ async fn framework_rejections_use_documented_codes() {
         assert_eq!((status, code.as_str()), (400, "INVALID_REQUEST"), "{path}");
     }
 }
+
+/// `max_connections` caps the connections served at once: a third waits until one of two ends (#13 defect 4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_wait_their_turn() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|c| c.server.max_connections = 2, crate::helpers::runners()).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let first = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let second = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut third = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    third
+        .write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let early =
+        tokio::time::timeout(std::time::Duration::from_millis(500), third.read(&mut buf)).await;
+    assert!(
+        early.is_err(),
+        "the third connection was served while two were open"
+    );
+    drop(first);
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), third.read(&mut buf))
+        .await
+        .expect("served once a connection ended")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    drop(second);
+}
