@@ -116,15 +116,15 @@ fn check_riff(b: &[u8]) -> Result<(), AudioError> {
         }
         let channels = le_u16(b, body + 2).unwrap_or(0);
         let rate = le_u32(b, body + 4).unwrap_or(0);
-        check_rate_channels("WAV", u64::from(rate), u64::from(channels))
+        check_rate_channels("WAV", rate > 0, channels > 0)
     })
 }
 
-fn check_rate_channels(format: &str, rate: u64, channels: u64) -> Result<(), AudioError> {
-    if rate == 0 {
+fn check_rate_channels(format: &str, rate_ok: bool, channels_ok: bool) -> Result<(), AudioError> {
+    if !rate_ok {
         return Err(corrupt(format, "the sample rate is 0"));
     }
-    if channels == 0 {
+    if !channels_ok {
         return Err(corrupt(format, "the channel count is 0"));
     }
     Ok(())
@@ -141,7 +141,7 @@ fn check_aiff(b: &[u8]) -> Result<(), AudioError> {
         let exponent = be_u16(b, body + 8).unwrap_or(0);
         let mantissa = be_u64(b, body + 10).unwrap_or(0);
         let positive = exponent & 0x8000 == 0 && mantissa != 0 && exponent & 0x7fff >= 0x3fff;
-        check_rate_channels("AIFF", u64::from(positive), u64::from(channels))
+        check_rate_channels("AIFF", positive, channels > 0)
     })
 }
 
@@ -169,7 +169,7 @@ fn check_caf(b: &[u8]) -> Result<(), AudioError> {
             let rate = f64::from_bits(be_u64(b, body).unwrap_or(0));
             let channels = be_u32(b, body + 24).unwrap_or(0);
             let rate_ok = rate.is_finite() && rate >= 1.0;
-            check_rate_channels("CAF", u64::from(rate_ok), u64::from(channels))?;
+            check_rate_channels("CAF", rate_ok, channels > 0)?;
         }
         at = body + size as usize;
     }

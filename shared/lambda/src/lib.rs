@@ -123,7 +123,8 @@ pub async fn run_http(groups: &[RouteGroup]) -> Result<(), Error> {
 
 /// Ingest over the AWS adapters.
 pub fn ingest_service(a: &AwsAdapters, config: &Config) -> Ingest {
-    Ingest::new(&a.core(), Sessions::new(&a.core(), config.limits()))
+    let core = a.core();
+    Ingest::new(&core, Sessions::new(&core, config.limits()))
 }
 
 /// Ingests one SQS message body (an S3 event notification); a test event is a no-op.
