@@ -191,6 +191,7 @@ pub async fn start(config: &Config, runners: Runners) -> anyhow::Result<RunningA
             ),
             clock,
             ids: Arc::new(RandomIds),
+            resolver: config.webhook_resolver(),
         },
         ingest_queue,
     };
@@ -214,7 +215,10 @@ pub async fn start_aws(
     let listener = bind(config).await?;
     let base_url = base_url(config, &listener)?;
     let ports = Ports {
-        adapters: aws.core(),
+        adapters: coda_core::services::Adapters {
+            resolver: config.webhook_resolver(),
+            ..aws.core()
+        },
         ingest_queue: aws.ingest_queue.clone(),
     };
     let mode = Mode {
@@ -352,9 +356,10 @@ async fn run(
     }
 
     {
-        let sender = coda_notify::HttpWebhookSender::new(
+        let sender = coda_notify::HttpWebhookSender::with_resolver(
             secs(config.webhooks.webhook_timeout_secs),
             config.webhook_policy(),
+            adapters.resolver.clone(),
         )
         .map_err(|e| anyhow::anyhow!(e))?;
         let notify = Notify {

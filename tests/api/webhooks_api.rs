@@ -329,3 +329,59 @@ async fn a_job_webhook_secret_is_shown_once_at_submit() {
         after["jobs"].as_array().unwrap().len()
     );
 }
+
+#[tokio::test]
+async fn names_are_resolved_at_creation_and_a_refused_address_is_422() {
+    use crate::helpers::{runners, spawn_app_with};
+    // Pinned names stand in for /etc/hosts and DNS: `internal.example` points
+    // at loopback (refused here), `public.example` at a public address.
+    let app = spawn_app_with(
+        |c| {
+            c.webhooks.webhook_allow_loopback = false;
+            c.webhooks.webhook_pinned_hosts =
+                "internal.example=127.0.0.1,mixed.example=93.184.215.14|10.0.0.7,public.example=93.184.215.14".into();
+        },
+        runners(),
+    )
+    .await;
+    for (url, address) in [
+        ("http://internal.example:8080/hook", "127.0.0.1"),
+        ("https://MIXED.example./hook", "10.0.0.7"),
+    ] {
+        let r = create(&app, "rex", json!({"url": url, "events": ["job.failed"]})).await;
+        let body = error_code(r, 422).await;
+        assert_eq!(
+            body["error"]["code"], "INVALID_WEBHOOK_URL",
+            "{url}: {body}"
+        );
+        let reason = body["error"]["details"]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("resolves to a refused address") && reason.contains(address),
+            "{url}: {reason}"
+        );
+    }
+    // A public address, and a name that does not resolve now (it may later), are accepted.
+    for url in [
+        "https://public.example/hook",
+        "https://not-yet.invalid/hook",
+    ] {
+        let r = create(&app, "rex", json!({"url": url, "events": ["job.failed"]})).await;
+        assert_eq!(r.status(), 201, "{url}");
+    }
+    // The same check guards a job's own webhook_url.
+    let key = app
+        .stored_input("rex", "a.wav", tone_wav(440.0, 0.2, 0.5, 44100, 1))
+        .await;
+    let r = app
+        .post_json(
+            "rex",
+            "/v1/jobs",
+            json!({"kind": "probe", "input_key": key, "webhook_url": "http://internal.example/"}),
+        )
+        .await;
+    let body = error_code(r, 422).await;
+    assert_eq!(body["error"]["code"], "INVALID_WEBHOOK_URL", "{body}");
+    assert_eq!(body["error"]["details"]["field"], "webhook_url");
+    let jobs: Value = app.get("rex", "/v1/jobs").await.json().await.unwrap();
+    assert!(jobs["jobs"].as_array().unwrap().is_empty(), "{jobs}");
+}

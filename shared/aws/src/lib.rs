@@ -72,7 +72,7 @@ pub struct AwsAdapters {
 }
 
 impl AwsAdapters {
-    /// The ports the services use, with the system clock and random ids.
+    /// The ports the services use, with the system clock, random ids and the system resolver.
     pub fn core(&self) -> coda_core::services::Adapters {
         coda_core::services::Adapters {
             sessions: self.sessions.clone(),
@@ -86,6 +86,7 @@ impl AwsAdapters {
             blobs: self.blobs.clone(),
             clock: Arc::new(coda_core::ports::SystemClock),
             ids: Arc::new(coda_core::ports::RandomIds),
+            resolver: Arc::new(coda_core::ports::SystemResolver::default()),
         }
     }
 }

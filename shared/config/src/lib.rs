@@ -8,8 +8,10 @@
 //! flat at the top.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use coda_core::ports::{HostResolver, PinnedHosts, SystemResolver};
 use coda_core::services::Limits;
 use coda_core::webhooks::AddressPolicy;
 use serde::{Deserialize, Serialize};
@@ -157,6 +159,8 @@ pub struct WebhooksConfig {
     pub webhook_timeout_secs: f64,
     /// Multiplies the webhook retry schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 24 h, 24 h); tests compress it.
     pub webhook_retry_scale: f64,
+    /// Host names pinned to addresses, `name=ip[|ip],name=ip` (like curl's `--resolve`); each is checked like a resolved name.
+    pub webhook_pinned_hosts: String,
 }
 
 /// Model files and how they run.
@@ -268,6 +272,7 @@ impl Default for WebhooksConfig {
             webhook_allow_private: false,
             webhook_timeout_secs: 15.0,
             webhook_retry_scale: 1.0,
+            webhook_pinned_hosts: String::new(),
         }
     }
 }
@@ -448,6 +453,11 @@ impl Config {
         if !(w.webhook_retry_scale.is_finite() && w.webhook_retry_scale >= 0.0) {
             return bad("webhook_retry_scale must be a finite number >= 0");
         }
+        if let Err(e) =
+            PinnedHosts::parse(&w.webhook_pinned_hosts, Arc::new(SystemResolver::default()))
+        {
+            return bad(&format!("webhook_pinned_hosts: {e}"));
+        }
         let s = self.separate.separate_max_seconds;
         if !(s.is_finite() && s > 0.0) {
             return bad("separate_max_seconds must be a positive number of seconds");
@@ -463,6 +473,16 @@ impl Config {
         AddressPolicy {
             allow_loopback: self.webhooks.webhook_allow_loopback,
             allow_private: self.webhooks.webhook_allow_private,
+        }
+    }
+
+    /// How webhook host names are looked up: the pinned names, then the system resolver.
+    pub fn webhook_resolver(&self) -> Arc<dyn HostResolver> {
+        let system: Arc<dyn HostResolver> = Arc::new(SystemResolver::default());
+        // validate() refused a malformed list, so this parse succeeds.
+        match PinnedHosts::parse(&self.webhooks.webhook_pinned_hosts, system.clone()) {
+            Ok(pinned) if !pinned.is_empty() => Arc::new(pinned),
+            _ => system,
         }
     }
 
@@ -676,5 +696,34 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("CODA_WEBHOOK_TIMEOUT_SECS=\"0\""), "{err}");
+    }
+
+    #[test]
+    fn pinned_hosts_parse_or_name_the_bad_entry() {
+        let c = Config::load(
+            None,
+            env(&[(
+                "CODA_WEBHOOK_PINNED_HOSTS",
+                "a.example=10.0.0.1|::1, b.example=1.2.3.4",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.webhooks.webhook_pinned_hosts,
+            "a.example=10.0.0.1|::1, b.example=1.2.3.4"
+        );
+        for (bad, names) in [
+            ("a.example", "a.example"),
+            ("a.example=10.0.0", "10.0.0"),
+            ("=1.2.3.4", "no name"),
+        ] {
+            let err = Config::load(None, env(&[("CODA_WEBHOOK_PINNED_HOSTS", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("webhook_pinned_hosts") && err.contains(names),
+                "{bad}: {err}"
+            );
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Ports: what the domain needs from the outside world.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -251,6 +252,106 @@ impl IdGen for RandomIds {
     }
 }
 
+/// Looks host names up, for webhook destinations: checked when an endpoint is
+/// made and again at every connection (a name may re-point).
+#[async_trait]
+pub trait HostResolver: Send + Sync {
+    /// The addresses `host` resolves to; an error when it does not resolve (or not in time).
+    async fn lookup(&self, host: &str) -> std::result::Result<Vec<IpAddr>, String>;
+}
+
+/// The system's resolver (`getaddrinfo`: `/etc/hosts`, then DNS), bounded by a timeout.
+#[derive(Clone, Copy, Debug)]
+pub struct SystemResolver {
+    /// How long one lookup may take.
+    pub timeout: Duration,
+}
+
+impl Default for SystemResolver {
+    fn default() -> Self {
+        SystemResolver {
+            timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+#[async_trait]
+impl HostResolver for SystemResolver {
+    async fn lookup(&self, host: &str) -> std::result::Result<Vec<IpAddr>, String> {
+        match tokio::time::timeout(self.timeout, tokio::net::lookup_host((host, 0))).await {
+            Ok(Ok(found)) => {
+                let mut ips: Vec<IpAddr> = Vec::new();
+                for a in found {
+                    if !ips.contains(&a.ip()) {
+                        ips.push(a.ip());
+                    }
+                }
+                if ips.is_empty() {
+                    Err(format!("{host} has no address"))
+                } else {
+                    Ok(ips)
+                }
+            }
+            Ok(Err(e)) => Err(format!("{host} did not resolve: {e}")),
+            Err(_) => Err(format!("{host} did not resolve within {:?}", self.timeout)),
+        }
+    }
+}
+
+/// Names pinned to addresses (like curl's `--resolve`), others passed to `fallback`.
+///
+/// Pinned addresses get the same policy checks as resolved ones.
+#[derive(Clone)]
+pub struct PinnedHosts {
+    pinned: Vec<(String, Vec<IpAddr>)>,
+    fallback: std::sync::Arc<dyn HostResolver>,
+}
+
+impl PinnedHosts {
+    /// Parses `name=ip[|ip...],name=ip` (names compared without case); an empty text pins nothing.
+    pub fn parse(
+        text: &str,
+        fallback: std::sync::Arc<dyn HostResolver>,
+    ) -> std::result::Result<Self, String> {
+        let mut pinned: Vec<(String, Vec<IpAddr>)> = Vec::new();
+        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (name, ips) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("pinned host '{entry}' is not name=address"))?;
+            let name = name.trim().to_ascii_lowercase();
+            if name.is_empty() {
+                return Err(format!("pinned host '{entry}' has no name"));
+            }
+            let ips = ips
+                .split('|')
+                .map(|ip| {
+                    ip.trim()
+                        .parse::<IpAddr>()
+                        .map_err(|_| format!("pinned host '{entry}': '{ip}' is not an IP address"))
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            pinned.push((name, ips));
+        }
+        Ok(PinnedHosts { pinned, fallback })
+    }
+
+    /// Whether nothing is pinned.
+    pub fn is_empty(&self) -> bool {
+        self.pinned.is_empty()
+    }
+}
+
+#[async_trait]
+impl HostResolver for PinnedHosts {
+    async fn lookup(&self, host: &str) -> std::result::Result<Vec<IpAddr>, String> {
+        let wanted = host.trim_end_matches('.').to_ascii_lowercase();
+        match self.pinned.iter().find(|(name, _)| *name == wanted) {
+            Some((_, ips)) => Ok(ips.clone()),
+            None => self.fallback.lookup(host).await,
+        }
+    }
+}
+
 /// What came of one webhook POST.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SendResult {
@@ -262,6 +363,8 @@ pub struct SendResult {
     pub latency: Duration,
     /// Why no usable response came (refused address, timeout, connection error).
     pub error: Option<String>,
+    /// The destination is an address the policy refuses: retrying cannot help.
+    pub refused: bool,
 }
 
 /// Posts signed webhook bodies over HTTP.

@@ -93,7 +93,14 @@ pub fn http_state(
 ) -> SharedState {
     Arc::new(AppState {
         redirect_downloads: true,
-        ..AppState::new(a.core(), policies(config, kinds), auth)
+        ..AppState::new(
+            coda_core::services::Adapters {
+                resolver: config.webhook_resolver(),
+                ..a.core()
+            },
+            policies(config, kinds),
+            auth,
+        )
     })
 }
 

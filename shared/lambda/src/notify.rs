@@ -24,7 +24,7 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use coda_aws::dynamo::{OUTBOX, PENDING, PK};
 use coda_aws::{AwsNames, DynamoDeliveryRepo, DynamoJobRepo, DynamoWebhookRepo};
 use coda_core::model::Job;
-use coda_core::ports::SystemClock;
+use coda_core::ports::{HostResolver, PinnedHosts, SystemClock, SystemResolver};
 use coda_core::services::notify::{Delivered, DeliverySettings, Drained};
 use coda_core::services::Notify;
 use coda_core::webhooks::{AddressPolicy, RetrySchedule};
@@ -55,6 +55,8 @@ pub struct NotifySettings {
     /// No new delivery starts once less than this is left of the invocation
     /// (an attempt may take `timeout`, and its result must still be recorded).
     pub margin: Duration,
+    /// Host names pinned to addresses (`CODA_WEBHOOK_PINNED_HOSTS`, `name=ip,...`; none).
+    pub pinned_hosts: String,
 }
 
 impl Default for NotifySettings {
@@ -66,6 +68,7 @@ impl Default for NotifySettings {
             max_in_flight: 16,
             page: 100,
             margin: Duration::from_secs(20),
+            pinned_hosts: String::new(),
         }
     }
 }
@@ -83,6 +86,7 @@ impl NotifySettings {
             "CODA_WEBHOOK_RETRY_SCALE",
             "CODA_WEBHOOK_ALLOW_LOOPBACK",
             "CODA_WEBHOOK_ALLOW_PRIVATE",
+            "CODA_WEBHOOK_PINNED_HOSTS",
         ]
         .into_iter()
         .filter_map(|name| get(name).map(|v| (name.to_string(), v)));
@@ -95,6 +99,7 @@ impl NotifySettings {
             timeout: coda_config::secs(config.webhooks.webhook_timeout_secs),
             retry_scale: config.webhooks.webhook_retry_scale,
             policy: config.webhook_policy(),
+            pinned_hosts: config.webhooks.webhook_pinned_hosts.clone(),
             ..NotifySettings::default()
         })
     }
@@ -110,7 +115,13 @@ impl NotifySettings {
 
     /// The HTTP sender these settings describe (time limit, destination policy).
     pub fn sender(&self) -> Result<HttpWebhookSender, CodaError> {
-        HttpWebhookSender::new(self.timeout, self.policy).map_err(CodaError::Internal)
+        let resolver: Arc<dyn HostResolver> =
+            match PinnedHosts::parse(&self.pinned_hosts, Arc::new(SystemResolver::default())) {
+                Ok(pinned) => Arc::new(pinned),
+                Err(e) => return Err(CodaError::bad_request("INVALID_SETTING", e)),
+            };
+        HttpWebhookSender::with_resolver(self.timeout, self.policy, resolver)
+            .map_err(CodaError::Internal)
     }
 }
 

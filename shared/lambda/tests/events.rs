@@ -70,6 +70,7 @@ impl Local {
             blobs: self.blobs.clone(),
             clock: self.clock.clone(),
             ids: Arc::new(coda_core::ports::RandomIds),
+            resolver: Arc::new(coda_core::ports::SystemResolver::default()),
         }
     }
 

@@ -388,6 +388,35 @@ async fn a_failed_attempt_stays_pending_and_the_schedule_delivers_it_later() {
 }
 
 #[tokio::test]
+async fn a_name_that_re_pointed_to_a_refused_address_gives_up_at_once() {
+    // `.invalid` never resolves, so the endpoint is accepted (DNS may change);
+    // by delivery time the name points at loopback, which this policy refuses.
+    let settings = NotifySettings {
+        policy: AddressPolicy::default(),
+        pinned_hosts: "rebound.invalid=127.0.0.1".into(),
+        ..test_settings()
+    };
+    let w = World::with(settings).await;
+    let rx = Receiver::start(&[]).await;
+    let port = rx.base.rsplit(':').next().unwrap().to_string();
+    let endpoint = w
+        .endpoint(format!("http://rebound.invalid:{port}/hook"))
+        .await;
+    let job = w.ended_job(None).await;
+    let id = delivery_id(&job.outbox[0].event_id, &endpoint.webhook_id);
+
+    let resp = w.call(&stream_event_for(&job.job_id)).await.unwrap();
+    assert!(failures(&resp).is_empty(), "{resp:?}");
+    let d = w.env.adapters.deliveries.get(&id).await.unwrap().unwrap();
+    assert_eq!(d.status, DeliveryStatus::Failed, "{d:?}");
+    assert_eq!(d.next_attempt_at, None, "no retry of a refused address");
+    assert_eq!(d.attempts.len(), 1);
+    let why = d.attempts[0].error.as_deref().unwrap_or_default();
+    assert!(why.contains("refused address"), "{why}");
+    assert!(rx.got().is_empty(), "the receiver was never contacted");
+}
+
+#[tokio::test]
 async fn the_schedule_drains_outboxes_the_stream_missed() {
     let w = World::new().await;
     let rx = Receiver::start(&[]).await;

@@ -174,6 +174,7 @@ async fn sessions_scale() {
         blobs: Arc::new(blob_store(&dir, clock.clone())),
         clock,
         ids: Arc::new(coda_core::ports::RandomIds),
+        resolver: Arc::new(coda_core::ports::SystemResolver::default()),
     };
     contract::check_session_scales(&adapters).await;
 }

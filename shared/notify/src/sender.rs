@@ -1,42 +1,51 @@
 //! `HttpWebhookSender`: POSTs with a per-attempt timeout, no redirects, and the SSRF guard.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use coda_core::ports::{SendResult, WebhookSender};
+use coda_core::ports::{HostResolver, SendResult, SystemResolver, WebhookSender};
 use coda_core::webhooks::{check_ip, check_url_with_policy, AddressPolicy};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+/// A name resolved only to addresses the policy refuses; retrying cannot help.
+#[derive(Debug)]
+struct RefusedName(String);
+
+impl std::fmt::Display for RefusedName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RefusedName {}
 
 /// Resolves names and keeps only the addresses the policy allows, so a name
 /// that points at 169.254.169.254 or, later, re-points there (DNS rebinding)
 /// never gets a connection.
 struct GuardedResolver {
     policy: AddressPolicy,
+    resolver: Arc<dyn HostResolver>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let policy = self.policy;
+        let (policy, resolver) = (self.policy, self.resolver.clone());
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let found: Vec<IpAddr> = resolver.lookup(&host).await?;
             let allowed: Vec<SocketAddr> = found
                 .iter()
-                .copied()
-                .filter(|a| check_ip(a.ip(), &policy).is_ok())
+                .filter(|ip| check_ip(**ip, &policy).is_ok())
+                .map(|ip| SocketAddr::new(*ip, 0))
                 .collect();
             if allowed.is_empty() {
-                let why = match found.first() {
-                    Some(a) => match check_ip(a.ip(), &policy) {
-                        Err(e) => format!("{host} resolves to a refused address: {e}"),
-                        Ok(()) => format!("{host} has no allowed address"),
-                    },
-                    None => format!("{host} did not resolve"),
+                let why = match found.first().map(|ip| check_ip(*ip, &policy)) {
+                    Some(Err(e)) => format!("{host} resolves to a refused address: {e}"),
+                    _ => format!("{host} has no allowed address"),
                 };
-                return Err(why.into());
+                return Err(Box::new(RefusedName(why)) as Box<dyn std::error::Error + Send + Sync>);
             }
             let addrs: Addrs = Box::new(allowed.into_iter());
             Ok(addrs)
@@ -51,14 +60,23 @@ pub struct HttpWebhookSender {
 }
 
 impl HttpWebhookSender {
-    /// A sender with a time limit per attempt and the destination policy.
+    /// A sender with a time limit per attempt and the destination policy, resolving with the system resolver.
     pub fn new(timeout: Duration, policy: AddressPolicy) -> Result<Self, String> {
+        Self::with_resolver(timeout, policy, Arc::new(SystemResolver::default()))
+    }
+
+    /// A sender that looks names up with `resolver`.
+    pub fn with_resolver(
+        timeout: Duration,
+        policy: AddressPolicy,
+        resolver: Arc<dyn HostResolver>,
+    ) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             // A redirect could lead anywhere, the guarded resolver aside; a 3xx is a failed attempt.
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(GuardedResolver { policy }))
+            .dns_resolver(Arc::new(GuardedResolver { policy, resolver }))
             .user_agent(concat!("coda-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("webhook client: {e}"))?;
@@ -74,6 +92,7 @@ impl WebhookSender for HttpWebhookSender {
         if let Err(e) = check_url_with_policy(url, &self.policy) {
             return SendResult {
                 error: Some(format!("refused destination: {e}")),
+                refused: true,
                 latency: started.elapsed(),
                 ..SendResult::default()
             };
@@ -98,6 +117,7 @@ impl WebhookSender for HttpWebhookSender {
                     latency: started.elapsed(),
                     error: (!(200..300).contains(&status))
                         .then(|| format!("the receiver answered {status}")),
+                    refused: false,
                 }
             }
             Err(e) => SendResult {
@@ -105,9 +125,22 @@ impl WebhookSender for HttpWebhookSender {
                 retry_after: None,
                 latency: started.elapsed(),
                 error: Some(describe(&e)),
+                refused: is_refused_name(&e),
             },
         }
     }
+}
+
+/// Whether the resolver refused every address of the name (somewhere in the error's causes).
+fn is_refused_name(e: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<RefusedName>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 fn describe(e: &reqwest::Error) -> String {
@@ -228,13 +261,59 @@ mod tests {
                     .starts_with("refused destination"),
                 "{url}: {r:?}"
             );
+            assert!(r.refused, "{url}: {r:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_only_to_refused_addresses_is_refused_not_retried() {
+        let base = server().await;
+        let port = base.rsplit(':').next().unwrap().to_string();
+        let pinned = coda_core::ports::PinnedHosts::parse(
+            "hooks.example=127.0.0.1,gone.invalid=10.0.0.1|127.0.0.2",
+            Arc::new(SystemResolver::default()),
+        )
+        .unwrap();
+        let sender =
+            HttpWebhookSender::with_resolver(Duration::from_secs(2), PUBLIC_ONLY, Arc::new(pinned))
+                .unwrap();
+        for host in ["hooks.example", "gone.invalid"] {
+            let r = sender
+                .send(&format!("http://{host}:{port}/ok"), &[], b"{}")
+                .await;
+            assert_eq!(r.status, None, "{r:?}");
+            assert!(r.refused, "{host}: {r:?}");
+            assert!(
+                r.error.as_deref().unwrap().contains("refused address"),
+                "{r:?}"
+            );
+        }
+        // A name that does not resolve at all may resolve later: a retry, not a refusal.
+        let r = sender
+            .send("http://no-such-host.invalid/ok", &[], b"{}")
+            .await;
+        assert_eq!((r.status, r.refused), (None, false), "{r:?}");
+        // Under a policy that allows loopback the pinned name is delivered to.
+        let pinned = coda_core::ports::PinnedHosts::parse(
+            "hooks.example=127.0.0.1",
+            Arc::new(SystemResolver::default()),
+        )
+        .unwrap();
+        let open =
+            HttpWebhookSender::with_resolver(Duration::from_secs(2), LOOPBACK_OK, Arc::new(pinned))
+                .unwrap();
+        let id = [("webhook-id", "msg_1".to_string())];
+        let r = open
+            .send(&format!("http://hooks.example:{port}/ok"), &id, b"{}")
+            .await;
+        assert_eq!((r.status, r.refused), (Some(200), false), "{r:?}");
     }
 
     #[tokio::test]
     async fn names_resolving_to_refused_addresses_are_dropped() {
         let resolver = GuardedResolver {
             policy: PUBLIC_ONLY,
+            resolver: Arc::new(SystemResolver::default()),
         };
         let err = match resolver.resolve(Name::from_str("localhost").unwrap()).await {
             Ok(_) => panic!("localhost resolved under a public-only policy"),
@@ -243,6 +322,7 @@ mod tests {
         assert!(err.contains("refused address"), "{err}");
         let open = GuardedResolver {
             policy: LOOPBACK_OK,
+            resolver: Arc::new(SystemResolver::default()),
         };
         let addrs: Vec<SocketAddr> = open
             .resolve(Name::from_str("localhost").unwrap())

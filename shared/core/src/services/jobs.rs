@@ -10,14 +10,14 @@ use utoipa::ToSchema;
 
 use std::time::Duration;
 
-use super::webhooks::check_destination;
+use super::webhooks::Destinations;
 use super::{Access, Adapters, Policies};
 use crate::kinds::{KindSpec, Kinds};
 use crate::model::{
     Job, JobError, JobKind, JobOutputRef, JobStatus, JobWebhook, OutboxEvent, Owner, Page,
 };
 use crate::ports::{BlobStore, JobQueue, JobRepo};
-use crate::webhooks::{AddressPolicy, WebhookEventType, WebhookSecret};
+use crate::webhooks::{WebhookEventType, WebhookSecret};
 use crate::{CodaError, Result};
 use chrono::{DateTime, Utc};
 
@@ -156,7 +156,7 @@ pub struct Jobs {
     a: Adapters,
     access: Access,
     kinds: Kinds,
-    policy: AddressPolicy,
+    destinations: Destinations,
     url_ttl: Duration,
 }
 
@@ -167,14 +167,14 @@ impl Jobs {
             a: a.clone(),
             access: Access::new(a),
             kinds: policies.kinds.clone(),
-            policy: policies.webhook_policy,
+            destinations: Destinations::new(policies.webhook_policy, a.resolver.clone()),
             url_ttl: policies.limits.download_url_ttl,
         }
     }
 
     /// Creates a job on owned inputs and enqueues it.
     ///
-    /// With a `webhook_url` (checked against the policy: 422 `INVALID_WEBHOOK_URL`)
+    /// With a `webhook_url` (checked against the policy, its host resolved: 422 `INVALID_WEBHOOK_URL`)
     /// the job gets its own webhook and a fresh secret, which the returned job
     /// holds in `webhook` for the submit response to show once.
     pub async fn submit(&self, owner: &Owner, req: NewJob) -> Result<Job> {
@@ -182,7 +182,7 @@ impl Jobs {
         spec.validate(&req.params)?;
         let kind = spec.kind();
         if let Some(url) = &req.webhook_url {
-            check_destination(url, &self.policy, "webhook_url")?;
+            self.destinations.check(url, "webhook_url").await?;
         }
         let inputs = named_inputs(spec, req.input_key, req.inputs)?;
         for reference in inputs.values() {

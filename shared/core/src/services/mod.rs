@@ -21,8 +21,8 @@ pub use webhooks::Webhooks;
 
 use crate::kinds::Kinds;
 use crate::ports::{
-    BlobStore, Clock, DeliveryRepo, IdGen, JobQueue, JobRepo, SessionItems, SessionRepo,
-    UploadRepo, WebhookRepo,
+    BlobStore, Clock, DeliveryRepo, HostResolver, IdGen, JobQueue, JobRepo, SessionItems,
+    SessionRepo, UploadRepo, WebhookRepo,
 };
 use crate::webhooks::AddressPolicy;
 use crate::{CodaError, Result};
@@ -126,6 +126,8 @@ pub struct Adapters {
     pub clock: Arc<dyn Clock>,
     /// Id source.
     pub ids: Arc<dyn IdGen>,
+    /// Looks webhook host names up.
+    pub resolver: Arc<dyn HostResolver>,
 }
 
 /// What the services enforce beyond their ports.

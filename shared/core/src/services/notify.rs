@@ -259,6 +259,12 @@ impl Notify {
         d.lease_until = None;
         d.updated_at = done_at;
         let outcome = match classify(sent.status) {
+            // The address is refused (a name that re-pointed inside): no later attempt can go out.
+            _ if sent.refused => {
+                d.status = DeliveryStatus::Failed;
+                d.next_attempt_at = None;
+                Delivered::GaveUp
+            }
             DeliveryOutcome::Delivered => {
                 d.status = DeliveryStatus::Delivered;
                 d.next_attempt_at = None;
@@ -330,7 +336,7 @@ pub enum Delivered {
     Delivered,
     /// Sent and failed; another attempt is scheduled.
     WillRetry,
-    /// Given up (schedule exhausted, endpoint gone or disabled).
+    /// Given up (schedule exhausted, endpoint gone or disabled, address refused).
     GaveUp,
 }
 

@@ -3,6 +3,8 @@
 //! Sending is `notify`'s work; this module only writes the rows it reads.
 //! Another owner's endpoint or delivery is not found, as everywhere in the API.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -10,7 +12,10 @@ use utoipa::ToSchema;
 
 use super::Adapters;
 use crate::model::{Delivery, DeliveryAttempt, DeliveryStatus, Owner, Page, Webhook};
-use crate::webhooks::{check_url_with_policy, AddressPolicy, WebhookEventType, WebhookSecret};
+use crate::ports::HostResolver;
+use crate::webhooks::{
+    check_ip, check_url_with_policy, AddressPolicy, Host, WebhookEventType, WebhookSecret,
+};
 use crate::{CodaError, Result};
 
 /// Endpoints one owner may have.
@@ -159,15 +164,62 @@ impl From<Delivery> for DeliveryView {
 
 /// Refuses a webhook URL `policy` does not allow: 422 `INVALID_WEBHOOK_URL`, the reason in `details.reason`.
 ///
-/// `field` names the request field in `details.field`.
+/// `field` names the request field in `details.field`. Only the URL's text is
+/// checked; [`Destinations::check`] also resolves its host.
 pub fn check_destination(url: &str, policy: &AddressPolicy, field: &str) -> Result<()> {
     check_url_with_policy(url, policy)
         .map(|_| ())
-        .map_err(|e| CodaError::Unprocessable {
-            code: "INVALID_WEBHOOK_URL",
-            message: format!("{field} is not an acceptable webhook URL: {e}"),
-            details: json!({ "field": field, "reason": e.to_string() }),
-        })
+        .map_err(|e| refused(field, e.to_string()))
+}
+
+fn refused(field: &str, reason: String) -> CodaError {
+    CodaError::Unprocessable {
+        code: "INVALID_WEBHOOK_URL",
+        message: format!("{field} is not an acceptable webhook URL: {reason}"),
+        details: json!({ "field": field, "reason": reason }),
+    }
+}
+
+/// Which webhook URLs are accepted: the policy over the URL's text, and over
+/// every address its host name resolves to now.
+#[derive(Clone)]
+pub struct Destinations {
+    policy: AddressPolicy,
+    resolver: Arc<dyn HostResolver>,
+}
+
+impl Destinations {
+    /// Checks against `policy`, looking names up with `resolver`.
+    pub fn new(policy: AddressPolicy, resolver: Arc<dyn HostResolver>) -> Self {
+        Destinations { policy, resolver }
+    }
+
+    /// Refuses `url` (422 `INVALID_WEBHOOK_URL`) when its text is refused or its
+    /// host resolves to any refused address.
+    ///
+    /// A name that does not resolve is accepted: DNS may change before the first
+    /// event, and every connection checks the addresses again.
+    pub async fn check(&self, url: &str, field: &str) -> Result<()> {
+        let target =
+            check_url_with_policy(url, &self.policy).map_err(|e| refused(field, e.to_string()))?;
+        let Host::Domain(name) = &target.host else {
+            return Ok(());
+        };
+        let Ok(ips) = self.resolver.lookup(name).await else {
+            return Ok(());
+        };
+        // Any refused address refuses the name: a mix of public and internal
+        // records is how rebinding attacks start.
+        for ip in ips {
+            if let Err(e) = check_ip(ip, &self.policy) {
+                return Err(refused(
+                    field,
+                    format!("{name} resolves to a refused address: {e}"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Parses event names: at least one, every one known; duplicates are dropped, first order kept.
@@ -229,7 +281,7 @@ fn check_description(description: Option<&str>) -> Result<()> {
 #[derive(Clone)]
 pub struct Webhooks {
     a: Adapters,
-    policy: AddressPolicy,
+    destinations: Destinations,
 }
 
 impl Webhooks {
@@ -237,14 +289,14 @@ impl Webhooks {
     pub fn new(a: &Adapters, policy: AddressPolicy) -> Self {
         Webhooks {
             a: a.clone(),
-            policy,
+            destinations: Destinations::new(policy, a.resolver.clone()),
         }
     }
 
     /// Creates an endpoint with a fresh secret; the returned row holds the secret to show once.
     pub async fn create(&self, owner: &Owner, req: NewWebhook) -> Result<Webhook> {
-        let (repo, policy) = (&self.a.webhooks, &self.policy);
-        check_destination(&req.url, policy, "url")?;
+        let repo = &self.a.webhooks;
+        self.destinations.check(&req.url, "url").await?;
         let events = parse_events(&req.events)?;
         check_description(req.description.as_deref())?;
         let existing = repo.list_by_owner(owner).await?.len();
