@@ -55,17 +55,18 @@ curl -sf -X PUT --data-binary @"$WORK/song.wav" "$PUT_URL"; echo
 
 echo "== GET /v1/uploads/$UPLOAD_ID until ingest names the jobs"
 JOBS=""
-for _ in $(seq 100); do
+# Polls stay well under the default rate limit (100 requests a minute per user).
+for _ in $(seq 40); do
   JOBS=$(curl -sf -H "$AUTH" "$CODA_URL/v1/uploads/$UPLOAD_ID" | sed -n 's/.*"job_ids":\[\([^]]*\)\].*/\1/p' | tr -d '"' | tr ',' ' ')
-  [ "$(echo $JOBS | wc -w)" = 3 ] && break; sleep 0.1
+  [ "$(echo $JOBS | wc -w)" = 3 ] && break; sleep 0.25
 done
 [ "$(echo $JOBS | wc -w)" = 3 ] || { echo "ingest did not create the three jobs: '$JOBS'"; cat "$LOG"; exit 1; }
 
 for JOB in $JOBS; do
   echo "== GET /v1/jobs/$JOB until it ends"
-  for _ in $(seq 600); do
+  for _ in $(seq 300); do
     STATUS=$(curl -sf -H "$AUTH" "$CODA_URL/v1/jobs/$JOB" | json status)
-    case "$STATUS" in succeeded|failed|canceled) break ;; esac; sleep 0.1
+    case "$STATUS" in succeeded|failed|canceled) break ;; esac; sleep 1
   done
   curl -sf -H "$AUTH" "$CODA_URL/v1/jobs/$JOB"; echo
   [ "$STATUS" = succeeded ] || { echo "job ended $STATUS"; exit 1; }

@@ -14,7 +14,8 @@ use coda_core::services::{Adapters, Ingest, Notify, Policies, Services};
 use coda_core::worker::{Runners, Worker, WorkerSettings};
 use coda_local::{
     Db, FolderBlobStore, QueueEvents, SqliteDeliveryRepo, SqliteJobRepo, SqliteQueue,
-    SqliteSessionItems, SqliteSessionRepo, SqliteUploadRepo, SqliteWebhookRepo,
+    SqliteQuotaCounters, SqliteSessionItems, SqliteSessionRepo, SqliteUploadRepo,
+    SqliteWebhookRepo,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -189,6 +190,7 @@ pub async fn start(config: &Config, runners: Runners) -> anyhow::Result<RunningA
                 .context("opening the blob store")?
                 .with_events(Arc::new(QueueEvents::new(ingest_queue.clone())), "uploads/"),
             ),
+            quota_counters: Arc::new(SqliteQuotaCounters::new(db.clone(), clock.clone())),
             clock,
             ids: Arc::new(RandomIds),
             resolver: config.webhook_resolver(),
@@ -306,6 +308,7 @@ async fn run(
         limits: config.limits(),
         kinds: runners.kinds(),
         webhook_policy: config.webhook_policy(),
+        quotas: config.quota_policy(),
     };
     let services = Services::new(&adapters, &policies);
     let worker_count = if config.jobs.run_workers {

@@ -32,6 +32,10 @@ pub fn test_config(data: &std::path::Path) -> Config {
     c.jobs.shutdown_grace_secs = 1.0;
     c.models.models_dir = models_dir();
     c.models.model_threads = 2;
+    // The quota tests set their own limits; the rest poll freely.
+    c.limits.requests_per_minute = 0;
+    c.limits.jobs_per_hour = 0;
+    c.limits.jobs_per_hour_by_kind = String::new();
     c
 }
 

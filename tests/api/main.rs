@@ -11,6 +11,7 @@ mod inputs;
 mod lifecycle;
 mod openapi;
 mod process;
+mod quotas;
 mod receiver;
 mod separate;
 mod transcribe;

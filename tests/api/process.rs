@@ -52,6 +52,10 @@ pub fn serve_with(
         .env("CODA_MODELS_DIR", crate::helpers::models_dir())
         .env("CODA_MODEL_THREADS", "2")
         .env("CODA_WEBHOOK_RETRY_SCALE", "0.001")
+        // These tests poll and submit freely; tests/api/quotas.rs checks the limits.
+        .env("CODA_REQUESTS_PER_MINUTE", "0")
+        .env("CODA_JOBS_PER_HOUR", "0")
+        .env("CODA_JOBS_PER_HOUR_BY_KIND", "")
         .env("RUST_LOG", "warn")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())

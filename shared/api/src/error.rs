@@ -53,6 +53,7 @@ pub fn status_of(e: &CodaError) -> StatusCode {
         | CodaError::Canceled(_) => StatusCode::CONFLICT,
         CodaError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         CodaError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+        CodaError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         CodaError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         CodaError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -85,6 +86,12 @@ impl IntoResponse for ApiError {
             CodaError::Unauthorized(_) => {
                 resp.headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            CodaError::RateLimited {
+                retry_after_secs, ..
+            } => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             _ => {}
         }
@@ -124,6 +131,16 @@ mod tests {
                 "RANGE_NOT_SATISFIABLE",
             ),
             (CodaError::Unauthorized("no".into()), 401, "UNAUTHORIZED"),
+            (
+                CodaError::RateLimited {
+                    code: "RATE_LIMITED",
+                    message: "slow down".into(),
+                    retry_after_secs: 7,
+                    details: json!({}),
+                },
+                429,
+                "RATE_LIMITED",
+            ),
             (CodaError::conflict("race"), 409, "CONFLICT"),
             (
                 CodaError::Conflict {

@@ -274,14 +274,17 @@ pub async fn header_limits(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// Authenticates the caller, then counts the request against their rate limit (429 `RATE_LIMITED`).
 async fn authenticate(State(state): State<SharedState>, mut req: Request, next: Next) -> Response {
-    match state.auth.authenticate(&req) {
-        Ok(owner) => {
-            req.extensions_mut().insert(owner);
-            next.run(req).await
-        }
-        Err(e) => ApiError(e).into_response(),
+    let owner = match state.auth.authenticate(&req) {
+        Ok(owner) => owner,
+        Err(e) => return ApiError(e).into_response(),
+    };
+    if let Err(e) = state.services.quotas.request(&owner).await {
+        return ApiError(e).into_response();
     }
+    req.extensions_mut().insert(owner);
+    next.run(req).await
 }
 
 async fn not_found(req: Request) -> Response {

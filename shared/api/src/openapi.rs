@@ -30,6 +30,8 @@ impl Modify for BearerAuth {
 /// The responses any operation can give besides its own, so handlers list only theirs:
 ///
 /// - 401 on every bearer-protected operation: the auth layer answers before the handler;
+/// - 429 on every bearer-protected operation: the auth layer counts the request (`requests_per_minute`),
+///   and a job submission counts against its kind's hourly quota;
 /// - 400 where a path, query, header or body is parsed: a malformed one is refused;
 /// - 500 and 503 everywhere: a failing or busy store.
 ///
@@ -47,6 +49,11 @@ const UNAUTHORIZED: (&str, &str, &str) = (
     "401",
     "Unauthorized",
     "no valid bearer token: missing, malformed, badly signed or expired",
+);
+const TOO_MANY: (&str, &str, &str) = (
+    "429",
+    "TooManyRequests",
+    "over the caller's rate limit (`RATE_LIMITED`) or a job kind's hourly quota (`QUOTA_EXCEEDED`); retry after `Retry-After` seconds",
 );
 const INTERNAL: (&str, &str, &str) = (
     "500",
@@ -114,6 +121,14 @@ impl Modify for CommonResponses {
         components
             .responses
             .insert(name.into(), RefOr::T(unauthorized));
+        let (_, name, description) = TOO_MANY;
+        let too_many = error_response(description)
+            .header(
+                "Retry-After",
+                string_header("seconds until the window ends, when a request will pass again"),
+            )
+            .build();
+        components.responses.insert(name.into(), RefOr::T(too_many));
         for r in components.responses.values_mut() {
             if let RefOr::T(r) = r {
                 with_request_id(r);
@@ -127,6 +142,7 @@ impl Modify for CommonResponses {
                 let mut common = vec![INTERNAL, UNAVAILABLE];
                 if secured {
                     common.push(UNAUTHORIZED);
+                    common.push(TOO_MANY);
                 }
                 if parses_input {
                     common.push(BAD_REQUEST);

@@ -190,7 +190,9 @@ pub async fn bootstrap(names: &AwsNames, sdk_config: &SdkConfig, max_receives: u
     ensure_table(&dynamo, &names.deliveries_table, DELIVERIES_INDEXES).await?;
     ensure_table_sorted(&dynamo, &names.session_items_table, Some(SK), &[]).await?;
     ensure_ttl(&dynamo, &names.sessions_table).await?;
+    ensure_table(&dynamo, &names.quotas_table, &[]).await?;
     ensure_ttl(&dynamo, &names.uploads_table).await?;
+    ensure_ttl(&dynamo, &names.quotas_table).await?;
     Ok(())
 }
 

@@ -13,6 +13,7 @@ pub mod dynamo;
 mod error;
 pub mod event;
 pub mod names;
+pub mod quota_counters;
 pub mod s3;
 pub mod session_items;
 pub mod sqs;
@@ -23,7 +24,8 @@ use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use coda_core::ports::{
-    BlobStore, DeliveryRepo, JobQueue, JobRepo, SessionItems, SessionRepo, UploadRepo, WebhookRepo,
+    BlobStore, DeliveryRepo, JobQueue, JobRepo, QuotaCounters, SessionItems, SessionRepo,
+    UploadRepo, WebhookRepo,
 };
 use coda_core::Result;
 
@@ -33,6 +35,7 @@ pub use dynamo::{
 };
 pub use event::object_created_from_s3_event;
 pub use names::AwsNames;
+pub use quota_counters::DynamoQuotaCounters;
 pub use s3::S3BlobStore;
 pub use session_items::DynamoSessionItems;
 pub use sqs::SqsJobQueue;
@@ -53,6 +56,8 @@ pub struct AwsAdapters {
     pub sessions: Arc<dyn SessionRepo>,
     /// Sessions' chat messages and file records.
     pub session_items: Arc<dyn SessionItems>,
+    /// Quota and rate-limit counters.
+    pub quota_counters: Arc<dyn QuotaCounters>,
     /// The uploads table.
     pub uploads: Arc<dyn UploadRepo>,
     /// The jobs table.
@@ -77,6 +82,7 @@ impl AwsAdapters {
         coda_core::services::Adapters {
             sessions: self.sessions.clone(),
             session_items: self.session_items.clone(),
+            quota_counters: self.quota_counters.clone(),
             uploads: self.uploads.clone(),
             jobs: self.jobs.clone(),
             webhooks: self.webhooks.clone(),
@@ -120,6 +126,10 @@ impl AwsAdapters {
             session_items: Arc::new(DynamoSessionItems::new(
                 dynamo.clone(),
                 &names.session_items_table,
+            )),
+            quota_counters: Arc::new(DynamoQuotaCounters::new(
+                dynamo.clone(),
+                &names.quotas_table,
             )),
             uploads: Arc::new(DynamoUploadRepo::new(dynamo.clone(), &names.uploads_table)),
             jobs: Arc::new(DynamoJobRepo::new(dynamo.clone(), &names.jobs_table)),

@@ -53,6 +53,8 @@ pub struct AwsNames {
     pub webhooks_table: String,
     /// `{prefix}-deliveries`: the webhook deliveries table.
     pub deliveries_table: String,
+    /// `{prefix}-quotas`: quota and rate-limit counters, one item per user, scope and window.
+    pub quotas_table: String,
 }
 
 impl AwsNames {
@@ -90,6 +92,7 @@ impl AwsNames {
             jobs_table: n("jobs"),
             webhooks_table: n("webhooks"),
             deliveries_table: n("deliveries"),
+            quotas_table: n("quotas"),
         })
     }
 }

@@ -103,6 +103,13 @@ async fn session_items() {
 }
 
 #[tokio::test]
+async fn quota_counters() {
+    let counters = env().await.adapters.quota_counters.clone();
+    contract::check_quota_counters(counters.as_ref()).await;
+    contract::check_quota_counters_race(counters).await;
+}
+
+#[tokio::test]
 async fn sessions_scale() {
     contract::check_session_scales(&env().await.adapters.core()).await;
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coda_core::ports::{HostResolver, PinnedHosts, SystemResolver};
-use coda_core::services::Limits;
+use coda_core::services::{Limits, QuotaPolicy};
 use coda_core::webhooks::AddressPolicy;
 use serde::{Deserialize, Serialize};
 
@@ -125,6 +125,14 @@ pub struct LimitsConfig {
     pub upload_url_ttl_secs: f64,
     /// Lifetime of signed download URLs in seconds.
     pub download_url_ttl_secs: f64,
+    /// Authenticated requests a user may make per minute; 0 means unlimited.
+    pub requests_per_minute: u32,
+    /// Jobs of one kind a user may submit per hour, for kinds `jobs_per_hour_by_kind` does not name; 0 means unlimited.
+    pub jobs_per_hour: u32,
+    /// Hourly job limits of named kinds, `kind=n,kind=n` (0 means unlimited).
+    pub jobs_per_hour_by_kind: String,
+    /// Multiplies the quota windows (a minute for requests, an hour for jobs); tests compress them.
+    pub quota_window_scale: f64,
 }
 
 /// The job queue and its workers.
@@ -241,12 +249,21 @@ impl Default for StorageConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        let l = Limits::default();
+        let (l, q) = (Limits::default(), QuotaPolicy::default());
         Self {
             max_upload_bytes: l.max_upload_bytes,
             session_ttl_secs: l.session_ttl.as_secs_f64(),
             upload_url_ttl_secs: l.upload_url_ttl.as_secs_f64(),
             download_url_ttl_secs: l.download_url_ttl.as_secs_f64(),
+            requests_per_minute: q.requests_per_minute,
+            jobs_per_hour: q.jobs_per_hour,
+            jobs_per_hour_by_kind: q
+                .per_kind
+                .iter()
+                .map(|(k, n)| format!("{k}={n}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            quota_window_scale: q.window_scale,
         }
     }
 }
@@ -453,6 +470,13 @@ impl Config {
         if !(w.webhook_retry_scale.is_finite() && w.webhook_retry_scale >= 0.0) {
             return bad("webhook_retry_scale must be a finite number >= 0");
         }
+        let q = self.limits.quota_window_scale;
+        if !(q.is_finite() && q > 0.0 && q <= 1000.0) {
+            return bad("quota_window_scale must be in (0, 1000]");
+        }
+        if let Err(e) = QuotaPolicy::parse_per_kind(&self.limits.jobs_per_hour_by_kind) {
+            return bad(&format!("jobs_per_hour_by_kind: {e}"));
+        }
         if let Err(e) =
             PinnedHosts::parse(&w.webhook_pinned_hosts, Arc::new(SystemResolver::default()))
         {
@@ -483,6 +507,18 @@ impl Config {
         match PinnedHosts::parse(&self.webhooks.webhook_pinned_hosts, system.clone()) {
             Ok(pinned) if !pinned.is_empty() => Arc::new(pinned),
             _ => system,
+        }
+    }
+
+    /// The requests and job submissions each user may make.
+    pub fn quota_policy(&self) -> QuotaPolicy {
+        let l = &self.limits;
+        QuotaPolicy {
+            requests_per_minute: l.requests_per_minute,
+            jobs_per_hour: l.jobs_per_hour,
+            // validate() refused a malformed list.
+            per_kind: QuotaPolicy::parse_per_kind(&l.jobs_per_hour_by_kind).unwrap_or_default(),
+            window_scale: l.quota_window_scale,
         }
     }
 

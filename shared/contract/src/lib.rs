@@ -14,6 +14,7 @@
 pub mod blobs;
 pub mod fixtures;
 pub mod queues;
+pub mod quotas;
 pub mod sessions;
 pub mod tables;
 pub mod webhooks;
@@ -26,6 +27,7 @@ pub use queues::{
     check_queue_dead_letter, check_queue_delay, check_queue_delivery, check_queue_visibility,
     check_queue_wait,
 };
+pub use quotas::{check_quota_counters, check_quota_counters_race};
 pub use sessions::{check_session_items, check_session_scales};
 pub use tables::{
     check_job_concurrent_updates, check_job_conditional_writes, check_job_pagination,

@@ -49,6 +49,15 @@ pub enum CodaError {
     /// Audio that cannot be decoded; permanent for a job.
     #[error("{0}")]
     InvalidAudio(String),
+    /// A quota or rate limit is used up until its window ends.
+    #[error("{message}")]
+    RateLimited {
+        code: &'static str,
+        message: String,
+        /// Seconds until the window ends (the `Retry-After` header).
+        retry_after_secs: u64,
+        details: Value,
+    },
     /// A dependency is temporarily unavailable; worth retrying.
     #[error("{0}")]
     Unavailable(String),
@@ -73,6 +82,7 @@ impl CodaError {
             CodaError::Unauthorized(_) => "UNAUTHORIZED",
             CodaError::RangeNotSatisfiable { .. } => "RANGE_NOT_SATISFIABLE",
             CodaError::InvalidAudio(_) => "INVALID_AUDIO",
+            CodaError::RateLimited { code, .. } => code,
             CodaError::Unavailable(_) => "UNAVAILABLE",
             CodaError::Internal(_) => "INTERNAL",
         }
@@ -84,7 +94,8 @@ impl CodaError {
             CodaError::BadRequest { details, .. }
             | CodaError::Unprocessable { details, .. }
             | CodaError::PayloadTooLarge { details, .. }
-            | CodaError::UnsupportedMediaType { details, .. } => details.clone(),
+            | CodaError::UnsupportedMediaType { details, .. }
+            | CodaError::RateLimited { details, .. } => details.clone(),
             CodaError::RangeNotSatisfiable { size } => json!({ "size": size }),
             _ => json!({}),
         }

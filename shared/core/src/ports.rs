@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
@@ -250,6 +251,16 @@ impl IdGen for RandomIds {
     fn new_id(&self, prefix: &str) -> String {
         format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
     }
+}
+
+/// Fixed-window use counters behind the quotas and rate limits.
+#[async_trait]
+pub trait QuotaCounters: Send + Sync {
+    /// Counts one more use under `key` unless `limit` are counted already, in one
+    /// atomic step: the count after, or `None` (nothing counted) at the limit.
+    ///
+    /// The key names its window; the count may be forgotten after `expires_at`.
+    async fn take(&self, key: &str, limit: u64, expires_at: DateTime<Utc>) -> Result<Option<u64>>;
 }
 
 /// Looks host names up, for webhook destinations: checked when an endpoint is

@@ -111,6 +111,7 @@ pub fn policies(config: &Config, kinds: Kinds) -> Policies {
         limits: config.limits(),
         kinds,
         webhook_policy: config.webhook_policy(),
+        quotas: config.quota_policy(),
     }
 }
 

@@ -66,11 +66,17 @@ impl Local {
             webhooks: Arc::new(coda_local::SqliteWebhookRepo::new(db.clone())),
             deliveries: Arc::new(coda_local::SqliteDeliveryRepo::new(db.clone())),
             jobs_queue: Arc::new(self.queue.clone()),
-            jobs_dlq: Arc::new(SqliteQueue::new(db, "jobs-dlq", None, self.clock.clone())),
+            jobs_dlq: Arc::new(SqliteQueue::new(
+                db.clone(),
+                "jobs-dlq",
+                None,
+                self.clock.clone(),
+            )),
             blobs: self.blobs.clone(),
             clock: self.clock.clone(),
             ids: Arc::new(coda_core::ports::RandomIds),
             resolver: Arc::new(coda_core::ports::SystemResolver::default()),
+            quota_counters: Arc::new(coda_local::SqliteQuotaCounters::new(db, self.clock.clone())),
         }
     }
 
@@ -209,6 +215,7 @@ fn state(l: &Local) -> coda_api::SharedState {
             &[JobKind::from_static("probe")],
         ),
         webhook_policy: Default::default(),
+        quotas: coda_core::services::QuotaPolicy::unlimited(),
     };
     Arc::new(coda_api::AppState {
         redirect_downloads: true,

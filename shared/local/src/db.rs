@@ -92,6 +92,13 @@ CREATE TABLE IF NOT EXISTS queue_messages (
 );
 CREATE INDEX IF NOT EXISTS queue_messages_ready ON queue_messages (queue, visible_at_ms, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS queue_messages_receipt ON queue_messages (receipt);
+
+CREATE TABLE IF NOT EXISTS quota_counters (
+    key TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quota_counters_expiry ON quota_counters (expires_at_ms);
 ";
 
 /// A shared SQLite connection: clones use the same connection and wake-up signal.

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod db;
 pub mod events;
 pub mod queue;
+pub mod quota_counters;
 pub mod repos;
 pub mod session_items;
 
@@ -18,6 +19,7 @@ pub use clock::ManualClock;
 pub use db::Db;
 pub use events::QueueEvents;
 pub use queue::SqliteQueue;
+pub use quota_counters::SqliteQuotaCounters;
 pub use repos::{
     SqliteDeliveryRepo, SqliteJobRepo, SqliteSessionRepo, SqliteUploadRepo, SqliteWebhookRepo,
 };

@@ -158,6 +158,14 @@ async fn session_items() {
 }
 
 #[tokio::test]
+async fn quota_counters() {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let counters = Arc::new(coda_local::SqliteQuotaCounters::new(db(), clock));
+    contract::check_quota_counters(counters.as_ref()).await;
+    contract::check_quota_counters_race(counters).await;
+}
+
+#[tokio::test]
 async fn sessions_scale() {
     let dir = tempfile::tempdir().unwrap();
     let db = db();
@@ -170,8 +178,9 @@ async fn sessions_scale() {
         webhooks: Arc::new(SqliteWebhookRepo::new(db.clone())),
         deliveries: Arc::new(SqliteDeliveryRepo::new(db.clone())),
         jobs_queue: Arc::new(queue(db.clone(), "jobs", None)),
-        jobs_dlq: Arc::new(queue(db, "jobs-dlq", None)),
+        jobs_dlq: Arc::new(queue(db.clone(), "jobs-dlq", None)),
         blobs: Arc::new(blob_store(&dir, clock.clone())),
+        quota_counters: Arc::new(coda_local::SqliteQuotaCounters::new(db, clock.clone())),
         clock,
         ids: Arc::new(coda_core::ports::RandomIds),
         resolver: Arc::new(coda_core::ports::SystemResolver::default()),

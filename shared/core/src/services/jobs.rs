@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use std::time::Duration;
 
 use super::webhooks::Destinations;
-use super::{Access, Adapters, Policies};
+use super::{Access, Adapters, Policies, Quotas};
 use crate::kinds::{KindSpec, Kinds};
 use crate::model::{
     Job, JobError, JobKind, JobOutputRef, JobStatus, JobWebhook, OutboxEvent, Owner, Page,
@@ -157,6 +157,7 @@ pub struct Jobs {
     access: Access,
     kinds: Kinds,
     destinations: Destinations,
+    quotas: Quotas,
     url_ttl: Duration,
 }
 
@@ -168,6 +169,7 @@ impl Jobs {
             access: Access::new(a),
             kinds: policies.kinds.clone(),
             destinations: Destinations::new(policies.webhook_policy, a.resolver.clone()),
+            quotas: Quotas::new(a, policies.quotas.clone()),
             url_ttl: policies.limits.download_url_ttl,
         }
     }
@@ -202,6 +204,8 @@ impl Jobs {
             .and_then(|s| inputs.get(s.name))
             .cloned()
             .unwrap_or_default();
+        // Counted last, so a refused request (bad params, inputs, URL) uses none of the quota.
+        self.quotas.job(owner, kind.as_str()).await?;
         let now = self.a.clock.now();
         let job = Job {
             job_id: self.a.ids.new_id("job"),

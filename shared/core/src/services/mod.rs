@@ -4,6 +4,7 @@ pub mod access;
 pub mod ingest;
 pub mod jobs;
 pub mod notify;
+pub mod quotas;
 pub mod sessions;
 pub mod uploads;
 pub mod webhooks;
@@ -15,14 +16,15 @@ pub use access::Access;
 pub use ingest::Ingest;
 pub use jobs::Jobs;
 pub use notify::Notify;
+pub use quotas::{QuotaPolicy, Quotas};
 pub use sessions::Sessions;
 pub use uploads::Uploads;
 pub use webhooks::Webhooks;
 
 use crate::kinds::Kinds;
 use crate::ports::{
-    BlobStore, Clock, DeliveryRepo, HostResolver, IdGen, JobQueue, JobRepo, SessionItems,
-    SessionRepo, UploadRepo, WebhookRepo,
+    BlobStore, Clock, DeliveryRepo, HostResolver, IdGen, JobQueue, JobRepo, QuotaCounters,
+    SessionItems, SessionRepo, UploadRepo, WebhookRepo,
 };
 use crate::webhooks::AddressPolicy;
 use crate::{CodaError, Result};
@@ -128,6 +130,8 @@ pub struct Adapters {
     pub ids: Arc<dyn IdGen>,
     /// Looks webhook host names up.
     pub resolver: Arc<dyn HostResolver>,
+    /// The counters of quotas and rate limits.
+    pub quota_counters: Arc<dyn QuotaCounters>,
 }
 
 /// What the services enforce beyond their ports.
@@ -139,6 +143,8 @@ pub struct Policies {
     pub kinds: Kinds,
     /// Which webhook destinations are accepted.
     pub webhook_policy: AddressPolicy,
+    /// Requests and job submissions each user may make.
+    pub quotas: QuotaPolicy,
 }
 
 /// Every use-case service, each over the ports it needs.
@@ -156,6 +162,8 @@ pub struct Services {
     pub webhooks: Webhooks,
     /// Upload events to jobs.
     pub ingest: Ingest,
+    /// Requests and submissions counted against the quotas.
+    pub quotas: Quotas,
 }
 
 impl Services {
@@ -168,6 +176,7 @@ impl Services {
             uploads: Uploads::new(adapters, policies, sessions.clone()),
             webhooks: Webhooks::new(adapters, policies.webhook_policy),
             ingest: Ingest::new(adapters, sessions.clone()),
+            quotas: Quotas::new(adapters, policies.quotas.clone()),
             sessions,
         }
     }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::sessions::{too_large, unsupported};
-use super::{chrono_dur, Adapters, Limits, Policies, Sessions};
+use super::{chrono_dur, Adapters, Limits, Policies, Quotas, Sessions};
 use crate::filename::check_filename;
 use crate::kinds::Kinds;
 use crate::model::{JobKind, Owner, Upload, UploadState};
@@ -118,6 +118,7 @@ pub struct Uploads {
     sessions: Sessions,
     limits: Limits,
     kinds: Kinds,
+    quotas: Quotas,
 }
 
 impl Uploads {
@@ -128,6 +129,7 @@ impl Uploads {
             sessions,
             limits: policies.limits.clone(),
             kinds: policies.kinds.clone(),
+            quotas: Quotas::new(a, policies.quotas.clone()),
         }
     }
 
@@ -155,6 +157,10 @@ impl Uploads {
         let (jobs, job_params) = parse_jobs(&req.jobs, &self.kinds)?;
         if let Some(sid) = &req.session_id {
             self.sessions.get(owner, sid).await?;
+        }
+        // The jobs are counted now, when the caller can still be told 429, not when the bytes land.
+        for kind in &jobs {
+            self.quotas.job(owner, kind.as_str()).await?;
         }
         let now = self.a.clock.now();
         let upload_id = self.a.ids.new_id("upl");
