@@ -417,6 +417,43 @@ async fn oversized_headers_are_431_in_the_envelope() {
     }
 }
 
+/// What hyper refuses before the app (a 100 KB cursor, a request line that is not HTTP) is in the envelope too (#13 defect 6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_hyper_refuses_get_the_envelope() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let token = app.token("ivy");
+    // Raw requests: the http crate (reqwest's) will not even build a URI this long.
+    let cursor = "c".repeat(100_000);
+    for (request, status, code) in [
+        (
+            format!("GET /v1/jobs?cursor={cursor} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"),
+            414,
+            "URI_TOO_LONG",
+        ),
+        (
+            "GET /v1/health HTTP/1.1\r\nHost x\r\n\r\n".to_string(),
+            400,
+            "INVALID_REQUEST",
+        ),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status} ")), "{answer}");
+        assert!(answer.contains("content-type: application/json"), "{answer}");
+        let body: serde_json::Value =
+            serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(body["error"]["code"], code, "{answer}");
+        assert!(body["error"]["details"].is_object(), "{answer}");
+    }
+    // The server still answers.
+    assert_eq!(app.public_json("/v1/health").await["status"], "ok");
+}
+
 /// Framework rejections (a query that does not parse, a key that is not UTF-8) use a documented code (#13 defect 6).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn framework_rejections_use_documented_codes() {

@@ -10,9 +10,15 @@
 //!   kernel's accept queue;
 //! - hyper's own limits sit above the API's (1 MiB of header, 10,000 lines), so
 //!   a large header reaches [`crate::header_limits`], which answers 431 in the
-//!   envelope.
+//!   envelope;
+//! - what hyper refuses before the app sees it (a request line that does not
+//!   parse, a URI over its 65,534-byte limit, a header over 4 MiB) it answers
+//!   with an empty body; [`EnvelopeErrors`] rewrites those answers into the
+//!   error envelope on their way to the socket.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -20,6 +26,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tracing::{debug, warn};
@@ -82,7 +89,7 @@ pub async fn serve(
             .header_read_timeout(limits.header_read_timeout)
             .max_buf_size(HYPER_MAX_BUF)
             .max_headers(HYPER_MAX_HEADERS)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(TokioIo::new(EnvelopeErrors::new(stream)), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -97,5 +104,150 @@ pub async fn serve(
         .is_err()
     {
         warn!("requests still in flight after the grace were dropped");
+    }
+}
+
+/// A connection whose bare error answers from hyper leave in the error envelope.
+///
+/// hyper answers a request it cannot parse itself (400, 414 for a URI over
+/// 65,534 bytes, 431 for a header over its buffer) with `content-length: 0`
+/// and no body, then closes. The app never sends an empty 4xx (every error of
+/// its own is JSON), so a response head that starts a write with one of those
+/// statuses, no content type and a zero length is hyper's, and is replaced
+/// whole by the same status with the envelope.
+pub struct EnvelopeErrors<S> {
+    inner: S,
+    /// A replacement being written: its bytes, how many went out, and the length of the write it stands for.
+    pending: Option<(Vec<u8>, usize, usize)>,
+}
+
+impl<S> EnvelopeErrors<S> {
+    /// Wraps a connection.
+    pub fn new(inner: S) -> Self {
+        EnvelopeErrors {
+            inner,
+            pending: None,
+        }
+    }
+}
+
+/// The envelope response for a bare hyper error response at the start of `buf`, if it is one.
+pub fn envelope_for_bare_error(buf: &[u8]) -> Option<Vec<u8>> {
+    let status = buf.strip_prefix(b"HTTP/1.1 ").and_then(|r| r.get(..3))?;
+    let (status, code, message) = match status {
+        b"400" => (
+            "400 Bad Request",
+            "INVALID_REQUEST",
+            "the request is not valid HTTP/1.1",
+        ),
+        b"414" => (
+            "414 URI Too Long",
+            "URI_TOO_LONG",
+            "the request URI is longer than 65,534 bytes",
+        ),
+        b"431" => (
+            "431 Request Header Fields Too Large",
+            "HEADER_TOO_LARGE",
+            "the request header is larger than the server reads",
+        ),
+        _ => return None,
+    };
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    let bare = head.contains("\r\ncontent-length: 0") && !head.contains("\r\ncontent-type:");
+    if !bare || buf.len() != end + 4 {
+        return None;
+    }
+    let body = serde_json::json!({ "error": { "code": code, "message": message, "details": {} } })
+        .to_string();
+    Some(
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\nx-request-id: {}\r\n\r\n{body}",
+            body.len(),
+            uuid::Uuid::new_v4()
+        )
+        .into_bytes(),
+    )
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for EnvelopeErrors<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for EnvelopeErrors<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.pending.is_none() {
+            if let Some(replacement) = envelope_for_bare_error(buf) {
+                this.pending = Some((replacement, 0, buf.len()));
+            }
+        }
+        let Some((bytes, written, stands_for)) = &mut this.pending else {
+            return Pin::new(&mut this.inner).poll_write(cx, buf);
+        };
+        while *written < bytes.len() {
+            match Pin::new(&mut this.inner).poll_write(cx, &bytes[*written..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
+                }
+                Poll::Ready(Ok(n)) => *written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let done = *stands_for;
+        this.pending = None;
+        Poll::Ready(Ok(done))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_bare_hyper_errors_are_rewritten() {
+        let bare = b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\ndate: Wed, 02 Dec 2026 05:00:00 GMT\r\n\r\n";
+        let out = String::from_utf8(envelope_for_bare_error(bare).unwrap()).unwrap();
+        assert!(out.starts_with("HTTP/1.1 414 URI Too Long\r\n"), "{out}");
+        let body: serde_json::Value =
+            serde_json::from_str(out.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(body["error"]["code"], "URI_TOO_LONG");
+        let declared: usize = out
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(declared, out.split("\r\n\r\n").nth(1).unwrap().len());
+        for kept in [
+            // The app's own errors carry a type and a body.
+            &b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n",
+            // A head with more after it is not a lone error answer.
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\nHTTP/1.1 200 OK\r\n",
+            b"HTTP/1.1 431",
+        ] {
+            assert!(envelope_for_bare_error(kept).is_none(), "{}", String::from_utf8_lossy(kept));
+        }
     }
 }

@@ -494,6 +494,38 @@ fn aiff_declared_frames(b: &[u8]) -> Option<u64> {
     None
 }
 
+/// Refuses a stream whose encoder delay and padding exceed the length its header declares.
+///
+/// symphonia 0.5's MP3 demuxer subtracts the LAME tag's delay and padding from
+/// the Xing tag's length without a check when gapless trimming is on: a crafted
+/// tag overflows it (a panic in debug builds, a length near 2^64 in release).
+/// A probe of the file's start without trimming reads the three numbers first.
+fn check_gapless_lengths(bytes: &[u8], hint: &Hint) -> Result<(), AudioError> {
+    let head = bytes[..bytes.len().min(1 << 20)].to_vec();
+    let mss = MediaSourceStream::new(Box::new(Cursor::new(head)), Default::default());
+    let untrimmed = FormatOptions {
+        enable_gapless: false,
+        ..Default::default()
+    };
+    // What does not probe here is reported by the real probe, with its own message.
+    let Ok(probed) =
+        symphonia::default::get_probe().format(hint, mss, &untrimmed, &MetadataOptions::default())
+    else {
+        return Ok(());
+    };
+    for track in probed.format.tracks() {
+        let p = &track.codec_params;
+        if let (Some(frames), Some(delay), Some(padding)) = (p.n_frames, p.delay, p.padding) {
+            if frames < u64::from(delay) + u64::from(padding) {
+                return Err(invalid(format!(
+                    "corrupt: the encoder delay and padding ({delay} + {padding} samples) exceed the {frames} samples the header declares"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Where a decode problem happened, in seconds, for error messages.
 fn packet_time(ts: u64, tb: Option<(u32, u32)>, rate: u32, frames_out: u64) -> f64 {
     ts_seconds(ts, tb, rate).unwrap_or(frames_out as f64 / f64::from(rate.max(1)))
@@ -509,7 +541,6 @@ fn decode_owned(
     let n_bytes = bytes.len();
     let container = sniff_container(&bytes);
     let aiff_frames = aiff_declared_frames(&bytes);
-    let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
 
     let mut hint = Hint::new();
     if let Some(ext) = ext_hint {
@@ -518,6 +549,11 @@ fn decode_owned(
             hint.with_extension(&ext);
         }
     }
+    // MPEG audio is sniffed by its ID3 tag, or not at all (bare frames).
+    if matches!(container, None | Some("MP3")) {
+        check_gapless_lengths(&bytes, &hint)?;
+    }
+    let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
 
     // Gapless trimming makes MP3 lengths match what was encoded, not the padded frames.
     let format_opts = FormatOptions {
