@@ -51,7 +51,7 @@ UPLOAD_ID=$(echo "$UPLOAD" | json upload_id)
 PUT_URL=$(echo "$UPLOAD" | json put_url)
 
 echo "== PUT the bytes to put_url"
-curl -sf -X PUT --data-binary @"$WORK/song.wav" "$PUT_URL"; echo
+curl -sf -X PUT -H "If-None-Match: *" --data-binary @"$WORK/song.wav" "$PUT_URL"; echo
 
 echo "== GET /v1/uploads/$UPLOAD_ID until ingest names the jobs"
 JOBS=""

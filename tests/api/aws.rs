@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{test_config, tone_wav, TestApp};
+use crate::helpers::{signed_put, test_config, tone_wav, TestApp};
 
 async fn wait_job_id(app: &TestApp, user: &str, upload_id: &str) -> String {
     let t0 = Instant::now();
@@ -94,10 +94,8 @@ async fn presigned_put_to_succeeded_job_on_the_emulator() {
         "an S3 presigned URL: {put_url}"
     );
     let t0 = Instant::now();
-    assert!(app
-        .client
-        .put(put_url)
-        .body(wav.clone())
+    assert_eq!(up["put_headers"]["if-none-match"], "*", "{up}");
+    assert!(signed_put(&app.client, &up, wav.clone())
         .send()
         .await
         .unwrap()
@@ -210,10 +208,7 @@ async fn presigned_put_to_succeeded_job_on_the_emulator() {
         .json()
         .await
         .unwrap();
-    assert!(app
-        .client
-        .put(up["put_url"].as_str().unwrap())
-        .body(cut)
+    assert!(signed_put(&app.client, &up, cut)
         .send()
         .await
         .unwrap()

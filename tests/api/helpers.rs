@@ -184,10 +184,7 @@ impl TestApp {
             r.text().await.unwrap_or_default()
         );
         let up: Value = r.json().await.unwrap();
-        let put = self
-            .client
-            .put(up["put_url"].as_str().unwrap())
-            .body(bytes)
+        let put = signed_put(&self.client, &up, bytes)
             .send()
             .await
             .expect("put");
@@ -347,4 +344,13 @@ impl JobRunner for FlakyRunner {
 /// The shipped kinds' registry with `r` as the only runner.
 pub fn runners_with(r: Arc<dyn JobRunner>) -> Runners {
     Runners::new(coda_jobs::registry()).with(r)
+}
+
+/// The PUT an upload slot signed: its `put_url` with its `put_headers` (S3 signs `if-none-match`).
+pub fn signed_put(client: &reqwest::Client, up: &Value, body: Vec<u8>) -> reqwest::RequestBuilder {
+    let mut req = client.put(up["put_url"].as_str().unwrap()).body(body);
+    for (k, v) in up["put_headers"].as_object().expect("put_headers") {
+        req = req.header(k.as_str(), v.as_str().unwrap());
+    }
+    req
 }

@@ -180,6 +180,9 @@ pub struct UploadCreated {
     pub key: String,
     /// PUT the bytes here (no Authorization header needed).
     pub put_url: String,
+    /// Headers the PUT must send, as they are signed: `if-none-match: *`, so that the slot takes
+    /// only its first PUT (S3 answers a later one 412, `coda serve` 409 `ALREADY_UPLOADED`).
+    pub put_headers: std::collections::BTreeMap<String, String>,
     /// The URL stops working at this instant.
     pub expires_at: DateTime<Utc>,
 }
@@ -198,11 +201,12 @@ pub async fn create_upload(
     Caller(owner): Caller,
     JsonBody(req): JsonBody<NewUpload>,
 ) -> ApiResult<Response> {
-    let (u, put_url) = s.services.uploads.create(&owner, req).await?;
+    let (u, put) = s.services.uploads.create(&owner, req).await?;
     let body = UploadCreated {
         upload_id: u.upload_id,
         key: u.key,
-        put_url,
+        put_url: put.url,
+        put_headers: put.headers.into_iter().collect(),
         expires_at: u.expires_at,
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())

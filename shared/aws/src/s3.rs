@@ -9,7 +9,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
 use bytes::Bytes;
-use coda_core::ports::{BlobData, BlobMeta, BlobStore};
+use coda_core::ports::{BlobData, BlobMeta, BlobStore, PresignedPut};
 use coda_core::{CodaError, Result};
 
 use crate::error::{http_status, sdk_error, service_code};
@@ -274,19 +274,33 @@ impl BlobStore for S3BlobStore {
         }
     }
 
-    async fn presign_put(&self, key: &str, _content_type: &str, ttl: Duration) -> Result<String> {
+    async fn presign_put(
+        &self,
+        key: &str,
+        _content_type: &str,
+        ttl: Duration,
+    ) -> Result<PresignedPut> {
         validate_key(key)?;
         // The content type is left unsigned: clients (curl among them) send their own, and
         // ingest sniffs the bytes anyway, so signing it would only refuse honest uploads.
+        // `If-None-Match: *` is signed: S3 then takes the first PUT and answers any later one
+        // 412 PreconditionFailed, so an upload slot holds the bytes that were ingested.
         let req = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
+            .if_none_match("*")
             .presigned(presigning(ttl)?)
             .await
             .map_err(|e| sdk_error(&format!("presign put '{key}'"), e))?;
-        Ok(req.uri().to_string())
+        Ok(PresignedPut {
+            url: req.uri().to_string(),
+            headers: req
+                .headers()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+                .collect(),
+        })
     }
 
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String> {

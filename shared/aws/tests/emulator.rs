@@ -691,14 +691,39 @@ async fn presigned_put_notifies_ingest_with_the_decoded_key() {
     let a = &env.adapters;
     let key = format!("uploads/{}/my song ünï+1 曲.wav", uid("upl"));
     let body = Bytes::from_static(b"RIFF....WAVEfmt ");
-    let url = a
+    let signed = a
         .blobs
         .presign_put(&key, "audio/wav", Duration::from_secs(300))
         .await
         .unwrap();
     let http = reqwest::Client::new();
-    let put = http.put(&url).body(body.clone()).send().await.unwrap();
+    let send = |bytes: Bytes| {
+        let mut req = http.put(&signed.url).body(bytes);
+        for (k, v) in &signed.headers {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    let put = send(body.clone()).await.unwrap();
     assert!(put.status().is_success(), "{}", put.status());
+    // The slot takes one PUT: S3 refuses a second one (If-None-Match: * is signed), the bytes stay.
+    let again = send(Bytes::from_static(b"RIFF....WAVEother"))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        412,
+        "{}",
+        again.text().await.unwrap_or_default()
+    );
+    // moto checks no signatures, so the 403 S3 gives a PUT without the header is not seen here;
+    // that the header is signed is: SigV4 lists it in X-Amz-SignedHeaders.
+    let signed_headers = signed
+        .url
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("X-Amz-SignedHeaders="))
+        .expect("a SigV4 URL");
+    assert!(signed_headers.contains("if-none-match"), "{signed_headers}");
     // Outside uploads/ nothing is announced.
     a.blobs
         .put(

@@ -232,7 +232,16 @@ pub async fn check_blob_presign_urls(store: &dyn BlobStore) {
     let key = "uploads/x/Café + ünï.wav";
     let encoded = "/uploads/x/Caf%C3%A9%20%2B%20%C3%BCn%C3%AF.wav";
     let ttl = Duration::from_secs(900);
-    let put = store.presign_put(key, "audio/wav", ttl).await.unwrap();
+    let signed = store.presign_put(key, "audio/wav", ttl).await.unwrap();
+    assert!(
+        signed
+            .headers
+            .iter()
+            .any(|(k, v)| k == "if-none-match" && v == "*"),
+        "only the first PUT may land: {:?}",
+        signed.headers
+    );
+    let put = signed.url;
     let get = store.presign_get(key, ttl).await.unwrap();
     for url in [&put, &get] {
         assert!(

@@ -57,8 +57,13 @@ pub trait BlobStore: Send + Sync {
     async fn delete(&self, key: &str) -> Result<()>;
     /// Deletes every object under a prefix; returns how many went.
     async fn delete_prefix(&self, prefix: &str) -> Result<u64>;
-    /// A URL that accepts one PUT of the object until it expires.
-    async fn presign_put(&self, key: &str, content_type: &str, ttl: Duration) -> Result<String>;
+    /// A URL that accepts one PUT of the object until it expires, and the headers that PUT must carry.
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        ttl: Duration,
+    ) -> Result<PresignedPut>;
     /// A URL that serves the object until it expires.
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String>;
 }
@@ -261,6 +266,15 @@ pub trait QuotaCounters: Send + Sync {
     ///
     /// The key names its window; the count may be forgotten after `expires_at`.
     async fn take(&self, key: &str, limit: u64, expires_at: DateTime<Utc>) -> Result<Option<u64>>;
+}
+
+/// A signed upload: where to PUT, and the headers the PUT must send (they are part of the signature).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PresignedPut {
+    /// The URL.
+    pub url: String,
+    /// Header names (lower case) and values, e.g. `if-none-match: *` so that only the first PUT lands.
+    pub headers: Vec<(String, String)>,
 }
 
 /// Looks host names up, for webhook destinations: checked when an endpoint is

@@ -20,7 +20,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use coda_core::auth::UrlSigner;
 use coda_core::keys::{validate_key, validate_prefix};
-use coda_core::ports::{BlobData, BlobMeta, BlobStore, Clock, ObjectCreated, ObjectEvents};
+use coda_core::ports::{
+    BlobData, BlobMeta, BlobStore, Clock, ObjectCreated, ObjectEvents, PresignedPut,
+};
 use coda_core::{CodaError, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -499,8 +501,17 @@ impl BlobStore for FolderBlobStore {
         blocking(move || folder.delete_prefix(&p)).await
     }
 
-    async fn presign_put(&self, key: &str, _content_type: &str, ttl: Duration) -> Result<String> {
-        self.presign("PUT", key, ttl)
+    async fn presign_put(
+        &self,
+        key: &str,
+        _content_type: &str,
+        ttl: Duration,
+    ) -> Result<PresignedPut> {
+        // The slot itself takes one write (`receive_bytes`); the header is the same contract as S3's.
+        Ok(PresignedPut {
+            url: self.presign("PUT", key, ttl)?,
+            headers: vec![("if-none-match".into(), "*".into())],
+        })
     }
 
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String> {

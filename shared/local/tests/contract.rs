@@ -448,7 +448,7 @@ async fn blob_presign_signs_local_urls() {
     for (method, url) in [
         (
             "PUT",
-            store.presign_put(key, "audio/wav", ttl).await.unwrap(),
+            store.presign_put(key, "audio/wav", ttl).await.unwrap().url,
         ),
         ("GET", store.presign_get(key, ttl).await.unwrap()),
     ] {

@@ -12,6 +12,7 @@ use super::{chrono_dur, Adapters, Limits, Policies, Quotas, Sessions};
 use crate::filename::check_filename;
 use crate::kinds::Kinds;
 use crate::model::{JobKind, Owner, Upload, UploadState};
+use crate::ports::PresignedPut;
 use crate::sniff::sniff;
 use crate::{CodaError, Result};
 
@@ -141,8 +142,8 @@ impl Uploads {
         }
     }
 
-    /// Checks an upload request and records the slot; returns it and its signed PUT URL.
-    pub async fn create(&self, owner: &Owner, req: NewUpload) -> Result<(Upload, String)> {
+    /// Checks an upload request and records the slot; returns it and its signed PUT.
+    pub async fn create(&self, owner: &Owner, req: NewUpload) -> Result<(Upload, PresignedPut)> {
         let limits = &self.limits;
         let filename = check_filename(&req.filename)?;
         if req.size > limits.max_upload_bytes {
@@ -183,7 +184,7 @@ impl Uploads {
             version: 0,
         };
         self.a.uploads.create(&upload).await?;
-        let url = self
+        let put = self
             .a
             .blobs
             .presign_put(
@@ -192,7 +193,7 @@ impl Uploads {
                 limits.upload_url_ttl,
             )
             .await?;
-        Ok((upload, url))
+        Ok((upload, put))
     }
 
     /// Accepts the bytes PUT to a signed URL (the local stand-in for S3's PUT).
