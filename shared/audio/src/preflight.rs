@@ -23,7 +23,49 @@
 use crate::AudioError;
 
 /// Checks `bytes` by its magic; unknown formats pass.
+///
+/// symphonia's probe scans up to 1 MiB for a format marker, so a container
+/// behind leading junk is read too: it is checked where the probe will find it.
 pub(crate) fn check(bytes: &[u8]) -> Result<(), AudioError> {
+    check_at(&bytes[container_offset(bytes)..])
+}
+
+/// How far symphonia's probe scans for a marker.
+const PROBE_SEARCH_LIMIT: usize = 1 << 20;
+
+/// Whether a container this module checks starts at the beginning of `b`.
+fn container_here(b: &[u8]) -> bool {
+    let at = |offset: usize, magic: &[u8]| b.get(offset..offset + magic.len()) == Some(magic);
+    (at(0, b"RIFF") && at(8, b"WAVE"))
+        || (at(0, b"FORM") && (at(8, b"AIFF") || at(8, b"AIFC")))
+        || at(0, b"caff")
+        || at(0, b"fLaC")
+        || at(4, b"ftyp")
+}
+
+/// Where the probe will find the container: 0 unless leading junk hides one.
+///
+/// The scan stops at what the probe takes for MPEG audio first (an ID3 tag or
+/// a frame sync), which the decoder reads as it goes.
+fn container_offset(bytes: &[u8]) -> usize {
+    if container_here(bytes) || flac_start(bytes).is_some() {
+        return 0;
+    }
+    let end = bytes.len().min(PROBE_SEARCH_LIMIT);
+    for o in 0..end {
+        let b = &bytes[o..];
+        let mpeg_sync = b[0] == 0xFF && b.get(1).is_some_and(|x| x & 0xE0 == 0xE0);
+        if b.starts_with(b"ID3") || b.starts_with(b"OggS") || mpeg_sync {
+            return 0;
+        }
+        if container_here(b) {
+            return o;
+        }
+    }
+    0
+}
+
+fn check_at(bytes: &[u8]) -> Result<(), AudioError> {
     if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WAVE" {
         return check_riff(bytes);
     }
@@ -137,10 +179,14 @@ fn check_aiff(b: &[u8]) -> Result<(), AudioError> {
             return Ok(());
         }
         let channels = be_u16(b, body).unwrap_or(0);
-        // An 80-bit extended float: sign and exponent, then a 64-bit mantissa.
+        // An 80-bit extended float: sign and exponent, then a 64-bit mantissa with an explicit
+        // integer bit. Its value, as symphonia takes it (`as u32`), must be at least 1 Hz.
         let exponent = be_u16(b, body + 8).unwrap_or(0);
         let mantissa = be_u64(b, body + 10).unwrap_or(0);
-        let positive = exponent & 0x8000 == 0 && mantissa != 0 && exponent & 0x7fff >= 0x3fff;
+        let magnitude = i32::from(exponent & 0x7fff);
+        let rate = mantissa as f64 * 2f64.powi(magnitude - 16383 - 63);
+        let positive =
+            exponent & 0x8000 == 0 && magnitude != 0x7fff && rate.is_finite() && rate >= 1.0;
         check_rate_channels("AIFF", positive, channels > 0)
     })
 }
@@ -465,6 +511,25 @@ mod tests {
         b.extend(&picture);
         let err = check(&b).unwrap_err().to_string();
         assert!(err.contains("picture length runs past its block"), "{err}");
+    }
+
+    #[test]
+    fn a_container_behind_junk_is_checked_where_the_probe_finds_it() {
+        // An AIFF whose COMM chunk declares 0 channels, behind four bytes of junk.
+        let mut aiff = b"FORM\0\0\0\x2eAIFFCOMM\0\0\0\x12".to_vec();
+        aiff.extend_from_slice(&[
+            0, 0, 0, 0, 0, 1, 0, 16, 0x40, 0x0e, 0xac, 0x44, 0, 0, 0, 0, 0, 0,
+        ]);
+        aiff.extend_from_slice(b"SSND\0\0\0\x08\0\0\0\0\0\0\0\0");
+        assert!(check(&aiff).is_err());
+        let mut hidden = b"mdia".to_vec();
+        hidden.extend_from_slice(&aiff);
+        assert_eq!(container_offset(&hidden), 4);
+        assert!(check(&hidden).is_err(), "the junk hid the bad header");
+        // MPEG audio first: left to the decoder, as the probe takes it for MP3.
+        let mut mp3 = vec![0xFF, 0xFB, 0x90, 0x00];
+        mp3.extend_from_slice(&aiff);
+        assert_eq!(container_offset(&mp3), 0);
     }
 
     #[test]

@@ -17,8 +17,11 @@ use coda_core::CodaError;
 
 pub use harness::{check_response, Harness};
 
+/// A fuzz target: bytes in, a panic on failure.
+pub type Target = fn(&[u8]);
+
 /// The targets, by name (as `fuzz/fuzz_targets/<name>.rs` and `corpus/<name>/`).
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("audio_decode", audio_decode),
     ("multipart_body", multipart_body),
     ("json_body", json_body),

@@ -3,8 +3,10 @@
 //! run side by side). An input that fails is written to
 //! `target/fuzz-failures/{target}-{n}` so `cargo fuzz run {target} FILE` replays it.
 
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use coda_fuzz::mutate::{mutate, Rng};
@@ -119,6 +121,40 @@ fn save_failure(target: &str, input: &[u8]) -> PathBuf {
     path
 }
 
+thread_local! {
+    /// The first panic of the current input on this thread, caught or not.
+    static PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Whether this thread is running a target on an input (other panics print as usual).
+    static FUZZING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Records every panic, even one the code under test catches (the decoder wraps
+/// symphonia in `catch_unwind`): a caught panic is a failure too, as it is under libFuzzer.
+fn record_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let usual = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !FUZZING.with(|f| f.get()) {
+                return usual(info);
+            }
+            let at = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            let what = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            PANIC.with(|p| {
+                p.borrow_mut().get_or_insert(format!("{what} at {at}"));
+            });
+        }));
+    });
+}
+
 fn budget() -> Duration {
     let secs = std::env::var("CODA_FUZZ_SECS")
         .ok()
@@ -135,10 +171,16 @@ fn run(target: &str) {
         .unwrap();
     let seeds = corpus(target);
     let dict = dictionary(target);
+    record_panics();
     let attempt = |input: &[u8]| {
-        if catch_unwind(AssertUnwindSafe(|| f(input))).is_err() {
+        PANIC.with(|p| p.borrow_mut().take());
+        FUZZING.with(|f| f.set(true));
+        let finished = catch_unwind(AssertUnwindSafe(|| f(input))).is_ok();
+        FUZZING.with(|f| f.set(false));
+        if let Some(why) = PANIC.with(|p| p.borrow_mut().take()) {
             let path = save_failure(target, input);
-            panic!("{target} failed on {} (saved)", path.display());
+            let caught = if finished { " (caught inside)" } else { "" };
+            panic!("{target} panicked{caught} on {}: {why}", path.display());
         }
     };
     for seed in &seeds {
@@ -201,4 +243,40 @@ fn every_target_has_a_corpus_and_a_libfuzzer_entry() {
             entry.display()
         );
     }
+}
+
+/// The harness reaches the handlers: the corpus's valid inputs are answered as a client expects,
+/// so the mutations start from requests that get past parsing and auth.
+#[test]
+fn the_corpus_reaches_the_handlers() {
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    let h = coda_fuzz::Harness::get();
+    let get = |range: Option<&str>| {
+        let mut req = Request::builder().uri(h.signed_get.as_str());
+        if let Some(r) = range {
+            req = req.header(header::RANGE, r);
+        }
+        h.send(req.body(Body::empty()).unwrap())
+    };
+    let (status, _, body) = get(None);
+    assert_eq!((status.as_u16(), body.len()), (200, h.blob_len));
+    let (status, _, body) = get(Some("bytes=10-19"));
+    assert_eq!((status.as_u16(), &body[..]), (206, &h.blob[10..20]));
+    let multipart = std::fs::read(here().join("corpus/multipart_body/file.mp")).unwrap();
+    let req = Request::post(format!("/v1/sessions/{}/files", h.session_id))
+        .header(header::AUTHORIZATION, format!("Bearer {}", h.token))
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={}", coda_fuzz::BOUNDARY),
+        )
+        .body(Body::from(multipart))
+        .unwrap();
+    assert_eq!(h.send(req).0.as_u16(), 201);
+    let req = Request::post("/v1/sessions")
+        .header(header::AUTHORIZATION, format!("Bearer {}", h.token))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(h.send(req).0.as_u16(), 201);
 }
