@@ -248,17 +248,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let sdk = coda_aws::load_sdk_config().await;
                 coda_aws::bootstrap(&names, &sdk, config.jobs.max_receives).await?;
                 println!(
-                    "bootstrapped: bucket {}; queues {}, {}, {}, {}; tables {}, {}, {}, {}, {}",
+                    "bootstrapped: bucket {}; queues {}, {}, {}, {}; tables {}, {}, {}, {}, {}, {}, {}",
                     names.bucket,
                     names.jobs_queue,
                     names.jobs_dlq,
                     names.ingest_queue,
                     names.ingest_dlq,
                     names.sessions_table,
+                    names.session_items_table,
                     names.uploads_table,
                     names.jobs_table,
                     names.webhooks_table,
-                    names.deliveries_table
+                    names.deliveries_table,
+                    names.quotas_table
                 );
                 Ok::<_, anyhow::Error>(())
             })
@@ -383,16 +385,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let (files, _) = separate_cmd::run(&args)?;
             let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-            println!("{}", names.join(", "));
-            Ok(())
+            print_stdout(&names.join(", "))
         }
         Command::Probe { file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let report = coda_jobs::probe::probe_bytes(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            Ok(())
+            print_stdout(&serde_json::to_string_pretty(&report)?)
         }
         Command::Tone {
             out,
@@ -483,5 +483,16 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Prints a command's result; a closed pipe (`coda probe f | head`) ends the command quietly
+/// instead of panicking in `println!`.
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }

@@ -119,6 +119,9 @@ pub struct EnvelopeErrors<S> {
     inner: S,
     /// A replacement being written: its bytes, how many went out, and the length of the write it stands for.
     pending: Option<(Vec<u8>, usize, usize)>,
+    /// Whether bytes were read since the last write: hyper answers a request it cannot parse
+    /// right after reading it, so only such a write can be its bare error (never a body chunk).
+    read_since_write: bool,
 }
 
 impl<S> EnvelopeErrors<S> {
@@ -127,7 +130,38 @@ impl<S> EnvelopeErrors<S> {
         EnvelopeErrors {
             inner,
             pending: None,
+            read_since_write: false,
         }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> EnvelopeErrors<S> {
+    /// Starts replacing a write of `len` bytes whose first slice is `first`, if it is hyper's bare error.
+    fn maybe_replace(&mut self, first: &[u8], len: usize) {
+        if self.pending.is_none() && self.read_since_write && first.len() == len {
+            if let Some(replacement) = envelope_for_bare_error(first) {
+                self.pending = Some((replacement, 0, len));
+            }
+        }
+        self.read_since_write = false;
+    }
+
+    /// Writes the replacement out; ready with the length of the write it stands for.
+    fn poll_replacement(&mut self, cx: &mut Context<'_>) -> Option<Poll<std::io::Result<usize>>> {
+        let (bytes, written, stands_for) = self.pending.as_mut()?;
+        while *written < bytes.len() {
+            match Pin::new(&mut self.inner).poll_write(cx, &bytes[*written..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Some(Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())))
+                }
+                Poll::Ready(Ok(n)) => *written += n,
+                Poll::Ready(Err(e)) => return Some(Poll::Ready(Err(e))),
+                Poll::Pending => return Some(Poll::Pending),
+            }
+        }
+        let done = *stands_for;
+        self.pending = None;
+        Some(Poll::Ready(Ok(done)))
     }
 }
 
@@ -176,7 +210,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for EnvelopeErrors<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.read_since_write = true;
+        }
+        polled
     }
 }
 
@@ -187,27 +227,33 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for EnvelopeErrors<S> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        if this.pending.is_none() {
-            if let Some(replacement) = envelope_for_bare_error(buf) {
-                this.pending = Some((replacement, 0, buf.len()));
-            }
+        this.maybe_replace(buf, buf.len());
+        match this.poll_replacement(cx) {
+            Some(polled) => polled,
+            None => Pin::new(&mut this.inner).poll_write(cx, buf),
         }
-        let Some((bytes, written, stands_for)) = &mut this.pending else {
-            return Pin::new(&mut this.inner).poll_write(cx, buf);
-        };
-        while *written < bytes.len() {
-            match Pin::new(&mut this.inner).poll_write(cx, &bytes[*written..]) {
-                Poll::Ready(Ok(0)) => {
-                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
-                }
-                Poll::Ready(Ok(n)) => *written += n,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let len = bufs.iter().map(|b| b.len()).sum();
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &b[..]);
+        this.maybe_replace(first, len);
+        match this.poll_replacement(cx) {
+            Some(polled) => polled,
+            None => Pin::new(&mut this.inner).poll_write_vectored(cx, bufs),
         }
-        let done = *stands_for;
-        this.pending = None;
-        Poll::Ready(Ok(done))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {

@@ -501,7 +501,9 @@ fn aiff_declared_frames(b: &[u8]) -> Option<u64> {
 /// tag overflows it (a panic in debug builds, a length near 2^64 in release).
 /// A probe of the file's start without trimming reads the three numbers first.
 fn check_gapless_lengths(bytes: &[u8], hint: &Hint) -> Result<(), AudioError> {
-    let head = bytes[..bytes.len().min(1 << 20)].to_vec();
+    // The first frame follows any ID3 tag (cover art can make it megabytes).
+    let tag = preflight::id3_len(bytes).unwrap_or(0);
+    let head = bytes[..bytes.len().min(tag.saturating_add(1 << 20))].to_vec();
     let mss = MediaSourceStream::new(Box::new(Cursor::new(head)), Default::default());
     let untrimmed = FormatOptions {
         enable_gapless: false,

@@ -43,26 +43,53 @@ fn container_here(b: &[u8]) -> bool {
         || at(4, b"ftyp")
 }
 
-/// Where the probe will find the container: 0 unless leading junk hides one.
+/// Where the probe will find the container: 0 unless leading junk (or an ID3 tag) hides one.
 ///
-/// The scan stops at what the probe takes for MPEG audio first (an ID3 tag or
-/// a frame sync), which the decoder reads as it goes.
+/// This follows symphonia 0.5's probe: it scans byte by byte, up to 1 MiB, for
+/// a registered marker; an ID3v2 tag it reads as metadata, skipping its declared
+/// size, then scans on with a fresh 1 MiB. The scan stops at the formats read as
+/// they go (MPEG audio and ADTS frame syncs, Ogg, Matroska), left to the decoder.
 fn container_offset(bytes: &[u8]) -> usize {
-    if container_here(bytes) || flac_start(bytes).is_some() {
-        return 0;
-    }
-    let end = bytes.len().min(PROBE_SEARCH_LIMIT);
-    for o in 0..end {
+    let mut o = 0;
+    let mut end = bytes.len().min(PROBE_SEARCH_LIMIT);
+    while o < end {
         let b = &bytes[o..];
-        let mpeg_sync = b[0] == 0xFF && b.get(1).is_some_and(|x| x & 0xE0 == 0xE0);
-        if b.starts_with(b"ID3") || b.starts_with(b"OggS") || mpeg_sync {
-            return 0;
+        if b.starts_with(b"ID3") {
+            let Some(tag) = id3_len(b) else { return 0 };
+            o += tag;
+            end = bytes.len().min(o.saturating_add(PROBE_SEARCH_LIMIT));
+            continue;
         }
         if container_here(b) {
             return o;
         }
+        if read_as_it_goes(b) {
+            return 0;
+        }
+        o += 1;
     }
     0
+}
+
+/// The length of the ID3v2 tag `b` starts with, as the probe skips it: the 10-byte header and
+/// its syncsafe 28-bit size.
+pub(crate) fn id3_len(b: &[u8]) -> Option<usize> {
+    if !b.starts_with(b"ID3") {
+        return None;
+    }
+    let size = b
+        .get(6..10)?
+        .iter()
+        .fold(0usize, |acc, &x| (acc << 7) | usize::from(x & 0x7f));
+    Some(10 + size)
+}
+
+/// The probe's markers of formats this module leaves to the decoder.
+fn read_as_it_goes(b: &[u8]) -> bool {
+    let sync = b[0] == 0xFF
+        && b.get(1)
+            .is_some_and(|&x| matches!(x, 0xE2..=0xE7 | 0xF1..=0xF7 | 0xFA..=0xFF));
+    sync || b.starts_with(b"OggS") || b.starts_with(&[0x1A, 0x45, 0xDF, 0xA3])
 }
 
 fn check_at(bytes: &[u8]) -> Result<(), AudioError> {
@@ -530,6 +557,17 @@ mod tests {
         let mut mp3 = vec![0xFF, 0xFB, 0x90, 0x00];
         mp3.extend_from_slice(&aiff);
         assert_eq!(container_offset(&mp3), 0);
+        // 0xFF 0xEA is no marker of the probe's: it scans on, and so does the check.
+        let mut not_mpeg = vec![0xFF, 0xEA, 0x00, 0x00];
+        not_mpeg.extend_from_slice(&aiff);
+        assert_eq!(container_offset(&not_mpeg), 4);
+        assert!(check(&not_mpeg).is_err());
+        // An ID3 tag is skipped by its size (with a JPEG's FF E2 inside it), as the probe does.
+        let mut tagged = b"ID3\x04\x00\x00\x00\x00\x00\x06".to_vec();
+        tagged.extend_from_slice(&[0xFF, 0xE2, 1, 2, 3, 4]);
+        tagged.extend_from_slice(&aiff);
+        assert_eq!(container_offset(&tagged), 16);
+        assert!(check(&tagged).is_err());
     }
 
     #[test]

@@ -77,4 +77,32 @@ impl QuotaCounters for DynamoQuotaCounters {
             Err(e) => Err(sdk_error(&format!("quota counter '{key}'"), e)),
         }
     }
+
+    async fn give_back(&self, key: &str) -> Result<()> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(key.to_string()))
+            .update_expression("ADD #c :minus")
+            .condition_expression("#c > :zero")
+            .expression_attribute_names("#c", COUNT)
+            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            // Nothing counted (or the window is gone): nothing to give back.
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_error(&format!("quota counter '{key}'"), e)),
+        }
+    }
 }

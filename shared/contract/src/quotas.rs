@@ -27,6 +27,16 @@ pub async fn check_quota_counters(counters: &dyn QuotaCounters) {
     );
     // A higher limit (the policy was raised) lets the same window go on counting.
     assert_eq!(counters.take(&key, 4, expires).await.unwrap(), Some(4));
+    // A use given back can be taken again; giving back never goes below zero.
+    counters.give_back(&key).await.unwrap();
+    assert_eq!(counters.take(&key, 4, expires).await.unwrap(), Some(4));
+    let fresh = uid("quota");
+    counters.give_back(&fresh).await.unwrap();
+    counters.take(&fresh, 1, expires).await.unwrap();
+    counters.give_back(&fresh).await.unwrap();
+    counters.give_back(&fresh).await.unwrap();
+    assert_eq!(counters.take(&fresh, 1, expires).await.unwrap(), Some(1));
+    assert_eq!(counters.take(&fresh, 1, expires).await.unwrap(), None);
 }
 
 /// Concurrent takes of one key: exactly `limit` succeed, each with a distinct count.

@@ -266,6 +266,8 @@ pub trait QuotaCounters: Send + Sync {
     ///
     /// The key names its window; the count may be forgotten after `expires_at`.
     async fn take(&self, key: &str, limit: u64, expires_at: DateTime<Utc>) -> Result<Option<u64>>;
+    /// Uncounts one use under `key` (a request that was refused after it was counted); never below 0.
+    async fn give_back(&self, key: &str) -> Result<()>;
 }
 
 /// A signed upload: where to PUT, and the headers the PUT must send (they are part of the signature).

@@ -11,7 +11,7 @@ use coda_api::{AppState, JwtAuth};
 use coda_core::auth::{TokenSigner, UrlSigner};
 use coda_core::kinds::Kinds;
 use coda_core::model::{JobKind, Owner};
-use coda_core::ports::{Clock, RandomIds, SystemClock, SystemResolver};
+use coda_core::ports::{Clock, HostResolver, RandomIds, SystemClock};
 use coda_core::services::{Adapters, Limits, Policies, QuotaPolicy};
 use coda_local::{
     Db, FolderBlobStore, SqliteDeliveryRepo, SqliteJobRepo, SqliteQueue, SqliteQuotaCounters,
@@ -27,6 +27,17 @@ pub const BLOB_KEY: &str = "fuzz/blob.bin";
 pub const SIGNED_EXPIRES: i64 = 4_102_444_800;
 /// The secret of the signed URLs.
 pub const URL_SECRET: &[u8] = b"fuzz-url-secret";
+
+/// Nothing in a fuzz run may wait on DNS (or depend on /etc/hosts): every name is
+/// unresolvable, hence accepted at creation, as a name that does not resolve yet is.
+struct NoDns;
+
+#[async_trait::async_trait]
+impl HostResolver for NoDns {
+    async fn lookup(&self, host: &str) -> Result<Vec<std::net::IpAddr>, String> {
+        Err(format!("{host}: no DNS in the fuzz harness"))
+    }
+}
 
 /// The API every HTTP target sends to, and what it holds.
 pub struct Harness {
@@ -89,10 +100,7 @@ impl Harness {
             quota_counters: Arc::new(SqliteQuotaCounters::new(db, clock.clone())),
             clock: clock.clone(),
             ids: Arc::new(RandomIds),
-            // Nothing here may wait on DNS: every name is "unresolvable", hence accepted.
-            resolver: Arc::new(SystemResolver {
-                timeout: std::time::Duration::from_millis(1),
-            }),
+            resolver: Arc::new(NoDns),
         };
         let policies = Policies {
             limits: Limits {

@@ -59,4 +59,18 @@ impl QuotaCounters for SqliteQuotaCounters {
             })
             .await
     }
+
+    async fn give_back(&self, key: &str) -> Result<()> {
+        let key = key.to_string();
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "UPDATE quota_counters SET count = count - 1 WHERE key = ?1 AND count > 0",
+                    params![key],
+                )
+                .map_err(sql_err)?;
+                Ok(())
+            })
+            .await
+    }
 }

@@ -205,7 +205,7 @@ impl Jobs {
             .cloned()
             .unwrap_or_default();
         // Counted last, so a refused request (bad params, inputs, URL) uses none of the quota.
-        self.quotas.job(owner, kind.as_str()).await?;
+        let taken = self.quotas.job(owner, kind.as_str()).await?;
         let now = self.a.clock.now();
         let job = Job {
             job_id: self.a.ids.new_id("job"),
@@ -234,7 +234,12 @@ impl Jobs {
             }),
             outbox: vec![],
         };
-        self.a.jobs.create(&job).await?;
+        if let Err(e) = self.a.jobs.create(&job).await {
+            self.quotas.give_back([taken]).await;
+            return Err(e);
+        }
+        // Once the row exists the job counts, whether or not the message goes out now.
+        drop(taken);
         enqueue(self.a.jobs_queue.as_ref(), &job.job_id).await?;
         Ok(job)
     }

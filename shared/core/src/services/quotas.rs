@@ -98,6 +98,11 @@ impl QuotaPolicy {
     }
 }
 
+/// One counted use (its counter's key; none when the limit is off), to give back on failure.
+#[derive(Debug)]
+#[must_use = "give the use back if the request fails after it"]
+pub struct Taken(Option<String>);
+
 /// One window of one counter.
 struct Window {
     key: String,
@@ -128,9 +133,18 @@ pub struct Quotas {
 impl Quotas {
     /// The quotas of `policy`, counted in the adapters' counters.
     pub fn new(a: &Adapters, policy: QuotaPolicy) -> Self {
+        Self::over(a.quota_counters.clone(), a.clock.clone(), policy)
+    }
+
+    /// The quotas of `policy` over these two ports.
+    pub fn over(
+        counters: Arc<dyn QuotaCounters>,
+        clock: Arc<dyn Clock>,
+        policy: QuotaPolicy,
+    ) -> Self {
         Quotas {
-            counters: a.quota_counters.clone(),
-            clock: a.clock.clone(),
+            counters,
+            clock,
             policy,
         }
     }
@@ -151,10 +165,38 @@ impl Quotas {
             )
         })
         .await
+        .map(drop)
+    }
+
+    /// Counts one submission of each of `kinds`, all or none: a refused kind gives back the others.
+    pub async fn jobs(&self, owner: &Owner, kinds: &[&str]) -> Result<Vec<Taken>> {
+        let mut taken = Vec::with_capacity(kinds.len());
+        for kind in kinds {
+            match self.job(owner, kind).await {
+                Ok(t) => taken.push(t),
+                Err(e) => {
+                    self.give_back(taken).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Uncounts uses whose request failed after they were counted; a store error is only logged
+    /// (the use then expires with its window).
+    pub async fn give_back(&self, taken: impl IntoIterator<Item = Taken>) {
+        for key in taken.into_iter().filter_map(|t| t.0) {
+            if let Err(e) = self.counters.give_back(&key).await {
+                tracing::warn!(error = %e, key, "a quota use could not be given back");
+            }
+        }
     }
 
     /// Counts one submission of a `kind` job by `owner`: 429 `QUOTA_EXCEEDED` past its hourly limit.
-    pub async fn job(&self, owner: &Owner, kind: &str) -> Result<()> {
+    ///
+    /// The returned use is given back with [`Quotas::give_back`] if the submission fails later.
+    pub async fn job(&self, owner: &Owner, kind: &str) -> Result<Taken> {
         let limit = self.policy.jobs_per_hour_of(kind);
         self.take(&format!("job:{kind}"), owner, limit, 3600, |limit| {
             (
@@ -173,9 +215,9 @@ impl Quotas {
         limit: u32,
         window_secs: u32,
         refusal: impl FnOnce(u32) -> (&'static str, String, serde_json::Value),
-    ) -> Result<()> {
+    ) -> Result<Taken> {
         if limit == 0 {
-            return Ok(());
+            return Ok(Taken(None));
         }
         let now = self.clock.now();
         let w = window(scope, owner, self.policy.window_ms(window_secs), now);
@@ -186,7 +228,7 @@ impl Quotas {
             .take(&w.key, u64::from(limit), expires)
             .await?
         {
-            Some(_) => Ok(()),
+            Some(_) => Ok(Taken(Some(w.key))),
             None => {
                 let left = (w.ends - now).num_milliseconds().max(0);
                 let retry_after_secs = u64::try_from((left + 999) / 1000).unwrap_or(1).max(1);
@@ -225,6 +267,72 @@ mod tests {
         };
         assert_eq!(scaled.window_ms(60), 3000);
         assert_eq!(QuotaPolicy::default().window_ms(3600), 3_600_000);
+    }
+
+    /// Counts in a map; the contract suite checks the real adapters.
+    #[derive(Default)]
+    struct Counts(std::sync::Mutex<std::collections::HashMap<String, u64>>);
+
+    #[async_trait::async_trait]
+    impl QuotaCounters for Counts {
+        async fn take(&self, key: &str, limit: u64, _: DateTime<Utc>) -> Result<Option<u64>> {
+            let mut m = self.0.lock().unwrap();
+            let n = m.entry(key.to_string()).or_default();
+            Ok((*n < limit).then(|| {
+                *n += 1;
+                *n
+            }))
+        }
+        async fn give_back(&self, key: &str) -> Result<()> {
+            if let Some(n) = self.0.lock().unwrap().get_mut(key) {
+                *n = n.saturating_sub(1);
+            }
+            Ok(())
+        }
+    }
+
+    struct At(DateTime<Utc>);
+
+    impl Clock for At {
+        fn now(&self) -> DateTime<Utc> {
+            self.0
+        }
+    }
+
+    #[tokio::test]
+    async fn several_kinds_are_counted_all_or_none() {
+        let policy = QuotaPolicy {
+            jobs_per_hour: 5,
+            per_kind: vec![("transcribe".into(), 1)],
+            ..QuotaPolicy::default()
+        };
+        let counts = Arc::new(Counts::default());
+        let q = Quotas::over(
+            counts.clone(),
+            Arc::new(At(Utc.timestamp_opt(7200, 0).unwrap())),
+            policy,
+        );
+        let owner = Owner("ann".into());
+        let first = q.jobs(&owner, &["probe", "transcribe"]).await.unwrap();
+        assert_eq!(first.len(), 2);
+        // transcribe is used up: the probe use taken before it is given back.
+        let e = q.jobs(&owner, &["probe", "transcribe"]).await.unwrap_err();
+        assert_eq!(e.code(), "QUOTA_EXCEEDED");
+        let probe = counts.0.lock().unwrap()["job:probe#2#ann"];
+        assert_eq!(probe, 1, "only the first request's probe is counted");
+        match e {
+            CodaError::RateLimited {
+                retry_after_secs,
+                details,
+                ..
+            } => {
+                assert_eq!(retry_after_secs, 3600);
+                assert_eq!(details["kind"], "transcribe");
+            }
+            other => panic!("{other:?}"),
+        }
+        q.give_back(first).await;
+        assert_eq!(counts.0.lock().unwrap()["job:transcribe#2#ann"], 0);
     }
 
     #[test]

@@ -160,9 +160,27 @@ impl Uploads {
             self.sessions.get(owner, sid).await?;
         }
         // The jobs are counted now, when the caller can still be told 429, not when the bytes land.
-        for kind in &jobs {
-            self.quotas.job(owner, kind.as_str()).await?;
+        let kinds: Vec<&str> = jobs.iter().map(|k| k.as_str()).collect();
+        let taken = self.quotas.jobs(owner, &kinds).await?;
+        match self.open_slot(owner, req, filename, jobs, job_params).await {
+            Ok(slot) => Ok(slot),
+            Err(e) => {
+                self.quotas.give_back(taken).await;
+                Err(e)
+            }
         }
+    }
+
+    /// Records the slot and signs its PUT.
+    async fn open_slot(
+        &self,
+        owner: &Owner,
+        req: NewUpload,
+        filename: String,
+        jobs: Vec<JobKind>,
+        job_params: BTreeMap<String, serde_json::Value>,
+    ) -> Result<(Upload, PresignedPut)> {
+        let limits = &self.limits;
         let now = self.a.clock.now();
         let upload_id = self.a.ids.new_id("upl");
         let upload = Upload {
