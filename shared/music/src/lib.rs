@@ -1,0 +1,30 @@
+//! Coda's music notation crate: an exact score model and format readers.
+//!
+//! - [`model`]: the [`Score`] model (parts, measures, notes, directions,
+//!   chord symbols, barlines), serde- and JSON-Schema-ready.
+//! - [`rational`]: [`Rational`], the exact fractions all durations use
+//!   (quarter lengths), so triplets and tuplets never drift.
+//! - [`musicxml`]: a hardened MusicXML reader ([`read_musicxml`]).
+//! - [`mod@stats`]: summary counts ([`stats()`]).
+//!
+//! The crate works on bytes and values only: no I/O, no async runtime.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod model;
+pub mod musicxml;
+pub mod rational;
+pub mod stats;
+
+pub use error::{Location, ScoreError};
+pub use model::*;
+pub use musicxml::{read_musicxml, read_musicxml_with_limits, Parsed, ReadLimits, MAX_QUARTERS};
+pub use rational::{Rational, RationalError};
+pub use stats::{stats, ScoreStats};
+
+/// The JSON Schema (draft 2020-12) of [`Score`], for API documentation and validation.
+pub fn score_json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(Score);
+    serde_json::to_value(schema).unwrap_or(serde_json::Value::Null)
+}
