@@ -4,7 +4,9 @@
 //!   chord symbols, barlines), serde- and JSON-Schema-ready.
 //! - [`rational`]: [`Rational`], the exact fractions all durations use
 //!   (quarter lengths), so triplets and tuplets never drift.
-//! - [`musicxml`]: a hardened MusicXML reader ([`read_musicxml`]).
+//! - [`musicxml`]: a hardened MusicXML reader ([`read_musicxml`]) and a
+//!   MusicXML 4.0 writer whose output reads back equal ([`write_musicxml`]).
+//! - [`midi`]: Standard MIDI File reading and writing ([`read_midi`], [`write_midi`]).
 //! - [`mod@stats`]: summary counts ([`stats()`]).
 //!
 //! The crate works on bytes and values only: no I/O, no async runtime.
@@ -12,14 +14,22 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod midi;
 pub mod model;
 pub mod musicxml;
 pub mod rational;
 pub mod stats;
 
 pub use error::{Location, ScoreError};
+pub use midi::{
+    read_midi, read_midi_with_options, write_midi, write_midi_with_report, MidiError, MidiOptions,
+    MidiWritten,
+};
 pub use model::*;
-pub use musicxml::{read_musicxml, read_musicxml_with_limits, Parsed, ReadLimits, MAX_QUARTERS};
+pub use musicxml::{
+    read_musicxml, read_musicxml_with_limits, write_musicxml, Parsed, ReadLimits, WriteError,
+    MAX_DIVISIONS, MAX_QUARTERS,
+};
 pub use rational::{Rational, RationalError};
 pub use stats::{stats, ScoreStats};
 
