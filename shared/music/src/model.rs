@@ -268,7 +268,7 @@ impl Step {
     }
 }
 
-/// A sounding pitch (MusicXML `pitch`; octave 4 starts at middle C).
+/// A written pitch (MusicXML `pitch`; octave 4 starts at middle C); a part's `transpose` turns it into the sounding one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pitch {
