@@ -79,7 +79,19 @@ pub enum ScoreError {
         /// 1-based column.
         column: u64,
     },
-    /// A well-formed input of a kind not read yet (compressed .mxl, opus).
+    /// A compressed MusicXML (.mxl) archive over a limit (entries or declared or inflated size).
+    #[error("compressed MusicXML too large: {message}")]
+    MxlTooLarge {
+        /// Which limit, and by how much.
+        message: String,
+    },
+    /// A compressed MusicXML (.mxl) archive that is corrupt, unsafe or not a score container.
+    #[error("invalid compressed MusicXML (.mxl): {message}")]
+    InvalidMxl {
+        /// What is wrong.
+        message: String,
+    },
+    /// A well-formed input of a kind not read yet (opus), or a ZIP given to the plain MusicXML reader.
     #[error("unsupported score format: {message}")]
     Unsupported {
         /// What is not supported.
@@ -96,6 +108,8 @@ impl ScoreError {
             ScoreError::TooDeep { .. } => "SCORE_TOO_DEEP",
             ScoreError::TooLarge { .. } => "SCORE_TOO_LARGE",
             ScoreError::Entity { .. } => "SCORE_ENTITY",
+            ScoreError::MxlTooLarge { .. } => "MXL_TOO_LARGE",
+            ScoreError::InvalidMxl { .. } => "INVALID_MXL",
             ScoreError::Unsupported { .. } => "SCORE_UNSUPPORTED",
         }
     }

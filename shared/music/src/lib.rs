@@ -6,6 +6,8 @@
 //!   (quarter lengths), so triplets and tuplets never drift.
 //! - [`musicxml`]: a hardened MusicXML reader ([`read_musicxml`]) and a
 //!   MusicXML 4.0 writer whose output reads back equal ([`write_musicxml`]).
+//!   Compressed `.mxl` is read and written by [`read_mxl`] and [`write_mxl`].
+//! - [`detect`]: [`read_score`] reads MusicXML, `.mxl` or MIDI, told apart by magic bytes.
 //! - [`midi`]: Standard MIDI File reading and writing ([`read_midi`], [`write_midi`]).
 //! - [`mod@stats`]: summary counts ([`stats()`]).
 //!
@@ -13,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod detect;
 pub mod error;
 pub mod midi;
 pub mod model;
@@ -20,6 +23,7 @@ pub mod musicxml;
 pub mod rational;
 pub mod stats;
 
+pub use detect::{read_score, ReadScoreError, ScoreFormat};
 pub use error::{Location, ScoreError};
 pub use midi::{
     read_midi, read_midi_with_options, write_midi, write_midi_with_report, MidiError, MidiOptions,
@@ -27,8 +31,9 @@ pub use midi::{
 };
 pub use model::*;
 pub use musicxml::{
-    read_musicxml, read_musicxml_with_limits, write_musicxml, Parsed, ReadLimits, WriteError,
-    MAX_DIVISIONS, MAX_QUARTERS,
+    read_musicxml, read_musicxml_with_limits, read_mxl, read_mxl_with_limits, write_musicxml,
+    write_mxl, Parsed, ReadLimits, WriteError, MAX_DIVISIONS, MAX_MXL_ENTRIES, MAX_QUARTERS,
+    MXL_MIMETYPE, MXL_SCORE_NAME,
 };
 pub use rational::{Rational, RationalError};
 pub use stats::{stats, ScoreStats};

@@ -2640,3 +2640,391 @@ fn writer_never_panics_and_its_output_always_reads_back() {
         "{written} written, {refused} refused"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Compressed MusicXML (.mxl)
+
+/// One hand-built ZIP entry: what the headers declare and the bytes stored.
+#[derive(Clone)]
+struct RawEntry {
+    name: String,
+    stored: Vec<u8>,
+    method: u16,
+    flags: u16,
+    crc: u32,
+    compressed: u32,
+    uncompressed: u32,
+    extra: Vec<u8>,
+}
+
+impl RawEntry {
+    /// A correct deflated entry.
+    fn deflated(name: &str, data: &[u8]) -> RawEntry {
+        let stored = miniz_oxide::deflate::compress_to_vec(data, 6);
+        RawEntry {
+            name: name.into(),
+            compressed: stored.len() as u32,
+            stored,
+            method: 8,
+            flags: 0,
+            crc: crc32(data),
+            uncompressed: data.len() as u32,
+            extra: Vec::new(),
+        }
+    }
+
+    /// A correct stored entry.
+    fn stored(name: &str, data: &[u8]) -> RawEntry {
+        RawEntry {
+            name: name.into(),
+            stored: data.to_vec(),
+            method: 0,
+            flags: 0,
+            crc: crc32(data),
+            compressed: data.len() as u32,
+            uncompressed: data.len() as u32,
+            extra: Vec::new(),
+        }
+    }
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                0xEDB8_8320 ^ (crc >> 1)
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A ZIP archive of the given entries, headers exactly as declared.
+fn raw_zip(entries: &[RawEntry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for e in entries {
+        let offset = out.len() as u32;
+        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        for v in [20u16, e.flags, e.method, 0, 0x21] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [e.crc, e.compressed, e.uncompressed] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(e.name.as_bytes());
+        out.extend_from_slice(&e.stored);
+        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        for v in [20u16, 20, e.flags, e.method, 0, 0x21] {
+            central.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [e.crc, e.compressed, e.uncompressed] {
+            central.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [e.name.len() as u16, e.extra.len() as u16, 0, 0, 0] {
+            central.extend_from_slice(&v.to_le_bytes());
+        }
+        central.extend_from_slice(&0u32.to_le_bytes());
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(e.name.as_bytes());
+        central.extend_from_slice(&e.extra);
+    }
+    let cd_offset = out.len() as u32;
+    let n = entries.len() as u16;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    for v in [0u16, 0, n, n] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&cd_offset.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+fn container(path: &str) -> String {
+    format!(
+        r#"<?xml version="1.0"?><container><rootfiles><rootfile full-path="{path}" media-type="application/vnd.recordare.musicxml+xml"/></rootfiles></container>"#
+    )
+}
+
+fn mxl_code(bytes: &[u8]) -> &'static str {
+    match read_mxl(bytes) {
+        Ok(p) => panic!("expected an error, got {:?}", p.score.title),
+        Err(e) => e.code(),
+    }
+}
+
+fn fixture_names() -> Vec<String> {
+    let dir = format!("{}/tests/data", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".musicxml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 8, "{names:?}");
+    names
+}
+
+#[test]
+fn mxl_round_trip_every_fixture() {
+    for name in fixture_names() {
+        let score = parse(&name).score;
+        let mxl = write_mxl(&score).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // mimetype first, stored, uncompressed and unpadded.
+        assert_eq!(&mxl[..4], b"PK\x03\x04", "{name}");
+        assert_eq!(&mxl[8..10], &[0, 0], "{name}: mimetype is stored");
+        assert_eq!(&mxl[30..38], b"mimetype", "{name}");
+        assert_eq!(&mxl[38..38 + MXL_MIMETYPE.len()], MXL_MIMETYPE.as_bytes());
+        let expected = read_musicxml(write_musicxml(&score).unwrap().as_bytes()).unwrap();
+        let got = read_mxl(&mxl).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(got, expected, "{name}");
+        assert_eq!(read_score(&mxl).unwrap(), expected, "{name}");
+        // Deterministic output.
+        assert_eq!(write_mxl(&score).unwrap(), mxl, "{name}");
+    }
+}
+
+#[test]
+fn mxl_from_other_writers_and_fallback_without_container() {
+    let xml = fixture("melody_lyrics.musicxml");
+    let expected = read_musicxml(&xml).unwrap();
+    // A rootfile in a folder, a second rootfile ignored, extra entries, stored score.
+    let c = r#"<container><rootfiles><rootfile full-path="lg/Song.xml"/><rootfile full-path="nope.xml"/></rootfiles></container>"#;
+    let zip = raw_zip(&[
+        RawEntry::stored("mimetype", MXL_MIMETYPE.as_bytes()),
+        RawEntry::deflated("META-INF/container.xml", c.as_bytes()),
+        RawEntry::deflated("lg/cover.png", b"\x89PNG"),
+        RawEntry::stored("lg/Song.xml", &xml),
+    ]);
+    assert_eq!(read_mxl(&zip).unwrap(), expected);
+    // No container: the first .xml/.musicxml outside META-INF, with a warning.
+    let zip = raw_zip(&[
+        RawEntry::deflated("META-INF/other.xml", b"<x/>"),
+        RawEntry::deflated("readme.txt", b"hi"),
+        RawEntry::deflated("Song.MusicXML", &xml),
+    ]);
+    let got = read_mxl(&zip).unwrap();
+    assert_eq!(got.score, expected.score);
+    assert!(
+        got.warnings[0].contains("container.xml"),
+        "{:?}",
+        got.warnings
+    );
+    assert_eq!(&got.warnings[1..], &expected.warnings[..]);
+    // Neither a container nor a score entry.
+    let zip = raw_zip(&[RawEntry::deflated("readme.txt", b"hi")]);
+    assert_eq!(mxl_code(&zip), "INVALID_MXL");
+    // A container without rootfile, or naming an absent entry.
+    let zip = raw_zip(&[RawEntry::deflated(
+        "META-INF/container.xml",
+        b"<container><rootfiles/></container>",
+    )]);
+    assert_eq!(mxl_code(&zip), "INVALID_MXL");
+    let zip = raw_zip(&[RawEntry::deflated(
+        "META-INF/container.xml",
+        container("missing.xml").as_bytes(),
+    )]);
+    assert_eq!(mxl_code(&zip), "INVALID_MXL");
+    // The plain reader points at read_mxl; read_score dispatches.
+    let mxl = write_mxl(&expected.score).unwrap();
+    let e = read_musicxml(&mxl).unwrap_err();
+    assert_eq!(e.code(), "SCORE_UNSUPPORTED");
+    assert!(e.to_string().contains("read_score"), "{e}");
+    assert_eq!(ScoreFormat::detect(&mxl), ScoreFormat::Mxl);
+    assert_eq!(ScoreFormat::detect(&xml), ScoreFormat::MusicXml);
+    assert_eq!(read_score(&xml).unwrap(), expected);
+    let midi = write_midi(&expected.score).unwrap();
+    assert_eq!(ScoreFormat::detect(&midi), ScoreFormat::Midi);
+    assert_eq!(read_score(&midi).unwrap(), read_midi(&midi).unwrap());
+    assert_eq!(read_score(b"MThd").unwrap_err().code(), "INVALID_MIDI");
+    assert_eq!(read_score(b"PK\x03\x04").unwrap_err().code(), "INVALID_MXL");
+}
+
+#[test]
+fn mxl_declared_size_over_the_limit_is_refused_before_inflating() {
+    // Three entries declaring 3.4 GB each (10.2 GB), with no data behind them:
+    // inflating anything would fail as INVALID_MXL, so MXL_TOO_LARGE proves nothing was.
+    let huge = |name: &str| RawEntry {
+        name: name.into(),
+        stored: Vec::new(),
+        method: 8,
+        flags: 0,
+        crc: 0,
+        compressed: 0,
+        uncompressed: 3_400_000_000,
+        extra: Vec::new(),
+    };
+    let zip = raw_zip(&[
+        RawEntry::deflated("META-INF/container.xml", container("a.xml").as_bytes()),
+        huge("a.xml"),
+        huge("b.xml"),
+        huge("c.xml"),
+    ]);
+    assert_eq!(mxl_code(&zip), "MXL_TOO_LARGE");
+    // One entry declaring 10 GB through a ZIP64 extra field.
+    let mut extra = vec![1, 0, 16, 0];
+    extra.extend_from_slice(&10_000_000_000u64.to_le_bytes());
+    extra.extend_from_slice(&0u64.to_le_bytes());
+    let zip = raw_zip(&[RawEntry {
+        uncompressed: u32::MAX,
+        extra,
+        ..huge("a.xml")
+    }]);
+    assert_eq!(mxl_code(&zip), "MXL_TOO_LARGE");
+    // Just over 64 MiB in total.
+    let zip = raw_zip(&[
+        RawEntry {
+            uncompressed: 32 * 1024 * 1024,
+            ..huge("a.xml")
+        },
+        RawEntry {
+            uncompressed: 32 * 1024 * 1024 + 1,
+            ..huge("b.xml")
+        },
+    ]);
+    assert_eq!(mxl_code(&zip), "MXL_TOO_LARGE");
+    // Under a smaller custom limit, even a real score is too large.
+    let mxl = write_mxl(&parse("melody_lyrics.musicxml").score).unwrap();
+    let limits = ReadLimits {
+        max_bytes: 100,
+        ..ReadLimits::default()
+    };
+    assert_eq!(
+        read_mxl_with_limits(&mxl, &limits).unwrap_err().code(),
+        "MXL_TOO_LARGE"
+    );
+}
+
+#[test]
+fn mxl_zip_bomb_is_stopped_at_the_declared_size() {
+    // 100 MB of one byte, deflated to about 100 KB.
+    let bomb = RawEntry::deflated("score.xml", &vec![b' '; 100_000_000]);
+    assert!(bomb.stored.len() < 1_000_000, "{}", bomb.stored.len());
+    let c = || RawEntry::deflated("META-INF/container.xml", container("score.xml").as_bytes());
+    // Honest: over the limit by declaration.
+    assert_eq!(mxl_code(&raw_zip(&[c(), bomb.clone()])), "MXL_TOO_LARGE");
+    // Lying: claims 1,000 bytes, or 60 MiB (under the limit); inflating stops just past the claim.
+    for claim in [1_000u32, 60 * 1024 * 1024] {
+        let liar = RawEntry {
+            uncompressed: claim,
+            ..bomb.clone()
+        };
+        assert_eq!(
+            mxl_code(&raw_zip(&[c(), liar])),
+            "MXL_TOO_LARGE",
+            "claim {claim}"
+        );
+    }
+}
+
+#[test]
+fn mxl_too_many_entries() {
+    let mut entries = vec![RawEntry::deflated(
+        "META-INF/container.xml",
+        container("score.xml").as_bytes(),
+    )];
+    entries.push(RawEntry::deflated(
+        "score.xml",
+        &fixture("melody_lyrics.musicxml"),
+    ));
+    for i in 0..1_998 {
+        entries.push(RawEntry::stored(&format!("junk/{i}.txt"), b"x"));
+    }
+    assert_eq!(entries.len(), 2_000);
+    assert_eq!(mxl_code(&raw_zip(&entries)), "MXL_TOO_LARGE");
+    entries.truncate(MAX_MXL_ENTRIES);
+    assert!(read_mxl(&raw_zip(&entries)).is_ok());
+}
+
+#[test]
+fn mxl_unsafe_or_corrupt_archives_are_invalid() {
+    let xml = fixture("melody_lyrics.musicxml");
+    // A rootfile that climbs out.
+    for path in [
+        "../evil.xml",
+        "/etc/evil.xml",
+        "a/../../evil.xml",
+        "C:\\evil.xml",
+    ] {
+        let zip = raw_zip(&[
+            RawEntry::deflated("META-INF/container.xml", container(path).as_bytes()),
+            RawEntry::deflated("score.xml", &xml),
+        ]);
+        assert_eq!(mxl_code(&zip), "INVALID_MXL", "{path}");
+    }
+    // An entry name that climbs out.
+    let zip = raw_zip(&[
+        RawEntry::deflated("META-INF/container.xml", container("score.xml").as_bytes()),
+        RawEntry::deflated("score.xml", &xml),
+        RawEntry::deflated("../evil.xml", b"<x/>"),
+    ]);
+    assert_eq!(mxl_code(&zip), "INVALID_MXL");
+    let good = || {
+        vec![
+            RawEntry::deflated("META-INF/container.xml", container("score.xml").as_bytes()),
+            RawEntry::deflated("score.xml", &xml),
+        ]
+    };
+    assert!(read_mxl(&raw_zip(&good())).is_ok());
+    // Encrypted, unsupported method, bad CRC, short data.
+    let mut e = good();
+    e[1].flags = 1;
+    assert_eq!(mxl_code(&raw_zip(&e)), "INVALID_MXL");
+    let mut e = good();
+    e[1].method = 12;
+    assert_eq!(mxl_code(&raw_zip(&e)), "INVALID_MXL");
+    let mut e = good();
+    e[1].crc ^= 1;
+    assert_eq!(mxl_code(&raw_zip(&e)), "INVALID_MXL");
+    let mut e = good();
+    e[1].uncompressed += 10;
+    assert_eq!(mxl_code(&raw_zip(&e)), "INVALID_MXL");
+    let mut e = good();
+    e[1].stored = vec![0xFF; 50];
+    e[1].compressed = 50;
+    assert_eq!(mxl_code(&raw_zip(&e)), "INVALID_MXL");
+    // Truncated at every length.
+    let mxl = write_mxl(&parse("melody_lyrics.musicxml").score).unwrap();
+    for len in 0..mxl.len() {
+        assert_eq!(mxl_code(&mxl[..len]), "INVALID_MXL", "truncated to {len}");
+    }
+    assert_eq!(mxl_code(b""), "INVALID_MXL");
+    assert_eq!(mxl_code(b"PK\x03\x04"), "INVALID_MXL");
+}
+
+#[test]
+fn mxl_random_mutations_never_panic() {
+    let mxl = write_mxl(&parse("chords_ties_tuplets.musicxml").score).unwrap();
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut ok, mut refused) = (0, 0);
+    for _ in 0..3_000 {
+        let mut m = mxl.clone();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() % m.len() as u64) as usize;
+            m[at] = next() as u8;
+        }
+        if next() % 8 == 0 {
+            m.truncate((next() % m.len() as u64) as usize);
+        }
+        match read_score(&m) {
+            Ok(_) => ok += 1,
+            Err(_) => refused += 1,
+        }
+        let _ = read_mxl(&m);
+    }
+    assert!(refused > 100, "{ok} read, {refused} refused");
+}

@@ -39,7 +39,8 @@
 //!   0..=9; an alter outside -3..=3; a step not A..G; a note without pitch,
 //!   unpitched or rest; a missing duration; a duplicate part id; a root
 //!   other than score-partwise/score-timewise.
-//! - `SCORE_UNSUPPORTED`: compressed `.mxl` (a zip) and `opus` documents.
+//! - `SCORE_UNSUPPORTED`: `opus` documents, and compressed `.mxl` (a ZIP),
+//!   which [`read_mxl`](super::mxl::read_mxl) and [`read_score`](crate::read_score) read.
 //!
 //! No input can make the reader panic: untrusted values are parsed with
 //! checked conversions and looked up with `get`, never indexed or unwrapped.
@@ -110,8 +111,9 @@ pub fn read_musicxml_with_limits(bytes: &[u8], limits: &ReadLimits) -> Result<Pa
     }
     if bytes.starts_with(b"PK\x03\x04") {
         return Err(ScoreError::Unsupported {
-            message: "compressed MusicXML (.mxl) is not read yet; unzip it and send the .musicxml"
-                .into(),
+            message:
+                "this is compressed MusicXML (.mxl, a ZIP): read it with read_mxl or read_score"
+                    .into(),
         });
     }
     let mut warnings = Warnings::new(limits.max_warnings);
