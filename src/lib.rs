@@ -3,6 +3,7 @@
 pub mod app;
 pub mod config;
 pub mod logging;
+pub mod score_cmd;
 pub mod separate_cmd;
 pub mod transcribe_cmd;
 pub mod worker;

@@ -43,6 +43,19 @@ enum VocalArg {
     Repet,
 }
 
+/// `coda score ...`.
+#[derive(Subcommand)]
+enum ScoreCommand {
+    /// Print a score's parts, measures, notes, rests, lyrics, key, tempo and length.
+    Info {
+        /// The score (.musicxml, .xml, .mxl, .mid, .midi, .json).
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Subcommand)]
 enum AwsCommand {
     /// Create the bucket, queues, notification and tables (safe to run again).
@@ -182,6 +195,19 @@ enum Command {
     Probe {
         /// The audio file.
         file: PathBuf,
+    },
+    /// Scores (MusicXML, MXL, MIDI, JSON): `coda score info FILE [--json]`.
+    Score {
+        /// What to do.
+        #[command(subcommand)]
+        command: ScoreCommand,
+    },
+    /// Convert a score between MusicXML, MXL, MIDI and JSON; the formats come from the extensions.
+    Convert {
+        /// The score to read (.musicxml, .xml, .mxl, .mid, .midi, .json).
+        input: PathBuf,
+        /// The file to write; its extension picks the format.
+        output: PathBuf,
     },
     /// Write a sine tone as a 16-bit WAV (test material for demos and benchmarks).
     Tone {
@@ -386,6 +412,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (files, _) = separate_cmd::run(&args)?;
             let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
             print_stdout(&names.join(", "))
+        }
+        Command::Score {
+            command: ScoreCommand::Info { file, json },
+        } => {
+            let info = coda::score_cmd::info(&file)?;
+            if json {
+                return print_stdout(&serde_json::to_string_pretty(&info)?);
+            }
+            let title = info.title.as_deref().unwrap_or("(untitled)");
+            let key = info
+                .key_signature_fifths
+                .map_or("none".to_string(), |k| format!("{k:+} fifths"));
+            let mut text = format!(
+                "{title}\n{} parts, {} measures, {} notes, {} rests, {} lyric syllables\nkey {key}, {} bpm, {:.1} s",
+                info.parts, info.measures, info.notes, info.rests, info.lyrics, info.tempo_bpm, info.duration_s
+            );
+            for w in &info.warnings {
+                text.push_str(&format!("\nrepaired: {w}"));
+            }
+            print_stdout(&text)
+        }
+        Command::Convert { input, output } => {
+            for w in coda::score_cmd::convert(&input, &output)? {
+                eprintln!("repaired: {w}");
+            }
+            print_stdout(&output.display().to_string())
         }
         Command::Probe { file } => {
             let bytes =

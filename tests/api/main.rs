@@ -13,6 +13,7 @@ mod openapi;
 mod process;
 mod quotas;
 mod receiver;
+mod score_cli;
 mod separate;
 mod transcribe;
 mod webhooks_api;

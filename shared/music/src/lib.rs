@@ -26,8 +26,8 @@ pub mod stats;
 pub use detect::{read_score, ReadScoreError, ScoreFormat};
 pub use error::{Location, ScoreError};
 pub use midi::{
-    read_midi, read_midi_with_options, write_midi, write_midi_with_report, MidiError, MidiOptions,
-    MidiWritten,
+    read_midi, read_midi_with_options, timing, write_midi, write_midi_with_report, MidiError,
+    MidiOptions, MidiWritten, Timing,
 };
 pub use model::*;
 pub use musicxml::{

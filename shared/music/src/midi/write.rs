@@ -78,6 +78,60 @@ pub fn write_midi(score: &Score) -> Result<Vec<u8>, MidiError> {
     write_midi_with_report(score).map(|w| w.bytes)
 }
 
+/// When a score plays, as the MIDI writer times it: its tempo changes and its length.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timing {
+    /// Tempo changes in quarter notes per minute, by quarter offset; the first is at 0
+    /// (120 when the score sets none there).
+    pub tempos: Vec<(Rational, f64)>,
+    /// The length of the longest part, in quarters.
+    pub quarters: Rational,
+    /// That length in seconds under the tempo changes.
+    pub seconds: f64,
+}
+
+/// Times `score` the way [`write_midi`] plays it (first part wins where parts disagree on tempo).
+pub fn timing(score: &Score) -> Result<Timing, MidiError> {
+    let mut counts = Counts::default();
+    let mut flat = Flat::default();
+    for (index, part) in score.parts.iter().enumerate() {
+        let fp = flatten_part(index, part, &mut flat, &mut counts)?;
+        flat.parts.push(fp);
+    }
+    let quarters = flat
+        .parts
+        .iter()
+        .map(|p| p.length)
+        .max()
+        .unwrap_or(Rational::ZERO);
+    let mut changes: Vec<&Change<Rational>> = flat.tempos.iter().collect();
+    changes.sort_by(|a, b| a.at.cmp(&b.at).then(a.part.cmp(&b.part)));
+    // Sorted by offset, then part: the first change at an offset is the first part's, which wins.
+    let mut tempos: Vec<(Rational, f64)> = Vec::new();
+    for c in changes {
+        let bpm = c.value.to_f64();
+        if bpm.is_finite() && bpm > 0.0 && tempos.last().is_none_or(|l| l.0 != c.at) {
+            tempos.push((c.at, bpm));
+        }
+    }
+    if tempos.first().is_none_or(|t| !t.0.is_zero()) {
+        tempos.insert(0, (Rational::ZERO, 120.0));
+    }
+    let mut seconds = 0.0;
+    for (i, &(at, bpm)) in tempos.iter().enumerate() {
+        if at >= quarters {
+            break;
+        }
+        let until = tempos.get(i + 1).map_or(quarters, |n| n.0.min(quarters));
+        seconds += (until.to_f64() - at.to_f64()) * 60.0 / bpm;
+    }
+    Ok(Timing {
+        tempos,
+        quarters,
+        seconds,
+    })
+}
+
 /// Writes a score as a Standard MIDI File and reports the PPQ and every approximation.
 pub fn write_midi_with_report(score: &Score) -> Result<MidiWritten, MidiError> {
     let mut warnings = Warnings::new(200);
@@ -163,6 +217,8 @@ struct Sounding {
 struct FlatPart {
     notes: Vec<Sounding>,
     percussion: bool,
+    /// Where the part's last measure ends, in quarters.
+    length: Rational,
 }
 
 /// A change with where it is and which part said it (the first part wins ties).
@@ -565,6 +621,7 @@ fn flatten_part(
     Ok(FlatPart {
         notes,
         percussion: is_percussion(part),
+        length: start,
     })
 }
 
@@ -857,6 +914,37 @@ fn part_track(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn timing_follows_the_tempo_changes() {
+        let note =
+            "<note><pitch><step>C</step><octave>4</octave></pitch><duration>4</duration></note>";
+        let tempo = |bpm: u32| {
+            format!("<direction><direction-type><words>t</words></direction-type><sound tempo=\"{bpm}\"/></direction>")
+        };
+        let xml = format!(
+            "<score-partwise><part-list><score-part id=\"P1\"><part-name>x</part-name></score-part></part-list>\
+             <part id=\"P1\"><measure number=\"1\"><attributes><divisions>1</divisions>\
+             <time><beats>4</beats><beat-type>4</beat-type></time></attributes>{}{note}</measure>\
+             <measure number=\"2\">{}{note}</measure><measure number=\"3\">{note}</measure></part></score-partwise>",
+            tempo(120),
+            tempo(60)
+        );
+        let score = crate::read_musicxml(xml.as_bytes()).unwrap().score;
+        let t = timing(&score).unwrap();
+        assert_eq!(
+            t.tempos,
+            vec![(Rational::ZERO, 120.0), (Rational::from_int(4), 60.0)]
+        );
+        assert_eq!(t.quarters, Rational::from_int(12));
+        // 4 quarters at 120, then 8 at 60.
+        assert!((t.seconds - 10.0).abs() < 1e-9, "{}", t.seconds);
+        // No tempo at all: 120 from the start, as the MIDI file says.
+        let plain = xml.replace(&tempo(120), "").replace(&tempo(60), "");
+        let t = timing(&crate::read_musicxml(plain.as_bytes()).unwrap().score).unwrap();
+        assert_eq!(t.tempos, vec![(Rational::ZERO, 120.0)]);
+        assert!((t.seconds - 6.0).abs() < 1e-9);
+    }
+
     use super::*;
     use crate::midi::read_midi;
     use crate::model::*;

@@ -1,0 +1,102 @@
+//! `coda score info` and `coda convert` as a user runs them (the binary, on files).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("shared/music/tests/data")
+        .join(name)
+}
+
+fn coda(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_coda"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("coda runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn info(path: &Path) -> Value {
+    let (ok, out, err) = coda(&["score", "info", path.to_str().unwrap(), "--json"]);
+    assert!(ok, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+#[test]
+fn score_info_and_convert_between_every_format() {
+    let melody = fixture("melody_lyrics.musicxml");
+    let i = info(&melody);
+    let expected = serde_json::json!({
+        "title": "Hallelujah & Amen", "parts": 1, "measures": 3, "notes": 6, "rests": 1,
+        "lyrics": 7, "key_signature_fifths": -1, "tempo_bpm": 96.0, "duration_s": 5.625,
+        "warnings": []
+    });
+    assert_eq!(i, expected);
+    let (ok, text, _) = coda(&["score", "info", melody.to_str().unwrap()]);
+    assert!(
+        ok && text.contains("6 notes, 1 rests, 7 lyric syllables"),
+        "{text}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["m.mxl", "m.json", "m.musicxml", "m.mid"] {
+        let out = dir.path().join(name);
+        let (ok, _, err) = coda(&["convert", melody.to_str().unwrap(), out.to_str().unwrap()]);
+        assert!(ok, "{name}: {err}");
+        let back = info(&out);
+        for field in [
+            "parts",
+            "measures",
+            "notes",
+            "rests",
+            "key_signature_fifths",
+            "tempo_bpm",
+            "duration_s",
+        ] {
+            assert_eq!(back[field], i[field], "{name}: {field}");
+        }
+        // MIDI carries no lyrics; every other format keeps them.
+        let lyrics = if name.ends_with(".mid") { 0 } else { 7 };
+        assert_eq!(back["lyrics"], lyrics, "{name}");
+    }
+    // And back from MIDI and JSON to MusicXML.
+    let again = dir.path().join("again.musicxml");
+    for from in ["m.mid", "m.json"] {
+        let src = dir.path().join(from);
+        let (ok, _, err) = coda(&["convert", src.to_str().unwrap(), again.to_str().unwrap()]);
+        assert!(ok, "{from}: {err}");
+        assert_eq!(info(&again)["notes"], 6, "{from}");
+    }
+}
+
+#[test]
+fn bad_scores_and_names_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let laughs = dir.path().join("laughs.musicxml");
+    std::fs::write(
+        &laughs,
+        "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;\">]>\
+         <score-partwise><part-list/></score-partwise>",
+    )
+    .unwrap();
+    let (ok, _, err) = coda(&["score", "info", laughs.to_str().unwrap()]);
+    assert!(!ok && err.contains("SCORE_ENTITY"), "{err}");
+    let cut = dir.path().join("cut.musicxml");
+    std::fs::write(&cut, "<score-partwise version=\"4.0\"><part-list>").unwrap();
+    let (ok, _, err) = coda(&["score", "info", cut.to_str().unwrap()]);
+    assert!(!ok && err.contains("SCORE_XML"), "{err}");
+    let melody = fixture("melody_lyrics.musicxml");
+    let (ok, _, err) = coda(&["convert", melody.to_str().unwrap(), "/tmp/out.txt"]);
+    assert!(
+        !ok && err.contains(".musicxml, .xml, .mxl, .mid, .midi or .json"),
+        "{err}"
+    );
+}
