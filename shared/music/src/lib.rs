@@ -16,14 +16,17 @@
 #![warn(missing_docs)]
 
 pub mod detect;
+pub mod edit;
 pub mod error;
 pub mod midi;
 pub mod model;
 pub mod musicxml;
 pub mod rational;
+pub mod repeats;
 pub mod stats;
 
 pub use detect::{read_score, ReadScoreError, ScoreFormat};
+pub use edit::{apply_edits, parse_edits, Edit, EditError};
 pub use error::{Location, ScoreError};
 pub use midi::{
     read_midi, read_midi_with_options, timing, write_midi, write_midi_with_report, MidiError,

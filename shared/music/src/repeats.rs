@@ -1,0 +1,1 @@
+//! Repeat expansion: repeats, endings, D.C./D.S., segno, coda and fine, played out in order.

@@ -1,0 +1,1 @@
+//! Tests of coda-music: repeats.
