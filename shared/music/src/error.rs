@@ -103,7 +103,7 @@ impl ScoreError {
     /// The stable error code for API responses.
     pub fn code(&self) -> &'static str {
         match self {
-            ScoreError::Xml { .. } => "SCORE_XML",
+            ScoreError::Xml { .. } => "INVALID_SCORE",
             ScoreError::Invalid { .. } => "INVALID_SCORE",
             ScoreError::TooDeep { .. } => "SCORE_TOO_DEEP",
             ScoreError::TooLarge { .. } => "SCORE_TOO_LARGE",

@@ -9,6 +9,8 @@
 //!   Compressed `.mxl` is read and written by [`read_mxl`] and [`write_mxl`].
 //! - [`detect`]: [`read_score`] reads MusicXML, `.mxl` or MIDI, told apart by magic bytes.
 //! - [`midi`]: Standard MIDI File reading and writing ([`read_midi`], [`write_midi`]).
+//! - [`formats`]: [`FileFormat`] by name or extension, [`read_score_file`], [`write_score`], [`score_info`].
+//! - [`repeats`]: [`expand_repeats`] plays repeats, endings and D.C./D.S. jumps out in order.
 //! - [`mod@stats`]: summary counts ([`stats()`]).
 //!
 //! The crate works on bytes and values only: no I/O, no async runtime.
@@ -18,6 +20,7 @@
 pub mod detect;
 pub mod edit;
 pub mod error;
+pub mod formats;
 pub mod midi;
 pub mod model;
 pub mod musicxml;
@@ -26,8 +29,14 @@ pub mod repeats;
 pub mod stats;
 
 pub use detect::{read_score, ReadScoreError, ScoreFormat};
-pub use edit::{apply_edits, parse_edits, Edit, EditError};
+pub use edit::{
+    apply_edits, edit_json_schema, parse_edits, DynamicLevel, Edit, EditError, Fraction, Interval,
+    NoteSpec, PitchName, Revision, ScoreHistory, Span, EDIT_OPS,
+};
 pub use error::{Location, ScoreError};
+pub use formats::{
+    read_score_file, score_info, write_score, FileFormat, ReadFileError, ScoreInfo, WriteScoreError,
+};
 pub use midi::{
     read_midi, read_midi_with_options, timing, write_midi, write_midi_with_report, MidiError,
     MidiOptions, MidiWritten, Timing,
@@ -39,6 +48,7 @@ pub use musicxml::{
     MXL_MIMETYPE, MXL_SCORE_NAME,
 };
 pub use rational::{Rational, RationalError};
+pub use repeats::{expand_repeats, play_order, RepeatError, MAX_EXPANDED_MEASURES};
 pub use stats::{stats, ScoreStats};
 
 /// The JSON Schema (draft 2020-12) of [`Score`], for API documentation and validation.

@@ -54,7 +54,9 @@ def counts(path):
             elif isinstance(el, chord.ChordBase):
                 # Chords and percussion chords: each member counts on its own.
                 for member in el.notes:
-                    tie = member.tie if member.tie is not None else el.tie
+                    # The member's own tie: Chord.tie is the first tied member's, and
+                    # would make untied members of a partly tied chord continuations.
+                    tie = member.tie
                     if _continues(tie):
                         continue
                     key = "unpitched" if isinstance(member, note.Unpitched) else "notes"

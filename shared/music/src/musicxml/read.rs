@@ -20,6 +20,9 @@
 //! - A chord member without a duration takes the previous note's.
 //! - A missing measure number becomes its 1-based position; a part without
 //!   an id gets `"P<n>"`; a key beyond 7 sharps or flats is dropped.
+//! - Characters XML 1.0 forbids (controls other than tab, newline and carriage
+//!   return; U+FFFE, U+FFFF), which quick-xml passes through, are dropped from
+//!   text and attribute values, as the writer drops them.
 //! - At most [`ReadLimits::max_warnings`] warnings are kept, then a count.
 //!
 //! # Hardening (each refusal a distinct [`ScoreError`] code)
@@ -32,7 +35,7 @@
 //! - `SCORE_ENTITY`: a DOCTYPE that declares `<!ENTITY` (the billion-laughs
 //!   family). Entities are never expanded; the five predefined entities and
 //!   character references are resolved by quick-xml as usual.
-//! - `SCORE_XML`: malformed or truncated XML, with line and column.
+//! - `INVALID_SCORE` (as for absurd values): malformed or truncated XML, with line and column.
 //! - `INVALID_SCORE` (with part, measure, line and column): divisions not a
 //!   positive integer; a negative duration or one over [`MAX_QUARTERS`]
 //!   quarter lengths (10^6, about 70 hours at 240 bpm); an octave outside
@@ -518,10 +521,11 @@ impl<'s> Doc<'s> {
     }
 
     fn push_text(&mut self, text: &str) {
+        let text = self.xml_chars(text);
         if let Some(top) = self.building.last_mut() {
             // Indentation between children is not content; leaf text is kept as written.
             if top.children.is_empty() || !text.trim().is_empty() {
-                top.text.push_str(text);
+                top.text.push_str(&text);
             }
         }
     }
@@ -544,9 +548,23 @@ impl<'s> Doc<'s> {
                     unescape_lenient(&String::from_utf8_lossy(&attr.value))
                 }
             };
+            let value = self.xml_chars(&value).into_owned();
             out.push((key, value));
         }
         Ok(out)
+    }
+
+    /// The text without the characters XML 1.0 forbids (quick-xml passes them, the writer
+    /// cannot write them), warned, so what is read writes back the same.
+    fn xml_chars<'t>(&mut self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        if text.chars().all(is_xml_char) {
+            return text.into();
+        }
+        self.warn("characters XML 1.0 forbids (controls, U+FFFE, U+FFFF) were dropped");
+        text.chars()
+            .filter(|&c| is_xml_char(c))
+            .collect::<String>()
+            .into()
     }
 
     fn open(&mut self, e: &BytesStart<'_>, pos: u64, empty: bool) -> Result<(), ScoreError> {
@@ -565,6 +583,13 @@ impl<'s> Doc<'s> {
                 what: "elements",
                 limit: self.limits.max_elements,
             });
+        }
+        if !is_qname(e.name().as_ref()) {
+            let message = format!(
+                "the element name {:?} is not an XML name",
+                String::from_utf8_lossy(e.name().as_ref())
+            );
+            return Err(self.xml_error(message, pos));
         }
         let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
         if self.root_done {
@@ -1496,6 +1521,39 @@ impl<'s> Doc<'s> {
     }
 }
 
+/// Whether XML 1.0 allows the character at all (as the writer tests it).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+/// Whether the bytes are an element name XML with namespaces allows: one name, or prefix:name
+/// (quick-xml ends a name at whitespace only, so `<a=b>` or `<a\0>` would pass it).
+fn is_qname(raw: &[u8]) -> bool {
+    fn start(c: char) -> bool {
+        matches!(c,
+            'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}'
+            | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}'
+            | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}'
+            | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
+            | '\u{10000}'..='\u{EFFFF}')
+    }
+    fn ncname(s: &str) -> bool {
+        let mut chars = s.chars();
+        chars.next().is_some_and(start)
+            && chars.all(|c| {
+                start(c)
+                    || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+            })
+    }
+    let Ok(name) = std::str::from_utf8(raw) else {
+        return false;
+    };
+    match name.split_once(':') {
+        Some((prefix, local)) => ncname(prefix) && ncname(local),
+        None => ncname(name),
+    }
+}
+
 /// Resolves the predefined entities and character references, keeping any other
 /// `&name;` verbatim (only used when quick-xml refused the text).
 fn unescape_lenient(raw: &str) -> String {
@@ -1604,6 +1662,30 @@ mod tests {
         }
         assert_eq!(decode(&bytes, &mut w), ("<a/>".to_owned(), Decoded::Utf16));
         assert!(w.list.is_empty());
+    }
+
+    /// Fuzzing found both (coda-fuzz `musicxml_read`): what the writer cannot write is not read.
+    #[test]
+    fn forbidden_characters_and_bad_element_names() {
+        let doc = "<score-partwise><work><work-title>T\u{14}i&#x1;t</work-title></work>\
+            <part-list><score-part id=\"P&#xFFFE;1\"/></part-list><part id=\"P1\"/></score-partwise>";
+        let p = read_musicxml(doc.as_bytes()).unwrap();
+        assert_eq!(p.score.title.as_deref(), Some("Tit"));
+        assert_eq!(p.score.parts[0].id, "P1");
+        assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
+        for bad in [
+            "<a\u{0}b/>",
+            "<wedge\u{FF}type=\"crescendo\"/>",
+            "<a:b:c/>",
+            "<1a/>",
+        ] {
+            let doc = format!(
+                "<score-partwise><part-list/><part id=\"P1\">{bad}</part></score-partwise>"
+            );
+            let e = read_musicxml(doc.as_bytes()).unwrap_err();
+            assert!(e.to_string().contains("is not an XML name"), "{bad}: {e}");
+        }
+        assert!(is_qname(b"x:accent") && is_qname("caf\u{E9}".as_bytes()));
     }
 
     #[test]

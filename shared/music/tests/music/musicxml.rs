@@ -910,7 +910,7 @@ fn truncated_xml_reports_line_and_column() {
     else {
         panic!("{e:?}")
     };
-    assert_eq!(e.code(), "SCORE_XML");
+    assert_eq!(e.code(), "INVALID_SCORE");
     assert!(message.contains("ends inside <text>"), "{message}");
     let last_line = full[..cut].lines().count() as u64;
     assert_eq!(*line, last_line);
@@ -921,7 +921,7 @@ fn truncated_xml_reports_line_and_column() {
     // Cut inside a tag: quick-xml's own syntax error, still with a position.
     let cut = full.find("<syllabic>middle").unwrap() + "<sylla".len();
     let e = err(&full[..cut]);
-    assert_eq!(e.code(), "SCORE_XML");
+    assert_eq!(e.code(), "INVALID_SCORE");
     let ScoreError::Xml { line, .. } = e else {
         panic!()
     };
@@ -931,7 +931,7 @@ fn truncated_xml_reports_line_and_column() {
 #[test]
 fn mismatched_tags_and_other_roots() {
     let e = err("<score-partwise>\n  <part id=\"P1\"></measure></part></score-partwise>");
-    assert_eq!(e.code(), "SCORE_XML");
+    assert_eq!(e.code(), "INVALID_SCORE");
     let ScoreError::Xml { line, .. } = e else {
         panic!()
     };
@@ -945,7 +945,7 @@ fn mismatched_tags_and_other_roots() {
     );
     assert_eq!(
         err("<score-partwise/><score-partwise/>").code(),
-        "SCORE_XML"
+        "INVALID_SCORE"
     );
     let dup = "<score-partwise><part id=\"P1\"/><part id=\"P1\"/></score-partwise>";
     assert_eq!(err(dup).code(), "INVALID_SCORE");
