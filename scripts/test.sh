@@ -5,6 +5,8 @@
 #  - the model files in ~/.local/share/coda/models (onnxruntime and basic-pitch wheels from PyPI, hash-checked);
 #  - the multitrack separation test set in ~/.cache/coda-tests/separation-set-v1, outside the clone (music21 corpus from PyPI,
 #    rendered with Debian's fluidsynth + fluid-soundfont-gm, installed with apt when missing);
+#  - the music21 corpus set in ~/.cache/coda-tests/music21-corpus-v1 (every MusicXML/MXL file of music21 10.5.1
+#    from PyPI, with music21's own counts), which coda-music's corpus test compares with;
 #  - cfn-lint on infra/template.yaml;
 #  - cargo test for the whole workspace (unit, contract on SQLite and on moto, end to end);
 #  - cargo lambda build --release of every function.
@@ -25,6 +27,9 @@ cargo run -q --bin coda -- models install --python "$PWD/.venv/bin/python"
 
 echo "== separation test set (music21 chorales rendered per voice with fluidsynth)"
 ./scripts/separation_set.sh
+
+echo "== score corpus (every MusicXML and MXL file of the music21 corpus, counted by music21)"
+./scripts/score_corpus.sh
 
 echo "== cfn-lint infra/template.yaml"
 .venv/bin/cfn-lint infra/template.yaml
