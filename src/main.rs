@@ -54,6 +54,17 @@ enum ScoreCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Apply edits (transpose, set_tempo, dynamics, set_lyrics, ...) and write the result.
+    Edit {
+        /// The score to read (.musicxml, .xml, .mxl, .mid, .midi, .json).
+        file: PathBuf,
+        /// One edit as JSON (`{"op":"transpose","semitones":2}`) or an array of them; repeat for more.
+        #[arg(long = "edit", value_name = "JSON")]
+        edits: Vec<String>,
+        /// The file to write; its extension picks the format.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -196,7 +207,7 @@ enum Command {
         /// The audio file.
         file: PathBuf,
     },
-    /// Scores (MusicXML, MXL, MIDI, JSON): `coda score info FILE [--json]`.
+    /// Scores (MusicXML, MXL, MIDI, JSON): `coda score info FILE [--json]`, `coda score edit FILE --edit JSON --out FILE`.
     Score {
         /// What to do.
         #[command(subcommand)]
@@ -432,6 +443,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 text.push_str(&format!("\nrepaired: {w}"));
             }
             print_stdout(&text)
+        }
+        Command::Score {
+            command: ScoreCommand::Edit { file, edits, out },
+        } => {
+            let info = coda::score_cmd::edit(&file, &edits, &out)?;
+            for w in &info.warnings {
+                eprintln!("repaired: {w}");
+            }
+            print_stdout(&out.display().to_string())
         }
         Command::Convert { input, output } => {
             for w in coda::score_cmd::convert(&input, &output)? {

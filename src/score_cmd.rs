@@ -1,119 +1,78 @@
-//! `coda score info` and `coda convert`: scores between MusicXML, MXL, MIDI and JSON on the command line.
+//! `coda score info`, `coda score edit` and `coda convert`: scores between MusicXML, MXL,
+//! MIDI and JSON on the command line, through the same `coda_music` functions as the API.
 
 use std::path::Path;
 
-use anyhow::{bail, Context};
-use coda_music::{read_score, stats, timing, write_midi, write_musicxml, write_mxl, Score};
-use serde::Serialize;
+use anyhow::{anyhow, bail, Context};
+use coda_music::{
+    apply_edits, parse_edits, read_score_file, score_info, write_score, FileFormat, Score,
+    ScoreInfo,
+};
 
-/// A score file's format, from its extension.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScoreFile {
-    /// `.musicxml` or `.xml`.
-    MusicXml,
-    /// `.mxl`.
-    Mxl,
-    /// `.mid` or `.midi`.
-    Midi,
-    /// `.json`: the score model's JSON form.
-    Json,
-}
-
-impl ScoreFile {
-    /// The format `path`'s extension names.
-    pub fn of(path: &Path) -> anyhow::Result<ScoreFile> {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default();
-        Ok(match ext.as_str() {
-            "musicxml" | "xml" => ScoreFile::MusicXml,
-            "mxl" => ScoreFile::Mxl,
-            "mid" | "midi" => ScoreFile::Midi,
-            "json" => ScoreFile::Json,
-            _ => bail!(
+/// The format `path`'s extension names.
+pub fn format_of(path: &Path) -> anyhow::Result<FileFormat> {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .and_then(FileFormat::from_extension)
+        .ok_or_else(|| {
+            anyhow!(
                 "{}: the extension must be .musicxml, .xml, .mxl, .mid, .midi or .json",
                 path.display()
-            ),
+            )
         })
-    }
 }
 
 /// Reads a score file: JSON by its extension, anything else by its magic bytes; returns the repairs too.
 pub fn read(path: &Path) -> anyhow::Result<(Score, Vec<String>)> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if path.extension().is_some() && ScoreFile::of(path).ok() == Some(ScoreFile::Json) {
-        let score: Score = serde_json::from_slice(&bytes)
-            .map_err(|e| anyhow::anyhow!("INVALID_SCORE: {}: {e}", path.display()))?;
-        return Ok((score, vec![]));
-    }
-    let parsed =
-        read_score(&bytes).map_err(|e| anyhow::anyhow!("{}: {}: {e}", e.code(), path.display()))?;
+    let json = format_of(path).ok() == Some(FileFormat::Json);
+    let parsed = read_score_file(&bytes, json.then_some(FileFormat::Json))
+        .map_err(|e| anyhow!("{}: {}: {e}", e.code(), path.display()))?;
     Ok((parsed.score, parsed.warnings))
 }
 
 /// Writes `score` in the format `path`'s extension names.
 pub fn write(score: &Score, path: &Path) -> anyhow::Result<()> {
-    let bytes = match ScoreFile::of(path)? {
-        ScoreFile::MusicXml => write_musicxml(score)
-            .map(String::into_bytes)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?,
-        ScoreFile::Mxl => write_mxl(score).map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?,
-        ScoreFile::Midi => write_midi(score).map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?,
-        ScoreFile::Json => serde_json::to_vec_pretty(score)?,
-    };
+    let bytes = write_score(score, format_of(path)?).map_err(|e| anyhow!("{}: {e}", e.code))?;
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-/// What `coda score info --json` prints.
-#[derive(Debug, Serialize)]
-pub struct ScoreInfo {
-    /// Title, if the score has one.
-    pub title: Option<String>,
-    /// Number of parts.
-    pub parts: usize,
-    /// Measures of the first part.
-    pub measures: usize,
-    /// Sounding pitches: chord members count, tie continuations and unpitched notes do not.
-    pub notes: usize,
-    /// Rests.
-    pub rests: usize,
-    /// Lyric syllables with text.
-    pub lyrics: usize,
-    /// The first key signature, in fifths.
-    pub key_signature_fifths: Option<i8>,
-    /// The tempo at the start, in quarter notes per minute (120 when the score sets none).
-    pub tempo_bpm: f64,
-    /// Playing time under the tempo changes, in seconds.
-    pub duration_s: f64,
-    /// What the reader repaired.
-    pub warnings: Vec<String>,
-}
-
-/// The summary of a score file.
+/// The summary of a score file (what `coda score info --json` prints).
 pub fn info(path: &Path) -> anyhow::Result<ScoreInfo> {
     let (score, warnings) = read(path)?;
-    let s = stats(&score);
-    let t = timing(&score).map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
-    Ok(ScoreInfo {
-        title: s.title,
-        parts: s.parts,
-        measures: s.measures,
-        notes: s.notes,
-        rests: s.rests,
-        lyrics: s.lyrics,
-        key_signature_fifths: s.key_signature_fifths,
-        tempo_bpm: t.tempos.first().map_or(120.0, |t| t.1),
-        duration_s: (t.seconds * 1000.0).round() / 1000.0,
-        warnings,
-    })
+    score_info(&score, warnings).map_err(|e| anyhow!("{}: {e}", e.code))
 }
 
 /// Converts `input` to `output`, formats from the extensions; returns the reader's repairs.
 pub fn convert(input: &Path, output: &Path) -> anyhow::Result<Vec<String>> {
-    ScoreFile::of(output)?;
+    format_of(output)?;
     let (score, warnings) = read(input)?;
     write(&score, output)?;
     Ok(warnings)
+}
+
+/// Applies edits (each a JSON object, or a JSON array of them) to `input` and writes `output`.
+///
+/// All edits apply, in order, or none: nothing is written when one is invalid.
+pub fn edit(input: &Path, edits: &[String], output: &Path) -> anyhow::Result<ScoreInfo> {
+    format_of(output)?;
+    if edits.is_empty() {
+        bail!("INVALID_EDIT: give at least one --edit JSON (e.g. --edit '{{\"op\":\"transpose\",\"semitones\":2}}')");
+    }
+    let mut all = vec![];
+    for (i, text) in edits.iter().enumerate() {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| anyhow!("INVALID_EDIT: --edit number {}: not JSON: {e}", i + 1))?;
+        match value {
+            serde_json::Value::Array(items) => all.extend(items),
+            other => all.push(other),
+        }
+    }
+    let ops = parse_edits(&serde_json::Value::Array(all))
+        .map_err(|e| anyhow!("{}: {}: {}", e.code(), e.field, e.message))?;
+    let (score, warnings) = read(input)?;
+    let edited = apply_edits(&score, &ops)
+        .map_err(|e| anyhow!("{}: {}: {}", e.code(), e.field, e.message))?;
+    write(&edited, output)?;
+    score_info(&edited, warnings).map_err(|e| anyhow!("{}: {e}", e.code))
 }

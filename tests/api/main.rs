@@ -14,6 +14,7 @@ mod process;
 mod quotas;
 mod receiver;
 mod score_cli;
+mod scores;
 mod separate;
 mod transcribe;
 mod webhooks_api;

@@ -92,11 +92,95 @@ fn bad_scores_and_names_are_clear_errors() {
     let cut = dir.path().join("cut.musicxml");
     std::fs::write(&cut, "<score-partwise version=\"4.0\"><part-list>").unwrap();
     let (ok, _, err) = coda(&["score", "info", cut.to_str().unwrap()]);
-    assert!(!ok && err.contains("SCORE_XML"), "{err}");
+    assert!(!ok && err.contains("INVALID_SCORE"), "{err}");
     let melody = fixture("melody_lyrics.musicxml");
     let (ok, _, err) = coda(&["convert", melody.to_str().unwrap(), "/tmp/out.txt"]);
     assert!(
         !ok && err.contains(".musicxml, .xml, .mxl, .mid, .midi or .json"),
         "{err}"
     );
+}
+
+#[test]
+fn score_edit_transposes_softens_and_refuses_bad_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let melody = fixture("melody_lyrics.musicxml");
+    let up = dir.path().join("up.mxl");
+    let (ok, _, err) = coda(&[
+        "score",
+        "edit",
+        melody.to_str().unwrap(),
+        "--edit",
+        r#"{"op":"transpose","interval":"M2"}"#,
+        "--edit",
+        r#"[{"op":"dynamics","step":-1},{"op":"set_tempo","bpm":120}]"#,
+        "--out",
+        up.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let edited = info(&up);
+    assert_eq!(edited["key_signature_fifths"], 1, "{edited}");
+    assert_eq!(edited["tempo_bpm"], 120.0, "{edited}");
+    assert_eq!(edited["notes"], 6, "{edited}");
+    // And back down from the MXL it wrote, to MIDI: the same sounding notes as the original.
+    let back = dir.path().join("back.mid");
+    let (ok, _, err) = coda(&[
+        "score",
+        "edit",
+        up.to_str().unwrap(),
+        "--edit",
+        r#"{"op":"transpose","semitones":-2}"#,
+        "--out",
+        back.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let keys = |p: &Path| -> Vec<i32> {
+        let parsed = coda_music::read_score(&std::fs::read(p).unwrap()).unwrap();
+        let mut keys = vec![];
+        for m in &parsed.score.parts[0].measures {
+            for item in &m.items {
+                if let coda_music::Item::Note(n) = item {
+                    keys.extend(n.pitch.as_ref().map(|p| p.midi()));
+                }
+            }
+        }
+        keys
+    };
+    assert_eq!(keys(&back), keys(&melody));
+    // An unknown op and an out-of-range measure: INVALID_EDIT with the field, nothing written.
+    for (edit, field) in [
+        (r#"{"op":"explode"}"#, "op"),
+        (r#"{"op":"delete_measures","from":2,"to":99}"#, "to"),
+    ] {
+        let out = dir.path().join("never.musicxml");
+        let (ok, _, err) = coda(&[
+            "score",
+            "edit",
+            melody.to_str().unwrap(),
+            "--edit",
+            edit,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            !ok && err.contains("INVALID_EDIT") && err.contains(field),
+            "{err}"
+        );
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn hostile_scores_fail_with_their_codes_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes, code) in crate::scores::hostile_scores() {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let (ok, _, err) = coda(&["score", "info", path.to_str().unwrap()]);
+        assert!(!ok && err.contains(code), "{name}: {err}");
+        let out = dir.path().join(format!("{name}.json"));
+        let (ok, _, err) = coda(&["convert", path.to_str().unwrap(), out.to_str().unwrap()]);
+        assert!(!ok && err.contains(code), "{name}: {err}");
+        assert!(!out.exists(), "{name}");
+    }
 }

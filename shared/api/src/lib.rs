@@ -8,6 +8,7 @@ pub mod extract;
 pub mod openapi;
 mod openapi_kinds;
 mod routes;
+mod score_routes;
 pub mod serve;
 
 use std::sync::Arc;
@@ -163,7 +164,23 @@ pub fn router_for(state: SharedState, groups: &[RouteGroup]) -> Router {
                     .route(
                         "/v1/sessions/{id}/files",
                         post(routes::add_session_file).layer(file_limit),
+                    )
+                    .route("/v1/sessions/{id}/score", get(score_routes::get_score))
+                    .route(
+                        "/v1/sessions/{id}/score/edits",
+                        post(score_routes::edit_score).layer(json_limit),
+                    )
+                    .route(
+                        "/v1/sessions/{id}/score/undo",
+                        post(score_routes::undo_score).layer(json_limit),
+                    )
+                    .route(
+                        "/v1/sessions/{id}/score/redo",
+                        post(score_routes::redo_score).layer(json_limit),
                     );
+                public = public
+                    .route("/v1/schemas/score", get(score_routes::score_schema))
+                    .route("/v1/schemas/edit", get(score_routes::edit_schema));
             }
             RouteGroup::Uploads => {
                 protected = protected

@@ -173,6 +173,12 @@ impl Modify for CommonResponses {
         routes::get_session,
         routes::delete_session,
         routes::add_session_file,
+        crate::score_routes::get_score,
+        crate::score_routes::edit_score,
+        crate::score_routes::undo_score,
+        crate::score_routes::redo_score,
+        crate::score_routes::score_schema,
+        crate::score_routes::edit_schema,
         routes::create_upload,
         routes::get_upload,
         routes::put_signed_object,
@@ -339,7 +345,7 @@ mod tests {
             for p in op["parameters"].as_array().into_iter().flatten() {
                 let name = p["name"].as_str().unwrap();
                 let want = match name {
-                    "limit" | "cursor" | "expires" | "signature" => "query",
+                    "limit" | "cursor" | "expires" | "signature" | "format" | "rev" => "query",
                     "Range" => "header",
                     _ => "path",
                 };

@@ -6,11 +6,11 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use coda_core::model::{JobStatus, SessionFile};
+use coda_core::model::JobStatus;
 use coda_core::ports::BlobData;
 use coda_core::range::parse_range;
 use coda_core::services::jobs::{JobView, NewJob};
-use coda_core::services::sessions::SessionView;
+use coda_core::services::sessions::{AttachedFile, SessionView};
 use coda_core::services::uploads::NewUpload;
 use coda_core::services::uploads::UploadView;
 use coda_core::services::webhooks::{DeliveryView, NewWebhook, WebhookView, WebhookWithSecret};
@@ -103,16 +103,17 @@ pub async fn delete_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Uploads a file straight into a session (multipart field `file`).
+/// Uploads a file straight into a session (multipart field `file`); a MusicXML, MXL or MIDI file becomes its current score.
 #[utoipa::path(post, path = "/v1/sessions/{id}/files", tag = "sessions", security(("bearer" = [])),
     params(("id" = String, Path, description = "session id")),
     request_body(content = FilePart, content_type = "multipart/form-data", description = "one part named `file`, with a filename"),
-    responses((status = 201, description = "the stored file", body = SessionFile, links(
+    responses((status = 201, description = "the stored file, and for a score the revision it became", body = AttachedFile, links(
             ("GetBlob" = (operation_id = "get_blob", parameters(("key" = "$response.body#/key")))),
         )),
         (status = 404, description = "no such live session of the caller", body = ErrorBody),
         (status = 413, description = "the file exceeds the upload limit", body = ErrorBody),
-        (status = 415, description = "not audio, MIDI or MusicXML", body = ErrorBody)))]
+        (status = 415, description = "not audio, MIDI or MusicXML", body = ErrorBody),
+        (status = 422, description = "a score that cannot be read (`INVALID_SCORE` with where, or the hostile input's own code); nothing is stored", body = ErrorBody)))]
 pub async fn add_session_file(
     State(s): State<SharedState>,
     Caller(owner): Caller,

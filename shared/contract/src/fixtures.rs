@@ -34,6 +34,7 @@ pub fn session(id: &str, expires_at: Timestamp) -> Session {
         expires_at,
         score_rev: None,
         score_head: 0,
+        score_tokens: vec![],
         current_audio: None,
         legacy_files: vec![],
         version: 0,

@@ -168,5 +168,9 @@ pub async fn check_session_scales(adapters: &Adapters) {
 
     service.delete(&owner, &id).await.unwrap();
     assert!(repo.get(&id).await.unwrap().is_none());
-    assert!(blobs.head(&row.score_key(1)).await.unwrap().is_none());
+    assert!(blobs
+        .head(&row.score_key(1).unwrap())
+        .await
+        .unwrap()
+        .is_none());
 }

@@ -53,7 +53,7 @@ pub struct SessionFile {
 ///
 /// Chat messages and attached files live in [`crate::ports::SessionItems`]
 /// (append-only records), score revisions in blobs
-/// (`sessions/{id}/score/{rev}.json`); the row only points at the current one,
+/// (`sessions/{id}/score/{rev}-{token}.json`); the row only points at them,
 /// so no row grows toward DynamoDB's 400 KB item limit and attaching a file
 /// never contends with an edit of the score.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,6 +72,11 @@ pub struct Session {
     /// The newest revision written; above `score_rev` after an undo, so redo can return.
     #[serde(default)]
     pub score_head: u64,
+    /// The blob token of each revision still kept, oldest first, ending at `score_head`
+    /// (at most [`MAX_SCORE_REVISIONS`]): each write gets a fresh one, so a writer that
+    /// loses the race for the row never overwrites the winner's blob.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub score_tokens: Vec<String>,
     /// Blob key of the latest rendered audio.
     pub current_audio: Option<String>,
     /// Files recorded in the row by earlier versions; new files go to `SessionItems`.
@@ -82,10 +87,25 @@ pub struct Session {
     pub version: u64,
 }
 
+/// How many score revisions a session keeps for undo; older ones are dropped.
+pub const MAX_SCORE_REVISIONS: usize = 100;
+
 impl Session {
-    /// The blob key of score revision `rev`.
-    pub fn score_key(&self, rev: u64) -> String {
-        format!("sessions/{}/score/{rev}.json", self.session_id)
+    /// The oldest score revision still kept (0 without a score).
+    pub fn score_oldest(&self) -> u64 {
+        (self.score_head + 1).saturating_sub(self.score_tokens.len() as u64)
+    }
+
+    /// The blob key of score revision `rev`, if it is still kept.
+    pub fn score_key(&self, rev: u64) -> Option<String> {
+        if rev == 0 || rev > self.score_head || rev < self.score_oldest() {
+            return None;
+        }
+        let token = &self.score_tokens[(rev - self.score_oldest()) as usize];
+        Some(format!(
+            "sessions/{}/score/{rev}-{token}.json",
+            self.session_id
+        ))
     }
 }
 

@@ -4,6 +4,7 @@
 //! Without `runners` this crate is only the specs: what the API side (a
 //! Lambda) needs to validate submissions, with no audio or model code.
 
+pub mod convert;
 #[cfg(feature = "runners")]
 pub mod pianoroll;
 pub mod probe;
@@ -22,7 +23,7 @@ pub use separate::SharedHtDemucs;
 pub use transcribe::{ModelSettings, SharedModel};
 
 /// Every kind this build ships, in the order documents list them: one line per kind.
-pub const KINDS: &[Kind] = &[probe::KIND, transcribe::KIND, separate::KIND];
+pub const KINDS: &[Kind] = &[probe::KIND, transcribe::KIND, separate::KIND, convert::KIND];
 
 /// A kind as a module declares it: the spec and how to build its runner.
 #[derive(Clone, Copy)]
@@ -117,7 +118,7 @@ mod registry_tests {
     fn every_shipped_kind_is_registered_once_with_its_artifacts() {
         let r = registry();
         let names: Vec<&str> = r.specs().iter().map(|s| s.name).collect();
-        assert_eq!(names, ["probe", "transcribe", "separate"]);
+        assert_eq!(names, ["probe", "transcribe", "separate", "convert"]);
         assert_eq!(r.artifacts_of(&r.kinds()), ["onnxruntime", "basic-pitch"]);
         for spec in r.specs() {
             assert!(!spec.outputs.is_empty(), "{}", spec.name);

@@ -5,6 +5,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod notify;
 pub mod quotas;
+pub mod scores;
 pub mod sessions;
 pub mod uploads;
 pub mod webhooks;
@@ -17,6 +18,7 @@ pub use ingest::Ingest;
 pub use jobs::Jobs;
 pub use notify::Notify;
 pub use quotas::{QuotaPolicy, Quotas};
+pub use scores::Scores;
 pub use sessions::Sessions;
 pub use uploads::Uploads;
 pub use webhooks::Webhooks;
@@ -158,6 +160,8 @@ pub struct Services {
     pub uploads: Uploads,
     /// Sessions: the row, messages, files, score revisions.
     pub sessions: Sessions,
+    /// A session's score: revisions, edits, undo and redo, files in any format.
+    pub scores: Scores,
     /// Webhook endpoints and their deliveries.
     pub webhooks: Webhooks,
     /// Upload events to jobs.
@@ -177,6 +181,7 @@ impl Services {
             webhooks: Webhooks::new(adapters, policies.webhook_policy),
             ingest: Ingest::new(adapters, sessions.clone()),
             quotas: Quotas::new(adapters, policies.quotas.clone()),
+            scores: Scores::new(adapters),
             sessions,
         }
     }

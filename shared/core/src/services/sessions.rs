@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::scores::{parse_score_file, ScoreState, Scores};
 use super::{chrono_dur, Adapters, Limits};
 use crate::filename::check_filename;
 use crate::model::{ChatMessage, Owner, Session, SessionFile};
-use crate::sniff::sniff;
+use crate::sniff::{sniff, Sniffed};
 use crate::{CodaError, Result};
 
 /// A session as its owner sees it.
@@ -53,6 +54,26 @@ pub struct ScoreRevision {
 pub struct Sessions {
     a: Adapters,
     limits: Limits,
+    scores: Scores,
+}
+
+/// A file attached to a session, and the score read from it when it is one.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AttachedFile {
+    /// The stored file.
+    #[serde(flatten)]
+    pub file: SessionFile,
+    /// For MusicXML, MXL and MIDI: the revision it became, now the session's current score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<ScoreState>,
+}
+
+/// The caller's live session; other owners' and expired ones are not found.
+pub(crate) async fn live_session(a: &Adapters, owner: &Owner, id: &str) -> Result<Session> {
+    match a.sessions.get(id).await? {
+        Some(s) if s.owner == owner.0 && s.expires_at > a.clock.now() => Ok(s),
+        _ => Err(CodaError::NotFound(format!("session '{id}'"))),
+    }
 }
 
 impl Sessions {
@@ -61,6 +82,7 @@ impl Sessions {
         Sessions {
             a: a.clone(),
             limits,
+            scores: Scores::new(a),
         }
     }
 
@@ -74,6 +96,7 @@ impl Sessions {
             expires_at: now + chrono_dur(self.limits.session_ttl),
             score_rev: None,
             score_head: 0,
+            score_tokens: vec![],
             current_audio: None,
             legacy_files: vec![],
             version: 0,
@@ -84,10 +107,7 @@ impl Sessions {
 
     /// Reads the caller's live session; other owners' and expired ones are not found.
     pub async fn get(&self, owner: &Owner, id: &str) -> Result<Session> {
-        match self.a.sessions.get(id).await? {
-            Some(s) if s.owner == owner.0 && s.expires_at > self.a.clock.now() => Ok(s),
-            _ => Err(CodaError::NotFound(format!("session '{id}'"))),
-        }
+        live_session(&self.a, owner, id).await
     }
 
     /// The session with its latest messages, its files and its current score.
@@ -149,24 +169,7 @@ impl Sessions {
 
     /// Stores `score` as the next revision and makes it current; any redo past the current one is dropped.
     pub async fn put_score(&self, owner: &Owner, id: &str, score: &Value) -> Result<u64> {
-        let bytes = serde_json::to_vec(score).map_err(CodaError::internal)?;
-        let mut retry = super::ConflictRetry::new(format!("session '{id}'"), 16);
-        loop {
-            let mut s = self.get(owner, id).await?;
-            let rev = s.score_head.max(s.score_rev.unwrap_or(0)) + 1;
-            // The blob first: a row never points at a revision that is not there.
-            self.a
-                .blobs
-                .put(&s.score_key(rev), bytes.clone().into(), "application/json")
-                .await?;
-            s.score_rev = Some(rev);
-            s.score_head = rev;
-            match self.a.sessions.update(&s).await {
-                Ok(_) => return Ok(rev),
-                Err(CodaError::Stale(_)) => retry.wait().await?,
-                Err(e) => return Err(e),
-            }
-        }
+        self.scores.put_value(owner, id, score).await
     }
 
     /// A score revision (the current one when `rev` is `None`).
@@ -175,12 +178,9 @@ impl Sessions {
         let rev = rev
             .or(s.score_rev)
             .ok_or_else(|| CodaError::NotFound(format!("score of session '{id}'")))?;
-        if rev == 0 || rev > s.score_head.max(s.score_rev.unwrap_or(0)) {
-            return Err(CodaError::NotFound(format!(
-                "score revision {rev} of session '{id}'"
-            )));
-        }
-        let key = s.score_key(rev);
+        let key = s.score_key(rev).ok_or_else(|| {
+            CodaError::NotFound(format!("score revision {rev} of session '{id}'"))
+        })?;
         let data = self.a.blobs.get(&key, None).await?;
         let score = serde_json::from_slice(&data.bytes).map_err(CodaError::internal)?;
         Ok(ScoreRevision { rev, key, score })
@@ -217,19 +217,29 @@ impl Sessions {
     }
 
     /// Stores a directly uploaded file in the session (the multipart flow).
+    ///
+    /// A MusicXML, MXL or MIDI file is read first and becomes the current score; one
+    /// that cannot be read is refused (422, with the reader's code and where) and
+    /// nothing is stored.
     pub async fn attach_file(
         &self,
         owner: &Owner,
         id: &str,
         filename: &str,
         bytes: Bytes,
-    ) -> Result<SessionFile> {
+    ) -> Result<AttachedFile> {
         let name = check_filename(filename)?;
         if bytes.len() as u64 > self.limits.max_upload_bytes {
             return Err(too_large(bytes.len() as u64, self.limits.max_upload_bytes));
         }
         let kind = sniff(&bytes).ok_or_else(|| unsupported(&name))?;
         let session = self.get(owner, id).await?;
+        let parsed = match kind {
+            Sniffed::Xml | Sniffed::Zip | Sniffed::Midi => {
+                Some(parse_score_file(&name, bytes.clone()).await?)
+            }
+            _ => None,
+        };
         let key = format!("sessions/{}/files/{}", session.session_id, name);
         let meta = self.a.blobs.put(&key, bytes, kind.mime()).await?;
         let file = SessionFile {
@@ -243,7 +253,11 @@ impl Sessions {
             .session_items
             .put_file(&session.session_id, &file)
             .await?;
-        Ok(file)
+        let score = match parsed {
+            Some(p) => Some(self.scores.replace(owner, id, &p.score, p.warnings).await?),
+            None => None,
+        };
+        Ok(AttachedFile { file, score })
     }
 
     /// Records an uploaded file in its session (ingest); a gone session is no error.
