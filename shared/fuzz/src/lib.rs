@@ -1,5 +1,6 @@
 //! Coda's fuzz targets. Each takes arbitrary bytes and must neither panic nor
-//! answer outside the API contract (a 5xx, or an error without the envelope).
+//! answer outside the API contract (a 5xx, or an error without the envelope);
+//! the score readers' targets also check their round trips (see [`scores`]).
 //!
 //! `fuzz/` drives them under libFuzzer (`cargo fuzz run <target>`, nightly);
 //! `tests/fuzz.rs` replays the committed corpus and mutates it for a bounded
@@ -9,6 +10,7 @@
 
 mod harness;
 pub mod mutate;
+pub mod scores;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request};
@@ -16,17 +18,20 @@ use coda_core::range::parse_range;
 use coda_core::CodaError;
 
 pub use harness::{check_response, Harness};
+pub use scores::{midi_read, musicxml_read};
 
 /// A fuzz target: bytes in, a panic on failure.
 pub type Target = fn(&[u8]);
 
 /// The targets, by name (as `fuzz/fuzz_targets/<name>.rs` and `corpus/<name>/`).
-pub const TARGETS: [(&str, Target); 5] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("audio_decode", audio_decode),
     ("multipart_body", multipart_body),
     ("json_body", json_body),
     ("range_header", range_header),
     ("signed_url", signed_url),
+    ("musicxml_read", musicxml_read),
+    ("midi_read", midi_read),
 ];
 
 /// Decodes the bytes as an upload would be: a clear error or audio, never a panic or an abort.

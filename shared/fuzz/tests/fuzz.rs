@@ -1,6 +1,6 @@
 //! Every fuzz target on stable: the committed corpus first, then a fixed number
 //! of mutations of it from a fixed seed, so every run tries the same inputs and
-//! a pass is repeatable (about 8 s a target in a debug build; the five run side
+//! a pass is repeatable (about 8 s a target in a debug build; the targets run side
 //! by side). `CODA_FUZZ_SECS=N` mutates for N seconds a target instead, for
 //! longer local runs. An input that fails is written to
 //! `target/fuzz-failures/{target}-{n}` so `cargo fuzz run {target} FILE` replays it.
@@ -42,8 +42,33 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
     seeds
 }
 
+/// MIDI's chunk tags, meta events and status bytes (not UTF-8, so bytes).
+const MIDI_WORDS: &[&[u8]] = &[
+    b"MThd",
+    b"MTrk",
+    b"\x00\x00\x00\x06",
+    b"\x00\x01",
+    b"\x03\xc0",
+    b"\xff\x2f\x00",
+    b"\xff\x51\x03",
+    b"\xff\x58\x04",
+    b"\xff\x59\x02",
+    b"\xff\x03",
+    b"\xff\x04",
+    b"\x90\x3c\x40",
+    b"\x80\x3c\x00",
+    b"\x99\x24\x64",
+    b"\xc0\x28",
+    b"\xf0\x01\xf7",
+    b"\x8f\xff\xff\x7f",
+    b"\x7f",
+];
+
 /// Words worth inserting, per target (libFuzzer's `-dict` files hold the same).
 fn dictionary(target: &str) -> Vec<&'static [u8]> {
+    if target == "midi_read" {
+        return MIDI_WORDS.to_vec();
+    }
     let words: &[&str] = match target {
         "audio_decode" => &[
             "RIFF", "WAVE", "fmt ", "data", "LIST", "fLaC", "OggS", "vorbis", "ID3", "ftyp",
@@ -109,6 +134,99 @@ fn dictionary(target: &str) -> Vec<&'static [u8]> {
             "uploads/",
             "sessions/",
         ],
+        "musicxml_read" => &[
+            "<note>",
+            "</note>",
+            "<pitch><step>C</step><octave>4</octave></pitch>",
+            "<alter>",
+            "<duration>",
+            "<divisions>",
+            "<measure number=\"",
+            "</measure>",
+            "<part id=\"",
+            "<backup><duration>",
+            "<forward><duration>",
+            "<chord/>",
+            "<rest/>",
+            "<rest measure=\"yes\"/>",
+            "<grace/>",
+            "<cue/>",
+            "<tie type=\"start\"/>",
+            "<tied type=\"stop\"/>",
+            "<time-modification><actual-notes>3</actual-notes><normal-notes>2</normal-notes>",
+            "<lyric number=\"",
+            "<text>",
+            "<syllabic>",
+            "<extend/>",
+            "<attributes>",
+            "<key><fifths>",
+            "<mode>",
+            "<time><beats>",
+            "<beat-type>",
+            "<clef><sign>",
+            "<line>",
+            "<staves>",
+            "<staff>",
+            "<voice>",
+            "<type>",
+            "<dot/>",
+            "<transpose><chromatic>",
+            "<diatonic>",
+            "<octave-change>",
+            "<direction><direction-type>",
+            "<words>",
+            "<segno/>",
+            "<coda/>",
+            "<dynamics><",
+            "<wedge type=\"",
+            "<metronome><beat-unit>",
+            "<per-minute>",
+            "<sound tempo=\"",
+            "dynamics=\"",
+            "<harmony><root><root-step>",
+            "<kind text=\"",
+            "<bass><bass-step>",
+            "<offset>",
+            "<barline location=\"",
+            "<repeat direction=\"backward\" times=\"",
+            "<repeat direction=\"forward\"/>",
+            "<ending number=\"2\" type=\"stop\"/>",
+            "<sound dacapo=\"yes\"/>",
+            "<sound dalsegno=\"s\"/>",
+            "<sound segno=\"s\"/>",
+            "<sound tocoda=\"c\"/>",
+            "<sound coda=\"c\"/>",
+            "<sound fine=\"yes\"/>",
+            "D.C. al Fine",
+            "D.S. al Coda",
+            "<ending number=\"1\" type=\"start\"/>",
+            "<unpitched><display-step>",
+            "<instrument id=\"",
+            "<score-part id=\"",
+            "<score-instrument id=\"",
+            "<midi-instrument id=\"",
+            "<midi-channel>",
+            "<midi-program>",
+            "<midi-unpitched>",
+            "<notations>",
+            "<articulations><",
+            "<fermata/>",
+            "<score-partwise version=\"4.0\">",
+            "<score-timewise>",
+            "<!DOCTYPE",
+            "&amp;",
+            "&#x",
+            "<![CDATA[",
+            "<?xml version=\"1.0\" encoding=\"",
+            "-1",
+            "0",
+            "99999999999",
+            "0.000000001",
+            "1e3",
+            "PK\u{3}\u{4}",
+            "META-INF/container.xml",
+            "<rootfile full-path=\"",
+        ],
         _ => &[],
     };
     words.iter().map(|w| w.as_bytes()).collect()
@@ -172,6 +290,8 @@ fn budget(target: &str) -> Budget {
     }
     // Sized to about 8 s each in a debug build (the targets' speeds differ by 10x).
     Budget::Runs(match target {
+        "musicxml_read" => 3_000,
+        "midi_read" => 5_000,
         "audio_decode" | "multipart_body" => 20_000,
         "json_body" | "range_header" => 40_000,
         _ => 100_000,
@@ -248,6 +368,16 @@ fn range_header() {
 #[test]
 fn signed_url() {
     run("signed_url");
+}
+
+#[test]
+fn musicxml_read() {
+    run("musicxml_read");
+}
+
+#[test]
+fn midi_read() {
+    run("midi_read");
 }
 
 #[test]
