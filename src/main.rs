@@ -219,6 +219,9 @@ enum Command {
         input: PathBuf,
         /// The file to write; its extension picks the format.
         output: PathBuf,
+        /// Play repeats, endings and D.C./D.S. jumps out into a score without them.
+        #[arg(long)]
+        expand_repeats: bool,
     },
     /// Write a sine tone as a 16-bit WAV (test material for demos and benchmarks).
     Tone {
@@ -453,8 +456,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             print_stdout(&out.display().to_string())
         }
-        Command::Convert { input, output } => {
-            for w in coda::score_cmd::convert(&input, &output)? {
+        Command::Convert {
+            input,
+            output,
+            expand_repeats,
+        } => {
+            for w in coda::score_cmd::convert(&input, &output, expand_repeats)? {
                 eprintln!("repaired: {w}");
             }
             print_stdout(&output.display().to_string())

@@ -44,9 +44,12 @@ pub fn info(path: &Path) -> anyhow::Result<ScoreInfo> {
 }
 
 /// Converts `input` to `output`, formats from the extensions; returns the reader's repairs.
-pub fn convert(input: &Path, output: &Path) -> anyhow::Result<Vec<String>> {
+pub fn convert(input: &Path, output: &Path, expand: bool) -> anyhow::Result<Vec<String>> {
     format_of(output)?;
-    let (score, warnings) = read(input)?;
+    let (mut score, warnings) = read(input)?;
+    if expand {
+        score = coda_music::expand_repeats(&score).map_err(|e| anyhow!("{}: {e}", e.code()))?;
+    }
     write(&score, output)?;
     Ok(warnings)
 }

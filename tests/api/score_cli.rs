@@ -184,3 +184,29 @@ fn hostile_scores_fail_with_their_codes_on_the_command_line() {
         assert!(!out.exists(), "{name}");
     }
 }
+
+#[test]
+fn convert_expands_repeats_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixture("repeats_harmony.musicxml");
+    let plain = dir.path().join("plain.json");
+    let played = dir.path().join("played.json");
+    let (ok, _, err) = coda(&["convert", src.to_str().unwrap(), plain.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = coda(&[
+        "convert",
+        "--expand-repeats",
+        src.to_str().unwrap(),
+        played.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    // Measures 1-3 with a repeat of measure 2: 1 2 2 3, and the repeat marks are gone.
+    assert_eq!(info(&plain)["measures"], 3);
+    assert_eq!(info(&played)["measures"], 4);
+    assert_eq!(info(&played)["notes"], 5);
+    let text = std::fs::read_to_string(&played).unwrap();
+    assert!(
+        !text.contains("\"repeat\""),
+        "no repeat barlines are left: {text}"
+    );
+}

@@ -539,6 +539,24 @@ async fn convert_job_writes_the_file_and_its_info_and_fails_hostile_input_once()
     assert_eq!(info["notes"], 6, "{info}");
     assert_eq!(info["key_signature_fifths"], -1, "{info}");
 
+    // Repeats played out on request: measures 1 2 2 3.
+    let key_repeats = app
+        .stored_input("ana", "lead.musicxml", fixture("repeats_harmony.musicxml"))
+        .await;
+    let id = app
+        .submit_with(
+            "ana",
+            "convert",
+            &key_repeats,
+            json!({"expand_repeats": true}),
+        )
+        .await;
+    let job = app.wait_ended("ana", &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["outputs"][0]["name"], "score.musicxml", "{job}");
+    let info: Value = serde_json::from_slice(&blob(&app, &job["outputs"][1]).await).unwrap();
+    assert_eq!(info["measures"], 4, "{info}");
+
     // A bad target is refused at submit; a hostile input fails once with its code.
     let r = app
         .post_json(

@@ -64,6 +64,9 @@ pub struct ConvertParams {
     /// The output format (default `musicxml`).
     #[serde(default = "default_to")]
     pub to: FileFormat,
+    /// Play repeats, endings and D.C./D.S. jumps out into a score without them (default `false`).
+    #[serde(default)]
+    pub expand_repeats: bool,
 }
 
 fn default_to() -> FileFormat {
@@ -72,7 +75,10 @@ fn default_to() -> FileFormat {
 
 impl Default for ConvertParams {
     fn default() -> Self {
-        ConvertParams { to: default_to() }
+        ConvertParams {
+            to: default_to(),
+            expand_repeats: false,
+        }
     }
 }
 
