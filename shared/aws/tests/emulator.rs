@@ -115,6 +115,11 @@ async fn sessions_scale() {
 }
 
 #[tokio::test]
+async fn score_revisions() {
+    contract::check_score_revisions(&env().await.adapters.core()).await;
+}
+
+#[tokio::test]
 async fn queue_delay() {
     contract::check_queue_delay(env().await.adapters.jobs_queue.as_ref()).await;
 }

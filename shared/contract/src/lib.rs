@@ -28,7 +28,9 @@ pub use queues::{
     check_queue_wait,
 };
 pub use quotas::{check_quota_counters, check_quota_counters_race};
-pub use sessions::{check_session_items, check_session_scales};
+pub use sessions::{
+    check_score_edit_race, check_score_revisions, check_session_items, check_session_scales,
+};
 pub use tables::{
     check_job_concurrent_updates, check_job_conditional_writes, check_job_pagination,
     check_session_conditional_writes, check_session_expiry, check_upload_conditional_writes,

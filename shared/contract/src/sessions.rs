@@ -3,8 +3,10 @@
 use chrono::Utc;
 use coda_core::model::{ChatMessage, Owner, SessionFile};
 use coda_core::ports::SessionItems;
+use coda_core::services::scores::Scores;
 use coda_core::services::sessions::Sessions;
 use coda_core::services::{Adapters, Limits};
+use coda_core::CodaError;
 use serde_json::json;
 
 use crate::fixtures::uid as unique;
@@ -173,4 +175,169 @@ pub async fn check_session_scales(adapters: &Adapters) {
         .await
         .unwrap()
         .is_none());
+}
+
+/// A two-measure melody: C D E F | G A B C (4/4, C major).
+const MELODY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<score-partwise version="4.0"><part-list><score-part id="P1"><part-name>Voice</part-name></score-part></part-list>
+<part id="P1">
+<measure number="1"><attributes><divisions>1</divisions><key><fifths>0</fifths></key><time><beats>4</beats><beat-type>4</beat-type></time></attributes>
+<note><pitch><step>C</step><octave>4</octave></pitch><duration>1</duration><type>quarter</type></note>
+<note><pitch><step>D</step><octave>4</octave></pitch><duration>1</duration><type>quarter</type></note>
+<note><pitch><step>E</step><octave>4</octave></pitch><duration>1</duration><type>quarter</type></note>
+<note><pitch><step>F</step><octave>4</octave></pitch><duration>1</duration><type>quarter</type></note></measure>
+<measure number="2">
+<note><pitch><step>G</step><octave>4</octave></pitch><duration>1</duration><type>quarter</type></note>
+<note><pitch><step>A</step><octave>4</octave></pitch><duration>1</duration><type>quarter</type></note>
+<note><pitch><step>B</step><octave>4</octave></pitch><duration>1</duration><type>quarter</type></note>
+<note><pitch><step>C</step><octave>5</octave></pitch><duration>1</duration><type>quarter</type></note></measure>
+</part></score-partwise>"#;
+
+/// A score file makes revision 1; edits, undo and redo move through exact revisions; an edit
+/// from a revision that is no longer current is `Stale` and changes nothing; every revision is
+/// a blob of its own, and deleting the session's score prefix finds exactly the kept ones.
+pub async fn check_score_revisions(adapters: &Adapters) {
+    let sessions = Sessions::new(adapters, Limits::default());
+    let scores = Scores::new(adapters);
+    let owner = Owner(unique("owner"));
+    let id = sessions.create(&owner).await.unwrap().session_id;
+    let first = sessions
+        .attach_file(
+            &owner,
+            &id,
+            "melody.musicxml",
+            MELODY.as_bytes().to_vec().into(),
+        )
+        .await
+        .unwrap()
+        .score
+        .expect("a MusicXML file becomes the score");
+    assert_eq!((first.rev, first.info.notes), (1, 8));
+    let up = scores
+        .edit(
+            &owner,
+            &id,
+            &json!([{"op": "transpose", "interval": "M2"}]),
+            Some(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!((up.rev, up.info.key_signature_fifths), (2, Some(2)));
+    // Another edit made from revision 1: refused, the score stays at 2.
+    let late = scores
+        .edit(
+            &owner,
+            &id,
+            &json!([{"op": "octave", "part": 0, "by": 1}]),
+            Some(1),
+        )
+        .await;
+    assert!(matches!(late, Err(CodaError::Stale(_))), "{late:?}");
+    assert_eq!(
+        scores.state(&owner, &id, None).await.unwrap().score,
+        up.score
+    );
+    let down = scores
+        .edit(
+            &owner,
+            &id,
+            &json!([{"op": "transpose", "interval": "-M2"}]),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!((down.rev, down.score.clone()), (3, first.score.clone()));
+    let back = scores.undo(&owner, &id, Some(3)).await.unwrap();
+    assert_eq!((back.rev, back.score), (2, up.score.clone()));
+    let again = scores.redo(&owner, &id, None).await.unwrap();
+    assert_eq!((again.rev, again.can_redo), (3, false));
+    assert!(matches!(
+        scores.redo(&owner, &id, None).await,
+        Err(CodaError::Conflict {
+            code: "NOTHING_TO_REDO",
+            ..
+        })
+    ));
+    // An undo from a stale revision is refused too.
+    assert!(matches!(
+        scores.undo(&owner, &id, Some(2)).await,
+        Err(CodaError::Stale(_))
+    ));
+    // A file that does not read is refused, and neither the file nor a revision is stored.
+    let bad = sessions
+        .attach_file(
+            &owner,
+            &id,
+            "cut.musicxml",
+            MELODY.as_bytes()[..300].to_vec().into(),
+        )
+        .await;
+    assert!(
+        matches!(
+            &bad,
+            Err(CodaError::Unprocessable {
+                code: "INVALID_SCORE",
+                ..
+            })
+        ),
+        "{bad:?}"
+    );
+    let view = sessions.view(&owner, &id).await.unwrap();
+    assert_eq!(view.files.len(), 1);
+    assert_eq!(view.score_rev, Some(3));
+    let kept = adapters
+        .blobs
+        .delete_prefix(&format!("sessions/{id}/score/"))
+        .await
+        .unwrap();
+    assert_eq!(kept, 3, "one blob per revision, no leftovers");
+}
+
+/// Eight edits race from one revision: exactly one wins, the others are `Stale`, the winner's
+/// revision is what is stored, and the losers leave no blob behind. Run against adapters that
+/// serialise conditional writes (SQLite; DynamoDB does, moto does not).
+pub async fn check_score_edit_race(adapters: &Adapters) {
+    let sessions = Sessions::new(adapters, Limits::default());
+    let scores = Scores::new(adapters);
+    let owner = Owner(unique("owner"));
+    let id = sessions.create(&owner).await.unwrap().session_id;
+    sessions
+        .attach_file(
+            &owner,
+            &id,
+            "melody.musicxml",
+            MELODY.as_bytes().to_vec().into(),
+        )
+        .await
+        .unwrap();
+    for round in 1..=3u64 {
+        let mut racers = tokio::task::JoinSet::new();
+        for k in 1..=8i64 {
+            let scores = scores.clone();
+            let (owner, id) = (owner.clone(), id.clone());
+            racers.spawn(async move {
+                let edit = json!([{"op": "transpose", "semitones": k}]);
+                scores.edit(&owner, &id, &edit, Some(round)).await
+            });
+        }
+        let results = racers.join_all().await;
+        let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(won.len(), 1, "round {round}: {results:?}");
+        for r in &results {
+            if let Err(e) = r {
+                assert!(matches!(e, CodaError::Stale(_)), "round {round}: {e:?}");
+            }
+        }
+        let now = scores.state(&owner, &id, None).await.unwrap();
+        assert_eq!((now.rev, &now.score), (round + 1, &won[0].score));
+    }
+    let kept = adapters
+        .blobs
+        .delete_prefix(&format!("sessions/{id}/score/"))
+        .await
+        .unwrap();
+    assert_eq!(
+        kept, 4,
+        "the upload and three winners; no loser's blob is left"
+    );
 }

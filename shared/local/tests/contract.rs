@@ -186,6 +186,8 @@ async fn sessions_scale() {
         resolver: Arc::new(coda_core::ports::SystemResolver::default()),
     };
     contract::check_session_scales(&adapters).await;
+    contract::check_score_revisions(&adapters).await;
+    contract::check_score_edit_race(&adapters).await;
 }
 
 #[tokio::test]
