@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::model::{Job, JobStatus, Upload, UploadState};
 
-use crate::ports::{BlobStore, Clock, JobQueue, JobRepo, ObjectCreated, UploadRepo};
+use crate::ports::ObjectCreated;
 use crate::services::jobs::{enqueue, job_id_for_upload};
 use crate::services::sessions::Sessions;
 use crate::services::Adapters;
@@ -42,139 +42,125 @@ impl Ingest {
 
     /// Handles one object-created event.
     pub async fn handle_object_created(&self, event: &ObjectCreated) -> Result<IngestOutcome> {
-        handle_object_created(
-            self.a.uploads.as_ref(),
-            self.a.jobs.as_ref(),
-            self.a.jobs_queue.as_ref(),
-            &self.sessions,
-            self.a.blobs.as_ref(),
-            self.a.clock.as_ref(),
-            event,
-        )
-        .await
-    }
-}
-
-async fn handle_object_created(
-    uploads: &dyn UploadRepo,
-    jobs: &dyn JobRepo,
-    queue: &dyn JobQueue,
-    sessions: &Sessions,
-    blobs: &dyn BlobStore,
-    clock: &dyn Clock,
-    event: &ObjectCreated,
-) -> Result<IngestOutcome> {
-    let Some(upload_id) = event
-        .key
-        .strip_prefix("uploads/")
-        .and_then(|r| r.split('/').next())
-    else {
-        return Ok(IngestOutcome::Ignored(format!(
-            "key '{}' is not an upload",
-            event.key
-        )));
-    };
-    let Some(mut upload) = uploads.get(upload_id).await?.filter(|u| u.key == event.key) else {
-        return Ok(IngestOutcome::Ignored(format!(
-            "no upload for key '{}'",
-            event.key
-        )));
-    };
-    if upload.state == UploadState::Received && upload.etag.as_deref() == Some(event.etag.as_str())
-    {
-        // Enqueue again anyway: a crash may have come between the row and the queue,
-        // and workers drop messages for jobs that are already held or ended.
-        requeue_pending(&upload, jobs, queue).await?;
-        return Ok(IngestOutcome::Duplicate);
-    }
-    if upload.state == UploadState::Received {
-        // A slot takes one write. Locally the store refuses the second; a presigned S3 PUT
-        // cannot, so its event starts nothing here.
-        return Ok(IngestOutcome::Ignored(format!(
-            "upload '{}' already took its bytes (etag {}); a later write (etag {}) starts no jobs",
-            upload.upload_id,
-            upload.etag.as_deref().unwrap_or("?"),
-            event.etag
-        )));
-    }
-    let meta = blobs.head(&event.key).await?;
-    let content_type = meta
-        .map(|m| m.content_type)
-        .unwrap_or_else(|| "application/octet-stream".into());
-    let now = clock.now();
-    let mut created = vec![];
-    for kind in &upload.jobs {
-        let job = Job {
-            job_id: job_id_for_upload(&upload.upload_id, &event.etag, kind),
-            owner: upload.owner.clone(),
-            kind: kind.clone(),
-            status: JobStatus::Queued,
-            progress: 0,
-            params: upload
-                .job_params
-                .get(kind.as_str())
-                .cloned()
-                .unwrap_or_else(|| json!({})),
-            // The upload is the kind's first input: `input_key` is that shorthand.
-            input_key: upload.key.clone(),
-            inputs: Default::default(),
-            outputs: vec![],
-            error: None,
-            attempts: 0,
-            lease_until: None,
-            session_id: upload.session_id.clone(),
-            created_at: now,
-            updated_at: now,
-            version: 0,
-            webhook: None,
-            outbox: vec![],
+        let Some(upload_id) = event
+            .key
+            .strip_prefix("uploads/")
+            .and_then(|r| r.split('/').next())
+        else {
+            return Ok(IngestOutcome::Ignored(format!(
+                "key '{}' is not an upload",
+                event.key
+            )));
         };
-        match jobs.create(&job).await {
-            Ok(()) | Err(CodaError::AlreadyExists(_)) => {}
+        let Some(mut upload) = self
+            .a
+            .uploads
+            .get(upload_id)
+            .await?
+            .filter(|u| u.key == event.key)
+        else {
+            return Ok(IngestOutcome::Ignored(format!(
+                "no upload for key '{}'",
+                event.key
+            )));
+        };
+        if upload.state == UploadState::Received
+            && upload.etag.as_deref() == Some(event.etag.as_str())
+        {
+            // Enqueue again anyway: a crash may have come between the row and the queue,
+            // and workers drop messages for jobs that are already held or ended.
+            self.requeue_pending(&upload).await?;
+            return Ok(IngestOutcome::Duplicate);
+        }
+        if upload.state == UploadState::Received {
+            // A slot takes one write. Locally the store refuses the second; a presigned S3 PUT
+            // cannot, so its event starts nothing here.
+            return Ok(IngestOutcome::Ignored(format!(
+                "upload '{}' already took its bytes (etag {}); a later write (etag {}) starts no jobs",
+                upload.upload_id,
+                upload.etag.as_deref().unwrap_or("?"),
+                event.etag
+            )));
+        }
+        let meta = self.a.blobs.head(&event.key).await?;
+        let content_type = meta
+            .map(|m| m.content_type)
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let now = self.a.clock.now();
+        let mut created = vec![];
+        for kind in &upload.jobs {
+            let job = Job {
+                job_id: job_id_for_upload(&upload.upload_id, &event.etag, kind),
+                owner: upload.owner.clone(),
+                kind: kind.clone(),
+                status: JobStatus::Queued,
+                progress: 0,
+                params: upload
+                    .job_params
+                    .get(kind.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| json!({})),
+                // The upload is the kind's first input: `input_key` is that shorthand.
+                input_key: upload.key.clone(),
+                inputs: Default::default(),
+                outputs: vec![],
+                error: None,
+                attempts: 0,
+                lease_until: None,
+                session_id: upload.session_id.clone(),
+                created_at: now,
+                updated_at: now,
+                version: 0,
+                webhook: None,
+                outbox: vec![],
+            };
+            match self.a.jobs.create(&job).await {
+                Ok(()) | Err(CodaError::AlreadyExists(_)) => {}
+                Err(e) => return Err(e),
+            }
+            enqueue(self.a.jobs_queue.as_ref(), &job.job_id).await?;
+            created.push(job.job_id);
+        }
+        upload.state = UploadState::Received;
+        upload.etag = Some(event.etag.clone());
+        upload.content_type = Some(content_type.clone());
+        upload.job_ids = created.clone();
+        match self.a.uploads.update(&upload).await {
+            Ok(_) | Err(CodaError::Stale(_)) => {}
             Err(e) => return Err(e),
         }
-        enqueue(queue, &job.job_id).await?;
-        created.push(job.job_id);
+        if let Some(sid) = &upload.session_id {
+            self.attach_to_session(sid, &upload, event.size, &content_type)
+                .await?;
+        }
+        Ok(IngestOutcome::Created(created))
     }
-    upload.state = UploadState::Received;
-    upload.etag = Some(event.etag.clone());
-    upload.content_type = Some(content_type.clone());
-    upload.job_ids = created.clone();
-    match uploads.update(&upload).await {
-        Ok(_) | Err(CodaError::Stale(_)) => {}
-        Err(e) => return Err(e),
-    }
-    if let Some(sid) = &upload.session_id {
-        attach_to_session(sessions, sid, &upload, event.size, &content_type, clock).await?;
-    }
-    Ok(IngestOutcome::Created(created))
-}
 
-async fn requeue_pending(upload: &Upload, jobs: &dyn JobRepo, queue: &dyn JobQueue) -> Result<()> {
-    for id in &upload.job_ids {
-        if let Some(j) = jobs.get(id).await? {
-            if j.status == JobStatus::Queued && j.attempts == 0 {
-                enqueue(queue, id).await?;
+    async fn requeue_pending(&self, upload: &Upload) -> Result<()> {
+        for id in &upload.job_ids {
+            if let Some(j) = self.a.jobs.get(id).await? {
+                if j.status == JobStatus::Queued && j.attempts == 0 {
+                    enqueue(self.a.jobs_queue.as_ref(), id).await?;
+                }
             }
         }
+        Ok(())
     }
-    Ok(())
-}
 
-async fn attach_to_session(
-    sessions: &Sessions,
-    sid: &str,
-    upload: &Upload,
-    size: u64,
-    content_type: &str,
-    clock: &dyn Clock,
-) -> Result<()> {
-    let file = crate::model::SessionFile {
-        name: upload.filename.clone(),
-        key: upload.key.clone(),
-        content_type: content_type.to_string(),
-        bytes: size,
-        added_at: clock.now(),
-    };
-    sessions.record_upload(sid, &file).await
+    async fn attach_to_session(
+        &self,
+        sid: &str,
+        upload: &Upload,
+        size: u64,
+        content_type: &str,
+    ) -> Result<()> {
+        let file = crate::model::SessionFile {
+            name: upload.filename.clone(),
+            key: upload.key.clone(),
+            content_type: content_type.to_string(),
+            bytes: size,
+            added_at: self.a.clock.now(),
+        };
+        self.sessions.record_upload(sid, &file).await
+    }
 }
