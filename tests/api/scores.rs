@@ -573,3 +573,55 @@ async fn convert_job_writes_the_file_and_its_info_and_fails_hostile_input_once()
         app.failed_once("ana", &id, code).await;
     }
 }
+
+/// Uploads `bytes` through a signed slot into session `sid`; returns the upload once received.
+async fn upload_into(app: &TestApp, sid: &str, name: &str, bytes: Vec<u8>) -> Value {
+    let r = app
+        .post_json(
+            "ana",
+            "/v1/uploads",
+            json!({"filename": name, "size": bytes.len(), "content_type": "application/octet-stream", "jobs": [], "session_id": sid}),
+        )
+        .await;
+    let up = json_of(r, 201).await;
+    let put = crate::helpers::signed_put(&app.client, &up, bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200, "{}", put.text().await.unwrap());
+    let id = up["upload_id"].as_str().unwrap();
+    for _ in 0..200 {
+        let u = json_of(app.get("ana", &format!("/v1/uploads/{id}")).await, 200).await;
+        if u["state"] == "received" {
+            return u;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("upload {id} was not received");
+}
+
+#[tokio::test]
+async fn a_score_uploaded_into_a_session_through_a_signed_url_becomes_its_score() {
+    let app = spawn_app().await;
+    let sid = session_with_melody(&app, "ana").await;
+    let chords = fixture("chords_ties_tuplets.musicxml");
+    let u = upload_into(&app, &sid, "chords.musicxml", chords).await;
+    assert_eq!(u["score"]["rev"], 2, "{u}");
+    let s = score(&app, "ana", &sid).await;
+    assert_eq!(
+        (s["rev"].clone(), s["info"]["title"].clone()),
+        (json!(2), json!("Chords, Ties and Tuplets"))
+    );
+    // One that does not read is kept as a file, says why on the upload, and leaves the score.
+    let (name, bytes, code) = hostile_scores().remove(0);
+    let u = upload_into(&app, &sid, name, bytes).await;
+    assert_eq!(u["score"]["error"]["code"], code, "{u}");
+    assert!(u["score"].get("rev").is_none(), "{u}");
+    assert_eq!(score(&app, "ana", &sid).await["rev"], 2);
+    let view = json_of(app.get("ana", &format!("/v1/sessions/{sid}")).await, 200).await;
+    assert_eq!(view["files"].as_array().unwrap().len(), 3, "{view}");
+    // Audio into a session has no score outcome.
+    let wav = crate::helpers::tone_wav(440.0, 0.5, 0.2, 8000, 1);
+    let u = upload_into(&app, &sid, "a.wav", wav).await;
+    assert!(u.get("score").is_none(), "{u}");
+}

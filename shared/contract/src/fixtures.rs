@@ -57,6 +57,7 @@ pub fn upload(id: &str) -> Upload {
         state: UploadState::Pending,
         etag: None,
         job_ids: vec![],
+        score: None,
         created_at: t0(),
         expires_at: t0() + secs(3600),
         version: 0,

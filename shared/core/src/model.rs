@@ -149,6 +149,9 @@ pub struct Upload {
     pub etag: Option<String>,
     /// Ids of the jobs ingest created.
     pub job_ids: Vec<String>,
+    /// For a score file uploaded into a session: the revision it became, or why it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<UploadScore>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// The signed URL stops working after this instant.
@@ -156,6 +159,17 @@ pub struct Upload {
     /// Optimistic-concurrency version.
     #[serde(default)]
     pub version: u64,
+}
+
+/// What became of a score file (MusicXML, MXL or MIDI) uploaded into a session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UploadScore {
+    /// The session's score revision the file became.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<u64>,
+    /// Why it did not: the reader's code (`INVALID_SCORE`, `SCORE_ENTITY`, ...) and where.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
 }
 
 pub use crate::kinds::JobKind;

@@ -1,5 +1,12 @@
 //! Content sniffing: the declared content type is never trusted.
 
+/// Whether a recorded content type (a [`Sniffed::mime`]) is a score's.
+pub fn is_score_type(content_type: &str) -> bool {
+    [Sniffed::Midi, Sniffed::Xml, Sniffed::Zip]
+        .iter()
+        .any(|s| s.mime() == content_type)
+}
+
 /// A recognised file type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sniffed {
@@ -50,6 +57,11 @@ impl Sniffed {
                 | Sniffed::Mp4
                 | Sniffed::Aiff
         )
+    }
+
+    /// Whether the type is a score (MusicXML, MXL or MIDI), read by `coda_music`.
+    pub fn is_score(self) -> bool {
+        matches!(self, Sniffed::Midi | Sniffed::Xml | Sniffed::Zip)
     }
 
     /// A file-extension hint for decoders.

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::model::{Job, JobStatus, Upload, UploadState};
+use crate::model::{Job, JobStatus, Owner, Upload, UploadState};
 
 use crate::ports::ObjectCreated;
 use crate::services::jobs::{enqueue, job_id_for_upload};
@@ -125,6 +125,18 @@ impl Ingest {
         upload.etag = Some(event.etag.clone());
         upload.content_type = Some(content_type.clone());
         upload.job_ids = created.clone();
+        if let Some(sid) = upload.session_id.clone() {
+            if crate::sniff::is_score_type(&content_type) {
+                // Before the row is marked received, so the outcome is recorded with it. A crash
+                // between the two makes the redelivery store the score again, as a new revision.
+                let bytes = self.a.blobs.get(&event.key, None).await?.bytes;
+                let owner = Owner(upload.owner.clone());
+                upload.score = self
+                    .sessions
+                    .score_from_upload(&owner, &sid, &upload.filename, bytes)
+                    .await?;
+            }
+        }
         match self.a.uploads.update(&upload).await {
             Ok(_) | Err(CodaError::Stale(_)) => {}
             Err(e) => return Err(e),

@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 use super::scores::{parse_score_file, ScoreState, Scores};
 use super::{chrono_dur, Adapters, Limits};
 use crate::filename::check_filename;
-use crate::model::{ChatMessage, Owner, Session, SessionFile};
-use crate::sniff::{sniff, Sniffed};
+use crate::model::{ChatMessage, JobError, Owner, Session, SessionFile, UploadScore};
+use crate::sniff::sniff;
 use crate::{CodaError, Result};
 
 /// A session as its owner sees it.
@@ -235,9 +235,7 @@ impl Sessions {
         let kind = sniff(&bytes).ok_or_else(|| unsupported(&name))?;
         let session = self.get(owner, id).await?;
         let parsed = match kind {
-            Sniffed::Xml | Sniffed::Zip | Sniffed::Midi => {
-                Some(parse_score_file(&name, bytes.clone()).await?)
-            }
+            k if k.is_score() => Some(parse_score_file(&name, bytes.clone()).await?),
             _ => None,
         };
         let key = format!("sessions/{}/files/{}", session.session_id, name);
@@ -258,6 +256,43 @@ impl Sessions {
             None => None,
         };
         Ok(AttachedFile { file, score })
+    }
+
+    /// Makes a score file uploaded into session `id` its next score revision (ingest).
+    ///
+    /// A file that does not read is no error here: the answer carries the reader's error,
+    /// and the session's score does not change. A gone session gives `None`.
+    pub async fn score_from_upload(
+        &self,
+        owner: &Owner,
+        id: &str,
+        name: &str,
+        bytes: Bytes,
+    ) -> Result<Option<UploadScore>> {
+        let parsed = match parse_score_file(name, bytes).await {
+            Ok(p) => p,
+            Err(e) => {
+                return Ok(Some(UploadScore {
+                    rev: None,
+                    error: Some(JobError {
+                        code: e.code().into(),
+                        message: e.to_string(),
+                    }),
+                }))
+            }
+        };
+        match self
+            .scores
+            .replace(owner, id, &parsed.score, parsed.warnings)
+            .await
+        {
+            Ok(state) => Ok(Some(UploadScore {
+                rev: Some(state.rev),
+                error: None,
+            })),
+            Err(CodaError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Records an uploaded file in its session (ingest); a gone session is no error.

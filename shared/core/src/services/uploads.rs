@@ -11,7 +11,7 @@ use super::sessions::{too_large, unsupported};
 use super::{chrono_dur, Adapters, Limits, Policies, Quotas, Sessions};
 use crate::filename::check_filename;
 use crate::kinds::Kinds;
-use crate::model::{JobKind, Owner, Upload, UploadState};
+use crate::model::{JobKind, Owner, Upload, UploadScore, UploadState};
 use crate::ports::PresignedPut;
 use crate::sniff::sniff;
 use crate::{CodaError, Result};
@@ -88,6 +88,10 @@ pub struct UploadView {
     pub job_ids: Vec<String>,
     /// The session it joined.
     pub session_id: Option<String>,
+    /// For a score file in a session, once received: the score revision it became, or the
+    /// reader's error (the file is kept; the session's score does not change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<UploadScore>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// The signed URL stops working at this instant.
@@ -106,6 +110,7 @@ impl From<Upload> for UploadView {
             jobs: u.jobs,
             job_ids: u.job_ids,
             session_id: u.session_id,
+            score: u.score,
             created_at: u.created_at,
             expires_at: u.expires_at,
         }
@@ -197,6 +202,7 @@ impl Uploads {
             state: UploadState::Pending,
             etag: None,
             job_ids: vec![],
+            score: None,
             created_at: now,
             expires_at: now + chrono_dur(limits.upload_url_ttl),
             version: 0,
