@@ -33,6 +33,7 @@ pub enum ScoreFormatName {
 #[into_params(parameter_in = Query)]
 pub struct ScoreQuery {
     /// `json` (default: the revision and the score's JSON form), or a file: `musicxml`, `mxl` or `midi`.
+    #[param(inline)]
     pub format: Option<ScoreFormatName>,
     /// A kept revision (default: the current one).
     pub rev: Option<u64>,
@@ -46,7 +47,8 @@ pub struct ScoreEdits {
     #[schema(value_type = Vec<Object>)]
     pub edits: Value,
     /// Apply only if this is still the current revision (else 409 `CONFLICT`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "revision")]
+    #[schema(minimum = 1)]
     pub base_rev: Option<u64>,
 }
 
@@ -55,8 +57,25 @@ pub struct ScoreEdits {
 #[serde(deny_unknown_fields)]
 pub struct ScoreStep {
     /// Step only if this is still the current revision (else 409 `CONFLICT`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "revision")]
+    #[schema(minimum = 1)]
     pub base_rev: Option<u64>,
+}
+
+/// Reads a revision number as JSON Schema's `integer` allows: `3` or `3.0`, never `3.5` or `-1`.
+fn revision<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(v) = n.as_u64() {
+        return Ok(Some(v));
+    }
+    match n.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64 => Ok(Some(f as u64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "base_rev must be a revision number (a non-negative integer), not {n}"
+        ))),
+    }
 }
 
 /// Reads the session's score: its JSON form with the revision, or a MusicXML, MXL or MIDI file.
@@ -164,12 +183,14 @@ async fn step_body(req: Request) -> ApiResult<ScoreStep> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(ScoreStep::default());
     }
-    let JsonBody(step) = <JsonBody<ScoreStep> as axum::extract::FromRequest<()>>::from_request(
-        Request::new(axum::body::Body::from(bytes)),
-        &(),
-    )
-    .await?;
-    Ok(step)
+    // `null` is an empty step too, as the document's `oneOf [null, ScoreStep]` allows.
+    let JsonBody(step) =
+        <JsonBody<Option<ScoreStep>> as axum::extract::FromRequest<()>>::from_request(
+            Request::new(axum::body::Body::from(bytes)),
+            &(),
+        )
+        .await?;
+    Ok(step.unwrap_or_default())
 }
 
 /// The JSON Schema of the score model (`current_score`, `ScoreState.score`).
