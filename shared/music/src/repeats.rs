@@ -83,12 +83,12 @@
 //! moves forward, and each jump is taken once, so expansion always ends.
 //! Nothing panics.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use crate::error::Location;
 use crate::model::{
-    Attributes, BarlineLocation, Clef, Direction, DirectionKind, EndingKind, Item, Key, Measure,
-    Note, Part, Pitch, RepeatDirection, Score, Sound, Step, TieType, TimeSig, Transpose,
+    Attributes, BarlineLocation, Direction, DirectionKind, EndingKind, Item, Measure, Note, Part,
+    Pitch, RepeatDirection, Score, Sound, Step, TieType,
 };
 use crate::rational::Rational;
 
@@ -768,39 +768,9 @@ impl Form {
 // Building the played-out parts
 
 /// The attributes in force: what a measure reached by a jump may need restated.
-#[derive(Clone, Debug, Default, PartialEq)]
-struct State {
-    divisions: Option<u32>,
-    key: Option<Key>,
-    time: Option<TimeSig>,
-    clefs: BTreeMap<u8, Clef>,
-    staves: Option<u8>,
-    transpose: Option<Transpose>,
-}
+use crate::edit::timeline::InForce as State;
 
 impl State {
-    fn apply(&mut self, a: &Attributes) {
-        if a.divisions.is_some() {
-            self.divisions = a.divisions;
-        }
-        if a.key.is_some() {
-            self.key.clone_from(&a.key);
-        }
-        if a.time.is_some() {
-            self.time.clone_from(&a.time);
-        }
-        for c in &a.clefs {
-            self.clefs.insert(c.staff.unwrap_or(1), c.clone());
-        }
-        if a.staves.is_some() {
-            self.staves = a.staves;
-        }
-        if a.transpose.is_some() {
-            self.transpose.clone_from(&a.transpose);
-        }
-    }
-
-    /// Adds to `a` (a measure's own attributes) what `self` holds and `heard` differs in.
     fn restate(&self, heard: &State, a: Option<Attributes>) -> Option<Attributes> {
         let mut out = a.clone().unwrap_or_default();
         fn fill<T: Clone + PartialEq>(slot: &mut Option<T>, want: &Option<T>, heard: &Option<T>) {

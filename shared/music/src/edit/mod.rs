@@ -26,7 +26,7 @@ mod measures;
 mod notes;
 mod parse;
 mod tempo;
-mod timeline;
+pub(crate) mod timeline;
 mod transpose;
 mod values;
 

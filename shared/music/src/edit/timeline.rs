@@ -169,43 +169,8 @@ pub(crate) fn nominal_length(part: &Part, index: usize) -> Option<Rational> {
     }
 }
 
-/// Quarters per beat unit ("quarter" = 1, "eighth" = 1/2, ...) with dots, as the MIDI writer reads them.
-pub(crate) fn beat_unit_quarters(unit: &str, dots: u8) -> Option<Rational> {
-    let base = match unit {
-        "breve" => Rational::from_int(8),
-        "whole" => Rational::from_int(4),
-        "half" => Rational::from_int(2),
-        "quarter" => Rational::ONE,
-        "eighth" => Rational::new(1, 2).ok()?,
-        "16th" => Rational::new(1, 4).ok()?,
-        "32nd" => Rational::new(1, 8).ok()?,
-        "64th" => Rational::new(1, 16).ok()?,
-        _ => return None,
-    };
-    let dots = u32::from(dots.min(8));
-    let factor = Rational::new((1i64 << (dots + 1)) - 1, 1i64 << dots).ok()?;
-    base.checked_mul(factor)
-}
-
-/// The tempo (quarters per minute) a direction sets, read as the MIDI writer reads it:
-/// `sound tempo`, else a metronome mark with a numeric per-minute.
-pub(crate) fn direction_tempo(d: &Direction) -> Option<Rational> {
-    if let Some(t) = d.sound.as_ref().and_then(|s| s.tempo) {
-        return (t > Rational::ZERO).then_some(t);
-    }
-    d.kinds.iter().find_map(|k| match k {
-        DirectionKind::Metronome {
-            beat_unit,
-            dots,
-            per_minute: Some(pm),
-        } => {
-            let pm = Rational::parse_decimal(pm).ok()?;
-            let t = pm.checked_mul(beat_unit_quarters(beat_unit, *dots)?)?;
-            (t > Rational::ZERO).then_some(t)
-        }
-        _ => None,
-    })
-}
+// One reading of tempo marks for the edits and the MIDI writer.
+pub(crate) use crate::midi::write::{beat_unit_quarters, direction_tempo};
 
 /// Whether a direction carries something that belongs to the whole score
 /// rather than its part: a tempo, a jump or jump target, a rehearsal mark.

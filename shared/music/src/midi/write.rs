@@ -326,7 +326,7 @@ fn nominal_length(beats: &str, beat_type: &str) -> Option<Rational> {
 }
 
 /// Quarters per beat unit ("quarter" = 1, "eighth" = 1/2, ...) with dots.
-fn beat_unit_quarters(unit: &str, dots: u8) -> Option<Rational> {
+pub(crate) fn beat_unit_quarters(unit: &str, dots: u8) -> Option<Rational> {
     let base = match unit {
         "breve" => Rational::from_int(8),
         "whole" => Rational::from_int(4),
@@ -344,8 +344,9 @@ fn beat_unit_quarters(unit: &str, dots: u8) -> Option<Rational> {
     base.checked_mul(factor)
 }
 
-/// The tempo (quarters per minute) a direction sets, if any.
-fn direction_tempo(d: &Direction) -> Option<Rational> {
+/// The tempo (quarters per minute) a direction sets, if any: `sound tempo`, else a
+/// metronome mark with a numeric per-minute.
+pub(crate) fn direction_tempo(d: &Direction) -> Option<Rational> {
     if let Some(t) = d.sound.as_ref().and_then(|s| s.tempo) {
         return (t > Rational::ZERO).then_some(t);
     }

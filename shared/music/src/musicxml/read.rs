@@ -1521,30 +1521,12 @@ impl<'s> Doc<'s> {
     }
 }
 
-/// Whether XML 1.0 allows the character at all (as the writer tests it).
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
-}
+use super::write::is_xml_char;
 
 /// Whether the bytes are an element name XML with namespaces allows: one name, or prefix:name
 /// (quick-xml ends a name at whitespace only, so `<a=b>` or `<a\0>` would pass it).
 fn is_qname(raw: &[u8]) -> bool {
-    fn start(c: char) -> bool {
-        matches!(c,
-            'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}'
-            | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}'
-            | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}'
-            | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
-            | '\u{10000}'..='\u{EFFFF}')
-    }
-    fn ncname(s: &str) -> bool {
-        let mut chars = s.chars();
-        chars.next().is_some_and(start)
-            && chars.all(|c| {
-                start(c)
-                    || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
-            })
-    }
+    use super::write::is_xml_name as ncname;
     let Ok(name) = std::str::from_utf8(raw) else {
         return false;
     };

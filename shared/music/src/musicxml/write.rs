@@ -250,7 +250,7 @@ impl Xml {
 }
 
 /// Whether XML 1.0 allows the character at all.
-fn is_xml_char(c: char) -> bool {
+pub(crate) fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }
 
@@ -286,7 +286,7 @@ fn is_name_start(c: char) -> bool {
 }
 
 /// Whether `s` is an XML 1.0 name without a namespace prefix (the reader keeps local names).
-fn is_xml_name(s: &str) -> bool {
+pub(crate) fn is_xml_name(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(is_name_start)
         && chars.all(|c| {
