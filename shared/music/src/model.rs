@@ -240,6 +240,17 @@ pub enum Step {
 }
 
 impl Step {
+    /// The seven steps from C up.
+    pub const ALL: [Step; 7] = [
+        Step::C,
+        Step::D,
+        Step::E,
+        Step::F,
+        Step::G,
+        Step::A,
+        Step::B,
+    ];
+
     /// Semitones above C.
     pub const fn semitone(self) -> i32 {
         match self {
@@ -630,6 +641,20 @@ pub struct Barline {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ending: Option<Ending>,
 }
+
+/// Note values by `<type>` name, longest first, as quarter lengths `(name, numerator, denominator)`.
+pub(crate) const NOTE_TYPES: [(&str, i64, i64); 10] = [
+    ("breve", 8, 1),
+    ("whole", 4, 1),
+    ("half", 2, 1),
+    ("quarter", 1, 1),
+    ("eighth", 1, 2),
+    ("16th", 1, 4),
+    ("32nd", 1, 8),
+    ("64th", 1, 16),
+    ("128th", 1, 32),
+    ("256th", 1, 64),
+];
 
 #[cfg(test)]
 mod tests {

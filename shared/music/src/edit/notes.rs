@@ -27,20 +27,6 @@ use super::timeline::{add, nominal_length, onsets, repair_ties, sub, voice_of};
 use super::values::{NoteSpec, Span};
 use super::Fail;
 
-/// Note values: (type, quarters as num/den).
-const TYPES: [(&str, i64, i64); 10] = [
-    ("breve", 8, 1),
-    ("whole", 4, 1),
-    ("half", 2, 1),
-    ("quarter", 1, 1),
-    ("eighth", 1, 2),
-    ("16th", 1, 4),
-    ("32nd", 1, 8),
-    ("64th", 1, 16),
-    ("128th", 1, 32),
-    ("256th", 1, 64),
-];
-
 /// Tuplet families tried: (actual, normal); 1:1 is plain.
 const FAMILIES: [(u32, u32); 4] = [(1, 1), (3, 2), (5, 4), (7, 4)];
 
@@ -68,7 +54,7 @@ fn notation(d: Rational) -> Option<Notation> {
             continue;
         };
         let max_dots = if fam == (1, 1) { 2 } else { 1 };
-        for (name, n, dd) in TYPES {
+        for (name, n, dd) in crate::model::NOTE_TYPES {
             for dots in 0..=max_dots {
                 if dotted(r(n, dd), dots) == scaled {
                     let tuplet = (fam != (1, 1)).then_some(TimeModification {
@@ -88,7 +74,7 @@ fn split(d: Rational) -> Vec<Rational> {
     if notation(d).is_some() {
         return vec![d];
     }
-    let mut values: Vec<Rational> = TYPES
+    let mut values: Vec<Rational> = crate::model::NOTE_TYPES
         .iter()
         .flat_map(|&(_, n, dd)| [dotted(r(n, dd), 0), dotted(r(n, dd), 1)])
         .collect();

@@ -45,16 +45,6 @@ pub(crate) enum Shift {
     Interval(Interval),
 }
 
-const STEPS: [Step; 7] = [
-    Step::C,
-    Step::D,
-    Step::E,
-    Step::F,
-    Step::G,
-    Step::A,
-    Step::B,
-];
-
 fn step_index(s: Step) -> i32 {
     match s {
         Step::C => 0,
@@ -68,7 +58,7 @@ fn step_index(s: Step) -> i32 {
 }
 
 fn step_at(i: i32) -> Step {
-    STEPS[usize::try_from(i.rem_euclid(7)).unwrap_or(0)]
+    Step::ALL[usize::try_from(i.rem_euclid(7)).unwrap_or(0)]
 }
 
 /// Whether a part has something to transpose (pitched notes or chord symbols).

@@ -871,20 +871,8 @@ struct Chord {
 
 /// A note value's type, dots and tuplet when it is a plain, dotted or triplet value.
 fn notation(d: Rational) -> (Option<String>, u8, Option<TimeModification>) {
-    const TYPES: [(&str, i64, i64); 10] = [
-        ("breve", 8, 1),
-        ("whole", 4, 1),
-        ("half", 2, 1),
-        ("quarter", 1, 1),
-        ("eighth", 1, 2),
-        ("16th", 1, 4),
-        ("32nd", 1, 8),
-        ("64th", 1, 16),
-        ("128th", 1, 32),
-        ("256th", 1, 64),
-    ];
     let find = |v: Rational| -> Option<(&'static str, u8)> {
-        for &(name, n, den) in &TYPES {
+        for &(name, n, den) in &crate::model::NOTE_TYPES {
             let base = Rational::new(n, den).ok()?;
             for (dots, factor) in [(0u8, (1, 1)), (1, (3, 2)), (2, (7, 4))] {
                 let f = Rational::new(factor.0, factor.1).ok()?;
@@ -916,15 +904,6 @@ fn notation(d: Rational) -> (Option<String>, u8, Option<TimeModification>) {
 
 /// Spells a MIDI key in a key signature (see the module docs).
 fn spell(key: u8, fifths: i8) -> Pitch {
-    const STEPS: [Step; 7] = [
-        Step::C,
-        Step::D,
-        Step::E,
-        Step::F,
-        Step::G,
-        Step::A,
-        Step::B,
-    ];
     const SHARPS: [Step; 7] = [
         Step::F,
         Step::C,
@@ -956,7 +935,7 @@ fn spell(key: u8, fifths: i8) -> Pitch {
     let midi = i32::from(key);
     let pc = midi.rem_euclid(12);
     let pick = |want: &dyn Fn(Step) -> Option<i8>| {
-        STEPS.iter().find_map(|&s| {
+        Step::ALL.iter().find_map(|&s| {
             let a = want(s)?;
             ((s.semitone() + i32::from(a)).rem_euclid(12) == pc).then_some((s, a))
         })
