@@ -10,6 +10,8 @@
 //! - [`detect`]: [`read_score`] reads MusicXML, `.mxl` or MIDI, told apart by magic bytes.
 //! - [`midi`]: Standard MIDI File reading and writing ([`read_midi`], [`write_midi`]).
 //! - [`formats`]: [`FileFormat`] by name or extension, [`read_score_file`], [`write_score`], [`score_info`].
+//! - [`edit`]: the score edits ([`Edit`], [`parse_edits`], [`apply_edits`]) and
+//!   [`ScoreHistory`] for undo and redo.
 //! - [`repeats`]: [`expand_repeats`] plays repeats, endings and D.C./D.S. jumps out in order.
 //! - [`mod@stats`]: summary counts ([`stats()`]).
 //!
