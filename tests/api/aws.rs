@@ -196,6 +196,52 @@ async fn presigned_put_to_succeeded_job_on_the_emulator() {
         .collect();
     assert!(pitches.contains(&69), "{notes}");
 
+    // A score through a presigned PUT into a session: ingest reads it from S3 and makes it the
+    // session's score (on DynamoDB), and the worker converts it.
+    let sid = app.new_session("alice").await;
+    let xml = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("shared/music/tests/data/melody_lyrics.musicxml"),
+    )
+    .unwrap();
+    let r = app
+        .post_json(
+            "alice",
+            "/v1/uploads",
+            json!({"filename": "melody.musicxml", "size": xml.len(), "session_id": sid,
+                   "jobs": [{"kind": "convert", "params": {"to": "midi"}}]}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let up: Value = r.json().await.unwrap();
+    assert!(signed_put(&app.client, &up, xml)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let job_id = wait_job_id(&app, "alice", up["upload_id"].as_str().unwrap()).await;
+    let upload: Value = app
+        .get(
+            "alice",
+            &format!("/v1/uploads/{}", up["upload_id"].as_str().unwrap()),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(upload["score"]["rev"], 1, "{upload}");
+    let score: Value = app
+        .get("alice", &format!("/v1/sessions/{sid}/score"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(score["info"]["notes"], 6, "{score}");
+    let job = app.wait_ended("alice", &job_id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["outputs"][0]["name"], "score.mid", "{job}");
+
     // A corrupt upload ends failed, and no message is left behind on any queue.
     let cut = wav[..wav.len() / 3].to_vec();
     let up: Value = app

@@ -123,7 +123,11 @@ pub fn sniff(b: &[u8]) -> Option<Sniffed> {
         .iter()
         .position(|c| !c.is_ascii_whitespace())
         .unwrap_or(text.len());
-    if text[start..].starts_with(b"<?xml") || text[start..].starts_with(b"<score-partwise") {
+    let text = &text[start..];
+    if text.starts_with(b"<?xml")
+        || text.starts_with(b"<score-partwise")
+        || text.starts_with(b"<score-timewise")
+    {
         return Some(Sniffed::Xml);
     }
     None
@@ -144,6 +148,7 @@ mod tests {
         assert_eq!(sniff(b"MThd\0\0\0\x06"), Some(Sniffed::Midi));
         assert_eq!(sniff(b"\xEF\xBB\xBF  <?xml version"), Some(Sniffed::Xml));
         assert_eq!(sniff(b"PK\x03\x04"), Some(Sniffed::Zip));
+        assert_eq!(sniff(b"\n<score-timewise version=\"4.0\">"), Some(Sniffed::Xml));
     }
 
     #[test]

@@ -11,7 +11,11 @@ use crate::ports::ObjectCreated;
 use crate::services::jobs::{enqueue, job_id_for_upload};
 use crate::services::sessions::Sessions;
 use crate::services::Adapters;
+use crate::sniff::sniff;
 use crate::{CodaError, Result};
+
+/// How many leading bytes ingest reads to tell the type (a BOM and whitespace before `<?xml` fit).
+const SNIFF_BYTES: u64 = 1024;
 
 /// What ingest did with one event.
 #[derive(Debug, PartialEq, Eq)]
@@ -82,10 +86,7 @@ impl Ingest {
                 event.etag
             )));
         }
-        let meta = self.a.blobs.head(&event.key).await?;
-        let content_type = meta
-            .map(|m| m.content_type)
-            .unwrap_or_else(|| "application/octet-stream".into());
+        let content_type = self.content_type_of(event).await?;
         let now = self.a.clock.now();
         let mut created = vec![];
         for kind in &upload.jobs {
@@ -146,6 +147,27 @@ impl Ingest {
                 .await?;
         }
         Ok(IngestOutcome::Created(created))
+    }
+
+    /// The object's type from its first bytes: a presigned S3 PUT stores whatever type the
+    /// client sent (or none), so the stored one is only the fallback for bytes not recognised.
+    async fn content_type_of(&self, event: &ObjectCreated) -> Result<String> {
+        if event.size > 0 {
+            let end = event.size.min(SNIFF_BYTES) - 1;
+            match self.a.blobs.get(&event.key, Some((0, end))).await {
+                Ok(head) => {
+                    if let Some(kind) = sniff(&head.bytes) {
+                        return Ok(kind.mime().into());
+                    }
+                }
+                Err(CodaError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let meta = self.a.blobs.head(&event.key).await?;
+        Ok(meta
+            .map(|m| m.content_type)
+            .unwrap_or_else(|| "application/octet-stream".into()))
     }
 
     async fn requeue_pending(&self, upload: &Upload) -> Result<()> {
