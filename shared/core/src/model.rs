@@ -91,7 +91,7 @@ pub struct Session {
 pub const MAX_SCORE_REVISIONS: usize = 100;
 
 impl Session {
-    /// The oldest score revision still kept (0 without a score).
+    /// The oldest score revision still kept (1 without a score: then nothing is kept).
     pub fn score_oldest(&self) -> u64 {
         (self.score_head + 1).saturating_sub(self.score_tokens.len() as u64)
     }

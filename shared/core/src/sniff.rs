@@ -148,7 +148,10 @@ mod tests {
         assert_eq!(sniff(b"MThd\0\0\0\x06"), Some(Sniffed::Midi));
         assert_eq!(sniff(b"\xEF\xBB\xBF  <?xml version"), Some(Sniffed::Xml));
         assert_eq!(sniff(b"PK\x03\x04"), Some(Sniffed::Zip));
-        assert_eq!(sniff(b"\n<score-timewise version=\"4.0\">"), Some(Sniffed::Xml));
+        assert_eq!(
+            sniff(b"\n<score-timewise version=\"4.0\">"),
+            Some(Sniffed::Xml)
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::model::{Job, JobStatus, Owner, Upload, UploadState};
 use crate::ports::ObjectCreated;
 use crate::services::jobs::{enqueue, job_id_for_upload};
 use crate::services::sessions::Sessions;
-use crate::services::Adapters;
+use crate::services::{Adapters, ConflictRetry};
 use crate::sniff::sniff;
 use crate::{CodaError, Result};
 
@@ -72,8 +72,10 @@ impl Ingest {
             && upload.etag.as_deref() == Some(event.etag.as_str())
         {
             // Enqueue again anyway: a crash may have come between the row and the queue,
-            // and workers drop messages for jobs that are already held or ended.
+            // and workers drop messages for jobs that are already held or ended. The same goes
+            // for the session's file and score.
             self.requeue_pending(&upload).await?;
+            self.join_session(upload, event.size).await?;
             return Ok(IngestOutcome::Duplicate);
         }
         if upload.state == UploadState::Received {
@@ -126,26 +128,14 @@ impl Ingest {
         upload.etag = Some(event.etag.clone());
         upload.content_type = Some(content_type.clone());
         upload.job_ids = created.clone();
-        if let Some(sid) = upload.session_id.clone() {
-            if crate::sniff::is_score_type(&content_type) {
-                // Before the row is marked received, so the outcome is recorded with it. A crash
-                // between the two makes the redelivery store the score again, as a new revision.
-                let bytes = self.a.blobs.get(&event.key, None).await?.bytes;
-                let owner = Owner(upload.owner.clone());
-                upload.score = self
-                    .sessions
-                    .score_from_upload(&owner, &sid, &upload.filename, bytes)
-                    .await?;
-            }
-        }
-        match self.a.uploads.update(&upload).await {
-            Ok(_) | Err(CodaError::Stale(_)) => {}
+        // The conditional write claims the upload: of two deliveries of one event, the one
+        // that loses here leaves the session's file and score to the winner.
+        let claimed = match self.a.uploads.update(&upload).await {
+            Ok(u) => u,
+            Err(CodaError::Stale(_)) => return Ok(IngestOutcome::Duplicate),
             Err(e) => return Err(e),
-        }
-        if let Some(sid) = &upload.session_id {
-            self.attach_to_session(sid, &upload, event.size, &content_type)
-                .await?;
-        }
+        };
+        self.join_session(claimed, event.size).await?;
         Ok(IngestOutcome::Created(created))
     }
 
@@ -181,20 +171,47 @@ impl Ingest {
         Ok(())
     }
 
-    async fn attach_to_session(
-        &self,
-        sid: &str,
-        upload: &Upload,
-        size: u64,
-        content_type: &str,
-    ) -> Result<()> {
+    /// Records a received upload's file in its session and, for a score file, makes it the
+    /// session's next score revision and records the outcome on the upload (once: an upload
+    /// that has an outcome is not read again).
+    async fn join_session(&self, mut upload: Upload, size: u64) -> Result<()> {
+        let Some(sid) = upload.session_id.clone() else {
+            return Ok(());
+        };
+        let content_type = upload.content_type.clone().unwrap_or_default();
         let file = crate::model::SessionFile {
             name: upload.filename.clone(),
             key: upload.key.clone(),
-            content_type: content_type.to_string(),
+            content_type: content_type.clone(),
             bytes: size,
             added_at: self.a.clock.now(),
         };
-        self.sessions.record_upload(sid, &file).await
+        self.sessions.record_upload(&sid, &file).await?;
+        if upload.score.is_some() || !crate::sniff::is_score_type(&content_type) {
+            return Ok(());
+        }
+        let owner = Owner(upload.owner.clone());
+        let Some(outcome) = self
+            .sessions
+            .score_from_upload(&owner, &sid, &upload.filename, &upload.key, size)
+            .await?
+        else {
+            return Ok(());
+        };
+        let mut retry = ConflictRetry::new(format!("upload '{}'", upload.upload_id), 16);
+        loop {
+            upload.score = Some(outcome.clone());
+            match self.a.uploads.update(&upload).await {
+                Ok(_) => return Ok(()),
+                Err(CodaError::Stale(_)) => {
+                    retry.wait().await?;
+                    match self.a.uploads.get(&upload.upload_id).await? {
+                        Some(u) if u.score.is_none() => upload = u,
+                        _ => return Ok(()),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 }

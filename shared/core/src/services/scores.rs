@@ -104,9 +104,11 @@ impl Scores {
         score: &Score,
         warnings: Vec<String>,
     ) -> Result<ScoreState> {
+        // Everything that can fail is done before the write, so an error means nothing was stored.
+        let info = info_of(score, warnings)?;
         let value = serde_json::to_value(score).map_err(CodaError::internal)?;
         let (rev, s) = self.put(owner, id, &value, None).await?;
-        state_of(&s, rev, score, warnings)
+        state_with(&s, rev, value, info)
     }
 
     /// Stores any JSON value as the next revision (races are retried); returns its number.
@@ -136,10 +138,14 @@ impl Scores {
         let s = live_session(&self.a, owner, id).await?;
         check_base(&s, base_rev)?;
         let (rev, score) = self.load(&s, None).await?;
+        // The revision is pinned by its blob key too: after an undo and another edit the same
+        // number names a different score, and the edit must not land on that one unseen.
+        let read = s.score_key(rev).ok_or_else(|| lost_race(id))?;
         let edited = blocking(move || apply_edits(&score, &edits).map_err(invalid_edit)).await?;
+        let info = info_of(&edited, vec![])?;
         let value = serde_json::to_value(&edited).map_err(CodaError::internal)?;
-        let (new_rev, s) = self.put(owner, id, &value, Some(rev)).await?;
-        state_of(&s, new_rev, &edited, vec![])
+        let (new_rev, s) = self.put(owner, id, &value, Some(&read)).await?;
+        state_with(&s, new_rev, value, info)
     }
 
     /// Moves back one revision; 409 `NOTHING_TO_UNDO` at the oldest kept one.
@@ -161,8 +167,8 @@ impl Scores {
     ) -> Result<ScoreState> {
         let mut retry = ConflictRetry::new(format!("session '{id}'"), 16);
         let first = live_session(&self.a, owner, id).await?;
-        check_base(&first, base_rev)?;
         let from = first.score_rev.ok_or_else(|| no_score(id))?;
+        check_base(&first, base_rev)?;
         loop {
             let mut s = live_session(&self.a, owner, id).await?;
             if !same_score(&s, &first) {
@@ -202,14 +208,14 @@ impl Scores {
 
     /// Writes `value` as the revision after the current one and points the row at it.
     ///
-    /// `expect`: the revision the value was made from; if the score moved since, 409.
-    /// Without it (a new file), a lost race is retried.
+    /// `expect`: the blob key of the revision the value was made from; if the score moved
+    /// since, 409. Without it (a new file), a lost race is retried.
     async fn put(
         &self,
         owner: &Owner,
         id: &str,
         value: &Value,
-        expect: Option<u64>,
+        expect: Option<&str>,
     ) -> Result<(u64, Session)> {
         let bytes: Bytes = serde_json::to_vec(value)
             .map_err(CodaError::internal)?
@@ -218,8 +224,11 @@ impl Scores {
         let token = hex::encode(rand::random::<[u8; 8]>());
         loop {
             let mut s = live_session(&self.a, owner, id).await?;
-            if expect.is_some() && s.score_rev != expect {
-                return Err(lost_race(id));
+            if let Some(read) = expect {
+                let current = s.score_rev.and_then(|r| s.score_key(r));
+                if current.as_deref() != Some(read) {
+                    return Err(lost_race(id));
+                }
             }
             let current = s.score_rev.unwrap_or(0);
             let rev = current + 1;
@@ -254,13 +263,13 @@ impl Scores {
                     return Ok((rev, updated));
                 }
                 Err(CodaError::Stale(_)) => {
+                    // The row never pointed at it: nobody else can be reading it.
                     let _ = self.a.blobs.delete(&key).await;
                     retry.wait().await?;
                 }
-                Err(e) => {
-                    let _ = self.a.blobs.delete(&key).await;
-                    return Err(e);
-                }
+                // The update may have landed all the same (a timeout after the write), so the
+                // blob stays; session deletion removes it if the row never points at it.
+                Err(e) => return Err(e),
             }
         }
     }
@@ -276,7 +285,13 @@ impl Scores {
                 s.score_head
             ))
         })?;
-        let data = self.a.blobs.get(&key, None).await?;
+        let data = match self.a.blobs.get(&key, None).await {
+            Ok(d) => d,
+            // A kept revision's blob goes only when an edit after an undo or the cap drops it,
+            // after the row has moved: the score changed while this request read it.
+            Err(CodaError::NotFound(_)) => return Err(lost_race(&s.session_id)),
+            Err(e) => return Err(e),
+        };
         let score: Score =
             serde_json::from_slice(&data.bytes).map_err(|e| CodaError::Unprocessable {
                 code: "INVALID_SCORE",
@@ -289,9 +304,10 @@ impl Scores {
 
 /// Reads an uploaded score file off the async threads; 422 with the reader's code and where.
 pub(crate) async fn parse_score_file(name: &str, bytes: Bytes) -> Result<Parsed> {
-    let format = FileFormat::from_file_name(name).filter(|f| *f == FileFormat::Json);
+    // By the bytes alone: a score's JSON form never sniffs as a score file, and a MusicXML
+    // file named `.json` is still MusicXML.
     let name = name.to_string();
-    blocking(move || read_score_file(&bytes, format).map_err(|e| invalid_score(&name, &e))).await
+    blocking(move || read_score_file(&bytes, None).map_err(|e| invalid_score(&name, &e))).await
 }
 
 /// The 422 for a score that cannot be read: the reader's code, and where in the file.
@@ -344,19 +360,28 @@ fn invalid_edit(e: EditError) -> CodaError {
     }
 }
 
-fn state_of(s: &Session, rev: u64, score: &Score, warnings: Vec<String>) -> Result<ScoreState> {
-    let info = score_info(score, warnings).map_err(|e| CodaError::Unprocessable {
+fn info_of(score: &Score, warnings: Vec<String>) -> Result<ScoreInfo> {
+    score_info(score, warnings).map_err(|e| CodaError::Unprocessable {
         code: e.code,
         message: e.message,
-        details: json!({ "rev": rev }),
-    })?;
+        details: json!({}),
+    })
+}
+
+fn state_of(s: &Session, rev: u64, score: &Score, warnings: Vec<String>) -> Result<ScoreState> {
+    let info = info_of(score, warnings)?;
+    let value = serde_json::to_value(score).map_err(CodaError::internal)?;
+    state_with(s, rev, value, info)
+}
+
+fn state_with(s: &Session, rev: u64, score: Value, info: ScoreInfo) -> Result<ScoreState> {
     Ok(ScoreState {
         rev,
         head: s.score_head,
         oldest: s.score_oldest(),
         can_undo: rev > s.score_oldest(),
         can_redo: rev < s.score_head,
-        score: serde_json::to_value(score).map_err(CodaError::internal)?,
+        score,
         info,
     })
 }

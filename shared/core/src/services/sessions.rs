@@ -267,19 +267,33 @@ impl Sessions {
         owner: &Owner,
         id: &str,
         name: &str,
-        bytes: Bytes,
+        key: &str,
+        size: u64,
     ) -> Result<Option<UploadScore>> {
+        let refused = |code: &str, message: String| {
+            Ok(Some(UploadScore {
+                rev: None,
+                error: Some(JobError {
+                    code: code.into(),
+                    message,
+                }),
+            }))
+        };
+        // A presigned PUT is not bound to its declared size: check before reading it all.
+        let limit = self
+            .limits
+            .max_upload_bytes
+            .min(coda_music::ReadLimits::default().max_bytes as u64);
+        if size > limit {
+            return refused(
+                "SCORE_TOO_LARGE",
+                format!("'{name}' is {size} bytes; a score may be at most {limit}"),
+            );
+        }
+        let bytes = self.a.blobs.get(key, None).await?.bytes;
         let parsed = match parse_score_file(name, bytes).await {
             Ok(p) => p,
-            Err(e) => {
-                return Ok(Some(UploadScore {
-                    rev: None,
-                    error: Some(JobError {
-                        code: e.code().into(),
-                        message: e.to_string(),
-                    }),
-                }))
-            }
+            Err(e) => return refused(e.code(), e.to_string()),
         };
         match self
             .scores
