@@ -731,6 +731,12 @@ fn meta(kind: u8, data: &[u8]) -> Vec<u8> {
     b
 }
 
+/// The longest delta time a variable-length quantity holds (28 bits).
+const MAX_DELTA: u64 = 0x0FFF_FFFF;
+
+/// The most filler events one gap may take (a gap of about 2.7 × 10^14 ticks).
+const MAX_FILLERS: u32 = 1_000_000;
+
 /// Encodes events (sorted here) into track bytes, ending with end-of-track.
 fn encode(mut events: Vec<Event>) -> Result<Vec<u8>, MidiError> {
     events.sort_by_key(|e| (e.tick, e.class));
@@ -743,16 +749,23 @@ fn encode(mut events: Vec<Event>) -> Result<Vec<u8>, MidiError> {
     let mut out = Vec::new();
     let mut now = 0u64;
     for e in events {
-        let delta = e.tick - now;
-        let delta = u32::try_from(delta)
-            .ok()
-            .filter(|d| *d <= 0x0FFF_FFFF)
-            .ok_or_else(|| {
-                unwritable(format!(
-                    "a gap of {delta} ticks between events is more than a MIDI delta time holds"
-                ))
-            })?;
-        vlq(delta, &mut out);
+        let mut delta = e.tick - now;
+        // A delta time holds 28 bits. A longer gap (a note held for days at a fine PPQ) is
+        // bridged by empty sequencer-specific meta events, which players and readers skip.
+        let mut fillers = 0u32;
+        while delta > MAX_DELTA {
+            fillers += 1;
+            if fillers > MAX_FILLERS {
+                return Err(unwritable(format!(
+                    "a gap of {} ticks between events is too long to write",
+                    e.tick - now
+                )));
+            }
+            vlq(MAX_DELTA as u32, &mut out);
+            out.extend_from_slice(&[0xFF, 0x7F, 0x00]);
+            delta -= MAX_DELTA;
+        }
+        vlq(delta as u32, &mut out);
         out.extend_from_slice(&e.bytes);
         now = e.tick;
     }
@@ -1467,7 +1480,8 @@ mod tests {
         let w = write_midi_with_report(&Score::default()).unwrap();
         let back = read_midi(&w.bytes).unwrap();
         assert!(back.score.parts.is_empty());
-        // A gap longer than a delta time holds is refused, not wrapped.
+        // A gap longer than a delta time holds (300,000 quarters at 960 PPQ is 2^28 + 19,545,600
+        // ticks) is bridged with empty meta events, never wrapped: the note lands on its tick.
         let score = Score {
             parts: vec![part(
                 "P1",
@@ -1480,7 +1494,18 @@ mod tests {
             )],
             ..Score::default()
         };
-        assert_eq!(write_midi(&score).unwrap_err().code(), "MIDI_UNWRITABLE");
+        let w = write_midi_with_report(&score).unwrap();
+        assert!(
+            w.bytes.windows(3).any(|b| b == [0xFF, 0x7F, 0x00]),
+            "a filler event"
+        );
+        let back = read_midi(&w.bytes).unwrap();
+        assert_eq!(
+            crate::stats(&back.score).notes,
+            1,
+            "the note after the gap is read back"
+        );
+        assert!(timing(&back.score).unwrap().quarters >= r(300_001, 1));
         // Overflowing and negative durations are refused.
         let score = Score {
             parts: vec![part(
