@@ -625,3 +625,52 @@ async fn a_score_uploaded_into_a_session_through_a_signed_url_becomes_its_score(
     let u = upload_into(&app, &sid, "a.wav", wav).await;
     assert!(u.get("score").is_none(), "{u}");
 }
+
+/// A 150-byte MIDI file whose eight tracks each hold one note for 300,000 quarters (PPQ 1):
+/// read, that is eight parts of 75,000 tied whole-note measures.
+fn long_notes_midi() -> Vec<u8> {
+    let tracks = 8u8;
+    let mut f = b"MThd\0\0\0\x06\0\x01\0".to_vec();
+    f.extend([tracks, 0, 1]);
+    for t in 0..tracks {
+        // 300,000 as a variable-length quantity: 0x92 0xA7 0x60.
+        let body = [
+            0x00,
+            0x90,
+            60 + t,
+            0x40,
+            0x92,
+            0xA7,
+            0x60,
+            0x80,
+            60 + t,
+            0x00,
+            0x00,
+            0xFF,
+            0x2F,
+            0x00,
+        ];
+        f.extend(b"MTrk");
+        f.extend((body.len() as u32).to_be_bytes());
+        f.extend(body);
+    }
+    f
+}
+
+#[tokio::test]
+async fn a_tiny_midi_file_that_reads_as_a_huge_score_is_refused_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let sid = session_with_melody(&app, "ana").await;
+    let midi = long_notes_midi();
+    assert!(midi.len() < 200);
+    let e = json_of(app.post_file("ana", &sid, "long.mid", midi).await, 422).await;
+    assert_eq!(e["error"]["code"], "SCORE_TOO_LARGE", "{e}");
+    assert!(
+        e["error"]["details"]["bytes"].as_u64().unwrap()
+            > e["error"]["details"]["limit"].as_u64().unwrap(),
+        "{e}"
+    );
+    let view = json_of(app.get("ana", &format!("/v1/sessions/{sid}")).await, 200).await;
+    assert_eq!(view["files"].as_array().unwrap().len(), 1, "{view}");
+    assert_eq!(view["score_rev"], 1, "{view}");
+}

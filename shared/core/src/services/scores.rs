@@ -20,6 +20,9 @@ use super::{Adapters, ConflictRetry};
 use crate::model::{Owner, Session, MAX_SCORE_REVISIONS};
 use crate::{CodaError, Result};
 
+/// The largest JSON form a score revision may have (64 MiB, the readers' input limit).
+pub const MAX_REVISION_BYTES: usize = 64 * 1024 * 1024;
+
 /// A session's score at one revision, with where it stands in the undo history.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ScoreState {
@@ -104,11 +107,18 @@ impl Scores {
         score: &Score,
         warnings: Vec<String>,
     ) -> Result<ScoreState> {
-        // Everything that can fail is done before the write, so an error means nothing was stored.
-        let info = info_of(score, warnings)?;
-        let value = serde_json::to_value(score).map_err(CodaError::internal)?;
-        let (rev, s) = self.put(owner, id, &value, None).await?;
-        state_with(&s, rev, value, info)
+        self.commit(owner, id, prepare(score, warnings)?).await
+    }
+
+    /// Stores a prepared score as the next revision (dropping any redo); races are retried.
+    pub(crate) async fn commit(
+        &self,
+        owner: &Owner,
+        id: &str,
+        p: PreparedScore,
+    ) -> Result<ScoreState> {
+        let (rev, s) = self.put(owner, id, &p.value, None).await?;
+        state_with(&s, rev, p.value, p.info)
     }
 
     /// Stores any JSON value as the next revision (races are retried); returns its number.
@@ -142,10 +152,9 @@ impl Scores {
         // number names a different score, and the edit must not land on that one unseen.
         let read = s.score_key(rev).ok_or_else(|| lost_race(id))?;
         let edited = blocking(move || apply_edits(&score, &edits).map_err(invalid_edit)).await?;
-        let info = info_of(&edited, vec![])?;
-        let value = serde_json::to_value(&edited).map_err(CodaError::internal)?;
-        let (new_rev, s) = self.put(owner, id, &value, Some(&read)).await?;
-        state_with(&s, new_rev, value, info)
+        let p = prepare(&edited, vec![])?;
+        let (new_rev, s) = self.put(owner, id, &p.value, Some(&read)).await?;
+        state_with(&s, new_rev, p.value, p.info)
     }
 
     /// Moves back one revision; 409 `NOTHING_TO_UNDO` at the oldest kept one.
@@ -220,6 +229,9 @@ impl Scores {
         let bytes: Bytes = serde_json::to_vec(value)
             .map_err(CodaError::internal)?
             .into();
+        if bytes.len() > MAX_REVISION_BYTES {
+            check_size(value)?;
+        }
         let mut retry = ConflictRetry::new(format!("session '{id}'"), 16);
         let token = hex::encode(rand::random::<[u8; 8]>());
         loop {
@@ -357,6 +369,51 @@ fn invalid_edit(e: EditError) -> CodaError {
         code: e.code(),
         message: format!("{}: {}", e.field, e.message),
         details: json!({ "field": e.field }),
+    }
+}
+
+/// A score checked for storing: its JSON form within [`MAX_REVISION_BYTES`] and its summary.
+pub(crate) struct PreparedScore {
+    value: Value,
+    info: ScoreInfo,
+}
+
+/// Everything that can refuse a score, done before anything is written.
+pub(crate) fn prepare(score: &Score, warnings: Vec<String>) -> Result<PreparedScore> {
+    let info = info_of(score, warnings)?;
+    let value = serde_json::to_value(score).map_err(CodaError::internal)?;
+    check_size(&value)?;
+    Ok(PreparedScore { value, info })
+}
+
+/// A small MIDI file can hold a long score (a note held for hours is thousands of tied
+/// measures), and a revision is kept up to 100 times over, so its size is bounded too.
+fn check_size(value: &Value) -> Result<()> {
+    let mut counter = ByteCount(0);
+    serde_json::to_writer(&mut counter, value).map_err(CodaError::internal)?;
+    if counter.0 > MAX_REVISION_BYTES {
+        return Err(CodaError::Unprocessable {
+            code: "SCORE_TOO_LARGE",
+            message: format!(
+                "the score's JSON form is {} bytes; a revision may be at most {MAX_REVISION_BYTES}",
+                counter.0
+            ),
+            details: json!({ "bytes": counter.0, "limit": MAX_REVISION_BYTES }),
+        });
+    }
+    Ok(())
+}
+
+/// Counts what is written to it.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::scores::{parse_score_file, ScoreState, Scores};
+use super::scores::{parse_score_file, prepare, ScoreState, Scores};
 use super::{chrono_dur, Adapters, Limits};
 use crate::filename::check_filename;
 use crate::model::{ChatMessage, JobError, Owner, Session, SessionFile, UploadScore};
@@ -234,8 +234,12 @@ impl Sessions {
         }
         let kind = sniff(&bytes).ok_or_else(|| unsupported(&name))?;
         let session = self.get(owner, id).await?;
-        let parsed = match kind {
-            k if k.is_score() => Some(parse_score_file(&name, bytes.clone()).await?),
+        // Read and checked before anything is stored: a refused score leaves nothing behind.
+        let prepared = match kind {
+            k if k.is_score() => {
+                let p = parse_score_file(&name, bytes.clone()).await?;
+                Some(prepare(&p.score, p.warnings)?)
+            }
             _ => None,
         };
         let key = format!("sessions/{}/files/{}", session.session_id, name);
@@ -251,8 +255,8 @@ impl Sessions {
             .session_items
             .put_file(&session.session_id, &file)
             .await?;
-        let score = match parsed {
-            Some(p) => Some(self.scores.replace(owner, id, &p.score, p.warnings).await?),
+        let score = match prepared {
+            Some(p) => Some(self.scores.commit(owner, id, p).await?),
             None => None,
         };
         Ok(AttachedFile { file, score })
@@ -305,6 +309,8 @@ impl Sessions {
                 error: None,
             })),
             Err(CodaError::NotFound(_)) => Ok(None),
+            // Refused as a score (too large, say): recorded, never retried.
+            Err(CodaError::Unprocessable { code, message, .. }) => refused(code, message),
             Err(e) => Err(e),
         }
     }
