@@ -48,6 +48,7 @@
 //! No input can make the reader panic: untrusted values are parsed with
 //! checked conversions and looked up with `get`, never indexed or unwrapped.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use quick_xml::events::{BytesStart, Event};
@@ -276,8 +277,8 @@ impl Warnings {
 /// One captured element: name, attributes, direct text and children.
 #[derive(Debug, Default)]
 struct Element {
-    name: String,
-    attrs: Vec<(String, String)>,
+    name: Cow<'static, str>,
+    attrs: Vec<(Cow<'static, str>, String)>,
     text: String,
     children: Vec<Element>,
     pos: u64,
@@ -349,7 +350,7 @@ struct Doc<'s> {
     warnings: Warnings,
     warned_elements: HashSet<String>,
     /// Names of the open elements (depth = len).
-    stack: Vec<String>,
+    stack: Vec<Cow<'static, str>>,
     elements: u64,
     /// Elements in the subtree being built.
     subtree_elements: u64,
@@ -465,12 +466,21 @@ impl<'s> Doc<'s> {
                     self.close(depth)?;
                 }
                 Event::Text(t) => {
-                    if !self.building.is_empty() {
+                    if t.iter().all(u8::is_ascii_whitespace) {
+                        // Indentation, most text events: ASCII, so nothing to decode, unescape
+                        // or filter; kept only where push_text keeps it (before any child).
+                        if let Some(top) = self.building.last_mut() {
+                            if top.children.is_empty() {
+                                top.text
+                                    .push_str(std::str::from_utf8(&t).unwrap_or_default());
+                            }
+                        }
+                    } else if !self.building.is_empty() {
                         let text = match t.unescape() {
-                            Ok(s) => s.into_owned(),
+                            Ok(s) => s,
                             Err(e) => {
                                 self.warn(format!("{e}; the reference is kept as written"));
-                                unescape_lenient(&String::from_utf8_lossy(&t.into_inner()))
+                                unescape_lenient(&String::from_utf8_lossy(&t.into_inner())).into()
                             }
                         };
                         self.push_text(&text);
@@ -534,11 +544,11 @@ impl<'s> Doc<'s> {
         &mut self,
         e: &BytesStart<'_>,
         pos: u64,
-    ) -> Result<Vec<(String, String)>, ScoreError> {
+    ) -> Result<Vec<(Cow<'static, str>, String)>, ScoreError> {
         let mut out = Vec::new();
         for attr in e.attributes() {
             let attr = attr.map_err(|err| self.xml_error(err.to_string(), pos))?;
-            let key = String::from_utf8_lossy(attr.key.local_name().as_ref()).into_owned();
+            let key = name_of(attr.key.local_name().as_ref());
             let value = match attr.unescape_value() {
                 Ok(v) => v.into_owned(),
                 Err(err) => {
@@ -548,7 +558,7 @@ impl<'s> Doc<'s> {
                     unescape_lenient(&String::from_utf8_lossy(&attr.value))
                 }
             };
-            let value = self.xml_chars(&value).into_owned();
+            let value = self.xml_chars_owned(value);
             out.push((key, value));
         }
         Ok(out)
@@ -556,8 +566,16 @@ impl<'s> Doc<'s> {
 
     /// The text without the characters XML 1.0 forbids (quick-xml passes them, the writer
     /// cannot write them), warned, so what is read writes back the same.
+    /// [`Self::xml_chars`] for a string already owned: no copy when nothing is dropped.
+    fn xml_chars_owned(&mut self, text: String) -> String {
+        if all_xml_chars(&text) {
+            return text;
+        }
+        self.xml_chars(&text).into_owned()
+    }
+
     fn xml_chars<'t>(&mut self, text: &'t str) -> std::borrow::Cow<'t, str> {
-        if text.chars().all(is_xml_char) {
+        if all_xml_chars(text) {
             return text.into();
         }
         self.warn("characters XML 1.0 forbids (controls, U+FFFE, U+FFFF) were dropped");
@@ -584,22 +602,24 @@ impl<'s> Doc<'s> {
                 limit: self.limits.max_elements,
             });
         }
-        if !is_qname(e.name().as_ref()) {
+        let name = name_of(e.local_name().as_ref());
+        // A known name without a prefix is an XML name already.
+        let known = matches!(name, Cow::Borrowed(_)) && e.name().prefix().is_none();
+        if !known && !is_qname(e.name().as_ref()) {
             let message = format!(
                 "the element name {:?} is not an XML name",
                 String::from_utf8_lossy(e.name().as_ref())
             );
             return Err(self.xml_error(message, pos));
         }
-        let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
         if self.root_done {
             return Err(self.xml_error(format!("<{name}> after the root element ended"), pos));
         }
-        let parent = self.stack.last().map(String::as_str);
+        let parent = self.stack.last().map(|n| n.as_ref());
         let capture = !self.building.is_empty()
             || match (depth, self.root) {
                 (2, _) => matches!(
-                    name.as_str(),
+                    name.as_ref(),
                     "work" | "movement-title" | "identification" | "part-list" | "credit"
                 ),
                 (3, Some(Root::Partwise)) => parent == Some("part") && name == "measure",
@@ -607,7 +627,7 @@ impl<'s> Doc<'s> {
                 _ => false,
             };
         if depth == 1 {
-            self.root = Some(match name.as_str() {
+            self.root = Some(match name.as_ref() {
                 "score-partwise" => Root::Partwise,
                 "score-timewise" => Root::Timewise,
                 "opus" => {
@@ -723,7 +743,7 @@ impl<'s> Doc<'s> {
 
     /// Handles a captured subtree once its end tag is read.
     fn complete(&mut self, el: Element, depth: usize) -> Result<(), ScoreError> {
-        match (depth, el.name.as_str()) {
+        match (depth, el.name.as_ref()) {
             (2, "work") => self.work_title = el.child_text("work-title").map(str::to_owned),
             (2, "movement-title") => {
                 self.movement_title = Some(el.text.trim().to_owned()).filter(|t| !t.is_empty())
@@ -868,7 +888,7 @@ impl<'s> Doc<'s> {
         let mut timed = false;
         let mut last_duration: Option<Rational> = None;
         for child in &content.children {
-            match child.name.as_str() {
+            match child.name.as_ref() {
                 "attributes" => {
                     let attrs = self.read_attributes(part, child)?;
                     if timed {
@@ -1275,7 +1295,7 @@ impl<'s> Doc<'s> {
         for n in el.children_named("notations") {
             for a in n.children_named("articulations") {
                 note.articulations
-                    .extend(a.children.iter().map(|c| c.name.clone()));
+                    .extend(a.children.iter().map(|c| c.name.to_string()));
             }
             note.fermata |= n.has("fermata");
             for d in n.children_named("dynamics") {
@@ -1297,7 +1317,7 @@ impl<'s> Doc<'s> {
         for dt in el.children_named("direction-type") {
             let mut metronome_done = false;
             for c in &dt.children {
-                let kind = match c.name.as_str() {
+                let kind = match c.name.as_ref() {
                     "dynamics" => DirectionKind::Dynamics {
                         marks: dynamic_marks(c),
                     },
@@ -1605,11 +1625,151 @@ fn tie_types<'e>(ties: impl Iterator<Item = &'e Element>) -> Vec<TieType> {
 fn dynamic_marks(d: &Element) -> Vec<String> {
     d.children
         .iter()
-        .map(|m| match m.name.as_str() {
+        .map(|m| match m.name.as_ref() {
             "other-dynamics" => m.text.trim().to_owned(),
             name => name.to_owned(),
         })
         .collect()
+}
+
+/// Whether XML 1.0 allows every character of `text`. Fast path by bytes: no C0 control but
+/// tab, newline and return, and no 0xEF lead byte (U+FFFE and U+FFFF are EF BF BE / EF BF BF);
+/// else the exact test by characters.
+fn all_xml_chars(text: &str) -> bool {
+    text.bytes()
+        .all(|b| (b >= 0x20 && b != 0xEF) || matches!(b, b'\t' | b'\n' | b'\r'))
+        || text.chars().all(is_xml_char)
+}
+
+/// An element or attribute name, without an allocation for the 118 most common ones.
+fn name_of(raw: &[u8]) -> Cow<'static, str> {
+    let known: &'static str = match raw {
+        b"type" => "type",
+        b"duration" => "duration",
+        b"note" => "note",
+        b"pitch" => "pitch",
+        b"step" => "step",
+        b"octave" => "octave",
+        b"stem" => "stem",
+        b"default-x" => "default-x",
+        b"default-y" => "default-y",
+        b"number" => "number",
+        b"beam" => "beam",
+        b"voice" => "voice",
+        b"measure" => "measure",
+        b"width" => "width",
+        b"alter" => "alter",
+        b"lyric" => "lyric",
+        b"syllabic" => "syllabic",
+        b"text" => "text",
+        b"name" => "name",
+        b"notations" => "notations",
+        b"fermata" => "fermata",
+        b"accidental" => "accidental",
+        b"staff" => "staff",
+        b"print" => "print",
+        b"dot" => "dot",
+        b"id" => "id",
+        b"rest" => "rest",
+        b"attributes" => "attributes",
+        b"staff-layout" => "staff-layout",
+        b"staff-distance" => "staff-distance",
+        b"tie" => "tie",
+        b"tied" => "tied",
+        b"print-object" => "print-object",
+        b"staff-details" => "staff-details",
+        b"barline" => "barline",
+        b"location" => "location",
+        b"new-system" => "new-system",
+        b"clef" => "clef",
+        b"sign" => "sign",
+        b"line" => "line",
+        b"score-part" => "score-part",
+        b"part-name" => "part-name",
+        b"part" => "part",
+        b"divisions" => "divisions",
+        b"key" => "key",
+        b"fifths" => "fifths",
+        b"time" => "time",
+        b"beats" => "beats",
+        b"beat-type" => "beat-type",
+        b"bar-style" => "bar-style",
+        b"part-abbreviation" => "part-abbreviation",
+        b"mode" => "mode",
+        b"new-page" => "new-page",
+        b"font-family" => "font-family",
+        b"font-size" => "font-size",
+        b"symbol" => "symbol",
+        b"left-margin" => "left-margin",
+        b"right-margin" => "right-margin",
+        b"chord" => "chord",
+        b"system-layout" => "system-layout",
+        b"credit-words" => "credit-words",
+        b"system-margins" => "system-margins",
+        b"direction" => "direction",
+        b"encoding" => "encoding",
+        b"part-group" => "part-group",
+        b"software" => "software",
+        b"version" => "version",
+        b"credit" => "credit",
+        b"valign" => "valign",
+        b"backup" => "backup",
+        b"forward" => "forward",
+        b"direction-type" => "direction-type",
+        b"dynamics" => "dynamics",
+        b"sound" => "sound",
+        b"tempo" => "tempo",
+        b"words" => "words",
+        b"metronome" => "metronome",
+        b"beat-unit" => "beat-unit",
+        b"per-minute" => "per-minute",
+        b"wedge" => "wedge",
+        b"harmony" => "harmony",
+        b"root" => "root",
+        b"root-step" => "root-step",
+        b"kind" => "kind",
+        b"grace" => "grace",
+        b"extend" => "extend",
+        b"placement" => "placement",
+        b"implicit" => "implicit",
+        b"repeat" => "repeat",
+        b"ending" => "ending",
+        b"segno" => "segno",
+        b"coda" => "coda",
+        b"fine" => "fine",
+        b"transpose" => "transpose",
+        b"chromatic" => "chromatic",
+        b"diatonic" => "diatonic",
+        b"unpitched" => "unpitched",
+        b"display-step" => "display-step",
+        b"display-octave" => "display-octave",
+        b"time-modification" => "time-modification",
+        b"actual-notes" => "actual-notes",
+        b"normal-notes" => "normal-notes",
+        b"tuplet" => "tuplet",
+        b"articulations" => "articulations",
+        b"staccato" => "staccato",
+        b"accent" => "accent",
+        b"slur" => "slur",
+        b"halign" => "halign",
+        b"relative-x" => "relative-x",
+        b"relative-y" => "relative-y",
+        b"color" => "color",
+        b"justify" => "justify",
+        b"instrument" => "instrument",
+        b"midi-instrument" => "midi-instrument",
+        b"midi-channel" => "midi-channel",
+        b"midi-program" => "midi-program",
+        b"score-instrument" => "score-instrument",
+        b"instrument-name" => "instrument-name",
+        _ => {
+            return match std::str::from_utf8(raw) {
+                Ok(s) => Cow::Owned(s.to_owned()),
+                Err(_) => Cow::Owned(String::from_utf8_lossy(raw).into_owned()),
+            }
+        }
+    };
+    Cow::Borrowed(known)
 }
 
 #[cfg(test)]
