@@ -144,7 +144,7 @@ const CP1252_HIGH: [char; 32] = [
     '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}', 'ž', 'Ÿ',
 ];
 
-fn decode(bytes: &[u8], warnings: &mut Warnings) -> (String, Decoded) {
+fn decode<'b>(bytes: &'b [u8], warnings: &mut Warnings) -> (Cow<'b, str>, Decoded) {
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
         return decode_8bit(rest, warnings);
     }
@@ -171,14 +171,15 @@ fn decode(bytes: &[u8], warnings: &mut Warnings) -> (String, Decoded) {
         if bad {
             warnings.push("invalid UTF-16 sequences were replaced with U+FFFD".into());
         }
-        return (text, Decoded::Utf16);
+        return (Cow::Owned(text), Decoded::Utf16);
     }
     decode_8bit(bytes, warnings)
 }
 
-fn decode_8bit(bytes: &[u8], warnings: &mut Warnings) -> (String, Decoded) {
+fn decode_8bit<'b>(bytes: &'b [u8], warnings: &mut Warnings) -> (Cow<'b, str>, Decoded) {
     match std::str::from_utf8(bytes) {
-        Ok(s) => (s.to_owned(), Decoded::Utf8),
+        // Valid UTF-8, the usual case, is read in place.
+        Ok(s) => (Cow::Borrowed(s), Decoded::Utf8),
         Err(e) => {
             warnings.push(format!(
                 "the bytes are not valid UTF-8 (first bad byte at offset {}); read as Latin-1 (Windows-1252)",
@@ -194,7 +195,7 @@ fn decode_8bit(bytes: &[u8], warnings: &mut Warnings) -> (String, Decoded) {
                     _ => char::from(b),
                 })
                 .collect();
-            (text, Decoded::Windows1252)
+            (Cow::Owned(text), Decoded::Windows1252)
         }
     }
 }
@@ -276,15 +277,16 @@ impl Warnings {
 
 /// One captured element: name, attributes, direct text and children.
 #[derive(Debug, Default)]
-struct Element {
+struct Element<'s> {
     name: Cow<'static, str>,
     attrs: Vec<(Cow<'static, str>, String)>,
-    text: String,
-    children: Vec<Element>,
+    /// Borrowed from the source when it is one chunk with nothing to unescape (most leaves).
+    text: Cow<'s, str>,
+    children: Vec<Element<'s>>,
     pos: u64,
 }
 
-impl Element {
+impl<'s> Element<'s> {
     fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
@@ -292,11 +294,11 @@ impl Element {
             .map(|(_, v)| v.as_str())
     }
 
-    fn child(&self, name: &str) -> Option<&Element> {
+    fn child(&self, name: &str) -> Option<&Element<'s>> {
         self.children.iter().find(|c| c.name == name)
     }
 
-    fn children_named<'e>(&'e self, name: &'e str) -> impl Iterator<Item = &'e Element> + 'e {
+    fn children_named<'e>(&'e self, name: &'e str) -> impl Iterator<Item = &'e Element<'s>> + 'e {
         self.children.iter().filter(move |c| c.name == name)
     }
 
@@ -355,7 +357,7 @@ struct Doc<'s> {
     /// Elements in the subtree being built.
     subtree_elements: u64,
     /// The subtree under construction, outermost first.
-    building: Vec<Element>,
+    building: Vec<Element<'s>>,
     root: Option<Root>,
     root_done: bool,
     work_title: Option<String>,
@@ -466,30 +468,35 @@ impl<'s> Doc<'s> {
                     self.close(depth)?;
                 }
                 Event::Text(t) => {
-                    if t.iter().all(u8::is_ascii_whitespace) {
-                        // Indentation, most text events: ASCII, so nothing to decode, unescape
-                        // or filter; kept only where push_text keeps it (before any child).
-                        if let Some(top) = self.building.last_mut() {
-                            if top.children.is_empty() {
-                                top.text
-                                    .push_str(std::str::from_utf8(&t).unwrap_or_default());
-                            }
+                    if self.building.is_empty() {
+                        continue;
+                    }
+                    // The text as a slice of the source when it needs no unescaping (most
+                    // leaves, and all indentation): no copy.
+                    let plain = match &t.clone().into_inner() {
+                        Cow::Borrowed(raw) if !raw.contains(&b'&') => {
+                            std::str::from_utf8(raw).ok().filter(|s| all_xml_chars(s))
                         }
-                    } else if !self.building.is_empty() {
-                        let text = match t.unescape() {
-                            Ok(s) => s,
+                        _ => None,
+                    };
+                    let text: Cow<'s, str> = match plain {
+                        Some(s) => Cow::Borrowed(s),
+                        None => match t.unescape() {
+                            Ok(s) => Cow::Owned(self.xml_chars_owned(s.into_owned())),
                             Err(e) => {
                                 self.warn(format!("{e}; the reference is kept as written"));
-                                unescape_lenient(&String::from_utf8_lossy(&t.into_inner())).into()
+                                let raw = unescape_lenient(&String::from_utf8_lossy(&t));
+                                Cow::Owned(self.xml_chars_owned(raw))
                             }
-                        };
-                        self.push_text(&text);
-                    }
+                        },
+                    };
+                    self.push_text(text);
                 }
                 Event::CData(c) => {
                     if !self.building.is_empty() {
                         let text = String::from_utf8_lossy(&c.into_inner()).into_owned();
-                        self.push_text(&text);
+                        let text = self.xml_chars_owned(text);
+                        self.push_text(Cow::Owned(text));
                     }
                 }
                 Event::DocType(d) => {
@@ -530,12 +537,17 @@ impl<'s> Doc<'s> {
         }
     }
 
-    fn push_text(&mut self, text: &str) {
-        let text = self.xml_chars(text);
+    /// Appends text (already free of characters XML forbids) to the element being built.
+    fn push_text(&mut self, text: Cow<'s, str>) {
         if let Some(top) = self.building.last_mut() {
             // Indentation between children is not content; leaf text is kept as written.
-            if top.children.is_empty() || !text.trim().is_empty() {
-                top.text.push_str(&text);
+            let blank = || text.bytes().all(|b| b.is_ascii_whitespace()) || text.trim().is_empty();
+            if top.children.is_empty() || !blank() {
+                if top.text.is_empty() {
+                    top.text = text;
+                } else {
+                    top.text.to_mut().push_str(&text);
+                }
             }
         }
     }
@@ -549,6 +561,11 @@ impl<'s> Doc<'s> {
         for attr in e.attributes() {
             let attr = attr.map_err(|err| self.xml_error(err.to_string(), pos))?;
             let key = name_of(attr.key.local_name().as_ref());
+            // Layout attributes (default-x, width, font-size, ...) are most of a notation
+            // program's output and nothing the model keeps: they are checked, not copied.
+            if !USED_ATTRIBUTES.contains(&key.as_ref()) {
+                continue;
+            }
             let value = match attr.unescape_value() {
                 Ok(v) => v.into_owned(),
                 Err(err) => {
@@ -1269,7 +1286,7 @@ impl<'s> Doc<'s> {
             }
         }
         for l in el.children_named("lyric") {
-            let texts: Vec<&str> = l.children_named("text").map(|t| t.text.as_str()).collect();
+            let texts: Vec<&str> = l.children_named("text").map(|t| t.text.as_ref()).collect();
             let syllabic = match l.child_text("syllabic") {
                 Some("single") => Some(Syllabic::Single),
                 Some("begin") => Some(Syllabic::Begin),
@@ -1337,10 +1354,10 @@ impl<'s> Doc<'s> {
                         DirectionKind::Wedge { wedge }
                     }
                     "words" => DirectionKind::Words {
-                        text: c.text.clone(),
+                        text: c.text.to_string(),
                     },
                     "rehearsal" => DirectionKind::Rehearsal {
-                        text: c.text.clone(),
+                        text: c.text.to_string(),
                     },
                     "metronome" if !metronome_done => {
                         metronome_done = true;
@@ -1607,7 +1624,7 @@ fn merge_attributes(into: &mut Attributes, from: Attributes) {
     into.clefs.extend(from.clefs);
 }
 
-fn tie_types<'e>(ties: impl Iterator<Item = &'e Element>) -> Vec<TieType> {
+fn tie_types<'e, 's: 'e>(ties: impl Iterator<Item = &'e Element<'s>>) -> Vec<TieType> {
     let mut out = Vec::new();
     for t in ties {
         let kind = match t.attr("type") {
@@ -1631,6 +1648,29 @@ fn dynamic_marks(d: &Element) -> Vec<String> {
         })
         .collect()
 }
+
+/// The attributes the reader looks at (`Element::attr`); the others are not kept.
+const USED_ATTRIBUTES: &[&str] = &[
+    "coda",
+    "dacapo",
+    "dalsegno",
+    "direction",
+    "dynamics",
+    "fine",
+    "id",
+    "implicit",
+    "location",
+    "measure",
+    "number",
+    "placement",
+    "segno",
+    "symbol",
+    "tempo",
+    "text",
+    "times",
+    "tocoda",
+    "type",
+];
 
 /// Whether XML 1.0 allows every character of `text`. Fast path by bytes: no C0 control but
 /// tab, newline and return, and no 0xEF lead byte (U+FFFE and U+FFFF are EF BF BE / EF BF BF);
@@ -1802,7 +1842,7 @@ mod tests {
         for u in "<a/>".encode_utf16() {
             bytes.extend(u.to_le_bytes());
         }
-        assert_eq!(decode(&bytes, &mut w), ("<a/>".to_owned(), Decoded::Utf16));
+        assert_eq!(decode(&bytes, &mut w), (Cow::from("<a/>"), Decoded::Utf16));
         assert!(w.list.is_empty());
     }
 
