@@ -221,15 +221,23 @@ async fn presigned_put_to_succeeded_job_on_the_emulator() {
         .status()
         .is_success());
     let job_id = wait_job_id(&app, "alice", up["upload_id"].as_str().unwrap()).await;
-    let upload: Value = app
-        .get(
-            "alice",
-            &format!("/v1/uploads/{}", up["upload_id"].as_str().unwrap()),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    // The score's outcome lands on the upload just after the claim that starts the jobs.
+    let t0 = Instant::now();
+    let upload = loop {
+        let u: Value = app
+            .get(
+                "alice",
+                &format!("/v1/uploads/{}", up["upload_id"].as_str().unwrap()),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        if !u["score"].is_null() || t0.elapsed() > Duration::from_secs(30) {
+            break u;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(upload["score"]["rev"], 1, "{upload}");
     let score: Value = app
         .get("alice", &format!("/v1/sessions/{sid}/score"))

@@ -574,8 +574,9 @@ async fn convert_job_writes_the_file_and_its_info_and_fails_hostile_input_once()
     }
 }
 
-/// Uploads `bytes` through a signed slot into session `sid`; returns the upload once received.
-async fn upload_into(app: &TestApp, sid: &str, name: &str, bytes: Vec<u8>) -> Value {
+/// Uploads `bytes` through a signed slot into session `sid`; returns the upload once received
+/// and, for a score, once its outcome is recorded (just after).
+async fn upload_into(app: &TestApp, sid: &str, name: &str, bytes: Vec<u8>, score: bool) -> Value {
     let r = app
         .post_json(
             "ana",
@@ -592,12 +593,12 @@ async fn upload_into(app: &TestApp, sid: &str, name: &str, bytes: Vec<u8>) -> Va
     let id = up["upload_id"].as_str().unwrap();
     for _ in 0..200 {
         let u = json_of(app.get("ana", &format!("/v1/uploads/{id}")).await, 200).await;
-        if u["state"] == "received" {
+        if u["state"] == "received" && (!score || !u["score"].is_null()) {
             return u;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
-    panic!("upload {id} was not received");
+    panic!("upload {id} was not received (or its score outcome not recorded)");
 }
 
 #[tokio::test]
@@ -605,7 +606,7 @@ async fn a_score_uploaded_into_a_session_through_a_signed_url_becomes_its_score(
     let app = spawn_app().await;
     let sid = session_with_melody(&app, "ana").await;
     let chords = fixture("chords_ties_tuplets.musicxml");
-    let u = upload_into(&app, &sid, "chords.musicxml", chords).await;
+    let u = upload_into(&app, &sid, "chords.musicxml", chords, true).await;
     assert_eq!(u["score"]["rev"], 2, "{u}");
     let s = score(&app, "ana", &sid).await;
     assert_eq!(
@@ -614,7 +615,7 @@ async fn a_score_uploaded_into_a_session_through_a_signed_url_becomes_its_score(
     );
     // One that does not read is kept as a file, says why on the upload, and leaves the score.
     let (name, bytes, code) = hostile_scores().remove(0);
-    let u = upload_into(&app, &sid, name, bytes).await;
+    let u = upload_into(&app, &sid, name, bytes, true).await;
     assert_eq!(u["score"]["error"]["code"], code, "{u}");
     assert!(u["score"].get("rev").is_none(), "{u}");
     assert_eq!(score(&app, "ana", &sid).await["rev"], 2);
@@ -622,7 +623,7 @@ async fn a_score_uploaded_into_a_session_through_a_signed_url_becomes_its_score(
     assert_eq!(view["files"].as_array().unwrap().len(), 3, "{view}");
     // Audio into a session has no score outcome.
     let wav = crate::helpers::tone_wav(440.0, 0.5, 0.2, 8000, 1);
-    let u = upload_into(&app, &sid, "a.wav", wav).await;
+    let u = upload_into(&app, &sid, "a.wav", wav, false).await;
     assert!(u.get("score").is_none(), "{u}");
 }
 
