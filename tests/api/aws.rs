@@ -10,23 +10,12 @@ use serde_json::{json, Value};
 use crate::helpers::{signed_put, test_config, tone_wav, TestApp};
 
 async fn wait_job_id(app: &TestApp, user: &str, upload_id: &str) -> String {
-    let t0 = Instant::now();
-    loop {
-        let u: Value = app
-            .get(user, &format!("/v1/uploads/{upload_id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        if let Some(id) = u["job_ids"][0].as_str() {
-            return id.to_string();
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "ingest never created a job: {u}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let u = app
+        .wait_upload(user, upload_id, "ingest never created a job", |u| {
+            u["job_ids"][0].is_string()
+        })
+        .await;
+    u["job_ids"][0].as_str().unwrap().to_string()
 }
 
 /// Waits until the jobs, ingest and dead-letter queues are all empty, or panics after 15 s.
@@ -222,22 +211,14 @@ async fn presigned_put_to_succeeded_job_on_the_emulator() {
         .is_success());
     let job_id = wait_job_id(&app, "alice", up["upload_id"].as_str().unwrap()).await;
     // The score's outcome lands on the upload just after the claim that starts the jobs.
-    let t0 = Instant::now();
-    let upload = loop {
-        let u: Value = app
-            .get(
-                "alice",
-                &format!("/v1/uploads/{}", up["upload_id"].as_str().unwrap()),
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        if !u["score"].is_null() || t0.elapsed() > Duration::from_secs(30) {
-            break u;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let upload = app
+        .wait_upload(
+            "alice",
+            up["upload_id"].as_str().unwrap(),
+            "no score outcome",
+            |u| !u["score"].is_null(),
+        )
+        .await;
     assert_eq!(upload["score"]["rev"], 1, "{upload}");
     let score: Value = app
         .get("alice", &format!("/v1/sessions/{sid}/score"))

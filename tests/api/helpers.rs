@@ -252,6 +252,28 @@ impl TestApp {
         }
     }
 
+    /// Polls `GET /v1/uploads/{id}` until the upload satisfies `done`, or panics after 30 s
+    /// naming `what` it waited for.
+    pub async fn wait_upload(
+        &self,
+        user: &str,
+        id: &str,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let t0 = Instant::now();
+        loop {
+            let r = self.get(user, &format!("/v1/uploads/{id}")).await;
+            assert_eq!(r.status(), 200);
+            let u: Value = r.json().await.unwrap();
+            if done(&u) {
+                return u;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(30), "{what}: {u}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits for job `id` and checks that it failed with `code` on its first attempt (a permanent error is never retried).
     pub async fn failed_once(&self, user: &str, id: &str, code: &str) -> Value {
         let job = self.wait_ended(user, id).await;

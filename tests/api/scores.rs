@@ -591,14 +591,10 @@ async fn upload_into(app: &TestApp, sid: &str, name: &str, bytes: Vec<u8>, score
         .unwrap();
     assert_eq!(put.status(), 200, "{}", put.text().await.unwrap());
     let id = up["upload_id"].as_str().unwrap();
-    for _ in 0..200 {
-        let u = json_of(app.get("ana", &format!("/v1/uploads/{id}")).await, 200).await;
-        if u["state"] == "received" && (!score || !u["score"].is_null()) {
-            return u;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("upload {id} was not received (or its score outcome not recorded)");
+    app.wait_upload("ana", id, "not received, or no score outcome", |u| {
+        u["state"] == "received" && (!score || !u["score"].is_null())
+    })
+    .await
 }
 
 #[tokio::test]

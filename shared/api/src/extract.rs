@@ -35,20 +35,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = body_bytes(req, state).await?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            let (code, what) = match e.classify() {
-                serde_json::error::Category::Data => {
-                    ("INVALID_REQUEST", "request body has the wrong shape")
-                }
-                _ => ("INVALID_JSON", "request body is not valid JSON"),
-            };
-            ApiError(CodaError::BadRequest {
-                code,
-                message: format!("{what}: {e}"),
-                details: serde_json::json!({ "line": e.line(), "column": e.column() }),
-            })
-        })
+        parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// Parses a JSON body: 400 `INVALID_JSON` (not JSON) or `INVALID_REQUEST` (the wrong shape),
+/// with where.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let (code, what) = match e.classify() {
+            serde_json::error::Category::Data => {
+                ("INVALID_REQUEST", "request body has the wrong shape")
+            }
+            _ => ("INVALID_JSON", "request body is not valid JSON"),
+        };
+        ApiError(CodaError::BadRequest {
+            code,
+            message: format!("{what}: {e}"),
+            details: serde_json::json!({ "line": e.line(), "column": e.column() }),
+        })
+    })
 }
 
 /// Reads a whole body, mapping the body-limit rejection to 413.

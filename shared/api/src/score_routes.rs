@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{body_bytes, Caller, JsonBody};
+use crate::extract::{body_bytes, parse_json, Caller, JsonBody};
 use crate::SharedState;
 
 /// The form `GET /v1/sessions/{id}/score` answers in.
@@ -184,12 +184,7 @@ async fn step_body(req: Request) -> ApiResult<ScoreStep> {
         return Ok(ScoreStep::default());
     }
     // `null` is an empty step too, as the document's `oneOf [null, ScoreStep]` allows.
-    let JsonBody(step) =
-        <JsonBody<Option<ScoreStep>> as axum::extract::FromRequest<()>>::from_request(
-            Request::new(axum::body::Body::from(bytes)),
-            &(),
-        )
-        .await?;
+    let step: Option<ScoreStep> = parse_json(&bytes)?;
     Ok(step.unwrap_or_default())
 }
 

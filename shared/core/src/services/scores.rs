@@ -117,13 +117,13 @@ impl Scores {
         id: &str,
         p: PreparedScore,
     ) -> Result<ScoreState> {
-        let (rev, s) = self.put(owner, id, &p.value, None).await?;
+        let (rev, s) = self.put(owner, id, p.bytes, None).await?;
         state_with(&s, rev, p.value, p.info)
     }
 
     /// Stores any JSON value as the next revision (races are retried); returns its number.
     pub async fn put_value(&self, owner: &Owner, id: &str, value: &Value) -> Result<u64> {
-        Ok(self.put(owner, id, value, None).await?.0)
+        Ok(self.put(owner, id, to_bytes(value)?, None).await?.0)
     }
 
     /// Applies `edits` (a JSON array of `coda_music::Edit`) to the current revision, atomically.
@@ -153,7 +153,7 @@ impl Scores {
         let read = s.score_key(rev).ok_or_else(|| lost_race(id))?;
         let edited = blocking(move || apply_edits(&score, &edits).map_err(invalid_edit)).await?;
         let p = prepare(&edited, vec![])?;
-        let (new_rev, s) = self.put(owner, id, &p.value, Some(&read)).await?;
+        let (new_rev, s) = self.put(owner, id, p.bytes, Some(&read)).await?;
         state_with(&s, new_rev, p.value, p.info)
     }
 
@@ -215,7 +215,8 @@ impl Scores {
         }
     }
 
-    /// Writes `value` as the revision after the current one and points the row at it.
+    /// Writes `bytes` (a score's JSON form) as the revision after the current one and points
+    /// the row at it.
     ///
     /// `expect`: the blob key of the revision the value was made from; if the score moved
     /// since, 409. Without it (a new file), a lost race is retried.
@@ -223,15 +224,9 @@ impl Scores {
         &self,
         owner: &Owner,
         id: &str,
-        value: &Value,
+        bytes: Bytes,
         expect: Option<&str>,
     ) -> Result<(u64, Session)> {
-        let bytes: Bytes = serde_json::to_vec(value)
-            .map_err(CodaError::internal)?
-            .into();
-        if bytes.len() > MAX_REVISION_BYTES {
-            check_size(value)?;
-        }
         let mut retry = ConflictRetry::new(format!("session '{id}'"), 16);
         let token = hex::encode(rand::random::<[u8; 8]>());
         loop {
@@ -372,9 +367,11 @@ fn invalid_edit(e: EditError) -> CodaError {
     }
 }
 
-/// A score checked for storing: its JSON form within [`MAX_REVISION_BYTES`] and its summary.
+/// A score checked for storing: its JSON form (as a value and as the bytes stored, within
+/// [`MAX_REVISION_BYTES`]) and its summary.
 pub(crate) struct PreparedScore {
     value: Value,
+    bytes: Bytes,
     info: ScoreInfo,
 }
 
@@ -382,39 +379,26 @@ pub(crate) struct PreparedScore {
 pub(crate) fn prepare(score: &Score, warnings: Vec<String>) -> Result<PreparedScore> {
     let info = info_of(score, warnings)?;
     let value = serde_json::to_value(score).map_err(CodaError::internal)?;
-    check_size(&value)?;
-    Ok(PreparedScore { value, info })
+    let bytes = to_bytes(&value)?;
+    Ok(PreparedScore { value, bytes, info })
 }
 
-/// A small MIDI file can hold a long score (a note held for hours is thousands of tied
-/// measures), and a revision is kept up to 100 times over, so its size is bounded too.
-fn check_size(value: &Value) -> Result<()> {
-    let mut counter = ByteCount(0);
-    serde_json::to_writer(&mut counter, value).map_err(CodaError::internal)?;
-    if counter.0 > MAX_REVISION_BYTES {
+/// A revision's stored bytes. A small MIDI file can hold a long score (a note held for hours
+/// is thousands of tied measures), and a revision is kept up to 100 times over, so its size
+/// is bounded too.
+fn to_bytes(value: &Value) -> Result<Bytes> {
+    let bytes = serde_json::to_vec(value).map_err(CodaError::internal)?;
+    if bytes.len() > MAX_REVISION_BYTES {
         return Err(CodaError::Unprocessable {
             code: "SCORE_TOO_LARGE",
             message: format!(
                 "the score's JSON form is {} bytes; a revision may be at most {MAX_REVISION_BYTES}",
-                counter.0
+                bytes.len()
             ),
-            details: json!({ "bytes": counter.0, "limit": MAX_REVISION_BYTES }),
+            details: json!({ "bytes": bytes.len(), "limit": MAX_REVISION_BYTES }),
         });
     }
-    Ok(())
-}
-
-/// Counts what is written to it.
-struct ByteCount(usize);
-
-impl std::io::Write for ByteCount {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    Ok(bytes.into())
 }
 
 fn info_of(score: &Score, warnings: Vec<String>) -> Result<ScoreInfo> {
