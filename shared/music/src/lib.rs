@@ -13,6 +13,7 @@
 //! - [`edit`]: the score edits ([`Edit`], [`parse_edits`], [`apply_edits`]) and
 //!   [`ScoreHistory`] for undo and redo.
 //! - [`repeats`]: [`expand_repeats`] plays repeats, endings and D.C./D.S. jumps out in order.
+//! - [`melody`]: [`sung_line`], one part's voice with one verse's syllables, timed, for singing.
 //! - [`mod@stats`]: summary counts ([`stats()`]).
 //!
 //! The crate works on bytes and values only: no I/O, no async runtime.
@@ -23,6 +24,7 @@ pub mod detect;
 pub mod edit;
 pub mod error;
 pub mod formats;
+pub mod melody;
 pub mod midi;
 pub mod model;
 pub mod musicxml;
@@ -39,6 +41,7 @@ pub use error::{Location, ScoreError};
 pub use formats::{
     read_score_file, score_info, write_score, FileFormat, ReadFileError, ScoreInfo, WriteScoreError,
 };
+pub use melody::{sung_line, MelodyError, SungLine, SungLyric, SungNote};
 pub use midi::{
     read_midi, read_midi_with_options, timing, write_midi, write_midi_with_report, MidiError,
     MidiOptions, MidiWritten, Timing,

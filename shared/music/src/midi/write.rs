@@ -314,7 +314,7 @@ fn midi_time(beats: &str, beat_type: &str) -> Option<(u8, u8)> {
 }
 
 /// A time signature's length in quarters, when its text is numeric.
-fn nominal_length(beats: &str, beat_type: &str) -> Option<Rational> {
+pub(crate) fn nominal_length(beats: &str, beat_type: &str) -> Option<Rational> {
     let mut num: i64 = 0;
     for p in beats.split('+') {
         num = num.checked_add(p.trim().parse::<i64>().ok()?)?;
@@ -375,7 +375,7 @@ fn dynamics_velocity(d: Rational) -> u8 {
 }
 
 /// The velocity a direction sets, if any: `sound dynamics` first, else its first known mark.
-fn direction_velocity(d: &Direction) -> Option<u8> {
+pub(crate) fn direction_velocity(d: &Direction) -> Option<u8> {
     if let Some(v) = d.sound.as_ref().and_then(|s| s.dynamics) {
         return Some(dynamics_velocity(v));
     }
