@@ -13,6 +13,7 @@ pub fn model_settings(config: &Config) -> coda_jobs::ModelSettings {
         batch_size: config.transcribe.transcribe_batch,
         htdemucs_model: config.separate.htdemucs_model.clone(),
         separate_max_seconds: config.separate.separate_max_seconds,
+        voices_dir: config.sing.voices_dir.clone(),
     }
 }
 

@@ -223,6 +223,44 @@ enum Command {
         #[arg(long)]
         expand_repeats: bool,
     },
+    /// Sing a part of a score on its lyrics: FILE.wav, with FILE.alignment.json, FILE.f0.json and FILE.pitch.png beside it.
+    Sing {
+        /// The score (.musicxml, .xml, .mxl, .mid, .json).
+        input: PathBuf,
+        /// The WAV to write (default: `<input stem>.wav` here).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// `builtin` (default), or the name of a DiffSinger voicebank in voices_dir.
+        #[arg(long)]
+        voice: Option<String>,
+        /// The part: its index from 0 (default 0), or its name or id.
+        #[arg(long)]
+        part: Option<String>,
+        /// The verse (lyric number; default the part's first).
+        #[arg(long)]
+        verse: Option<String>,
+        /// -1 (legato) to 1 (detached); default 0.
+        #[arg(long, allow_hyphen_values = true)]
+        articulation: Option<f64>,
+        /// 0 (clean) to 1 (breathy); default 0.2.
+        #[arg(long)]
+        airiness: Option<f64>,
+        /// 0 (soft) to 1 (loud); default 0.5.
+        #[arg(long)]
+        intensity: Option<f64>,
+        /// 0 (dark) to 1 (bright); default 0.5.
+        #[arg(long)]
+        clarity: Option<f64>,
+        /// Vibrato rate in Hz (default 5.5).
+        #[arg(long)]
+        vibrato_rate: Option<f64>,
+        /// Vibrato depth in cents (default 25; 0 turns it off).
+        #[arg(long)]
+        vibrato_depth: Option<f64>,
+        /// Seconds into a note before vibrato starts (default 0.3).
+        #[arg(long)]
+        vibrato_delay: Option<f64>,
+    },
     /// Write a sine tone as a 16-bit WAV (test material for demos and benchmarks).
     Tone {
         /// Output WAV path.
@@ -465,6 +503,60 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("repaired: {w}");
             }
             print_stdout(&output.display().to_string())
+        }
+        Command::Sing {
+            input,
+            out,
+            voice,
+            part,
+            verse,
+            articulation,
+            airiness,
+            intensity,
+            clarity,
+            vibrato_rate,
+            vibrato_depth,
+            vibrato_delay,
+        } => {
+            use coda_jobs::synthesize::{PartRef, SynthesizeParams, VerseRef, VibratoParams};
+            let vibrato =
+                (vibrato_rate.is_some() || vibrato_depth.is_some() || vibrato_delay.is_some())
+                    .then_some(VibratoParams {
+                        rate: vibrato_rate,
+                        depth: vibrato_depth,
+                        delay: vibrato_delay,
+                    });
+            let args = coda::sing_cmd::SingArgs {
+                out: out.unwrap_or_else(|| coda::sing_cmd::default_out(&input)),
+                input,
+                params: SynthesizeParams {
+                    voice,
+                    part: part.map(|p| match p.trim().parse::<usize>() {
+                        Ok(i) => PartRef::Index(i),
+                        Err(_) => PartRef::Name(p),
+                    }),
+                    verse: verse.map(VerseRef::Label),
+                    articulation,
+                    airiness,
+                    intensity,
+                    clarity,
+                    vibrato,
+                },
+                model: coda::config::model_settings(&config),
+            };
+            let (files, warnings, seconds) = coda::sing_cmd::run(&args)?;
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            println!(
+                "{seconds:.1} s sung: {}",
+                files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(())
         }
         Command::Probe { file } => {
             let bytes =

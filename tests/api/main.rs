@@ -16,6 +16,7 @@ mod receiver;
 mod score_cli;
 mod scores;
 mod separate;
+mod sing;
 mod transcribe;
 mod webhooks_api;
 mod webhooks_delivery;

@@ -168,10 +168,15 @@ pub fn locate(models_dir: &Path) -> Result<Installed, ModelError> {
 
 /// Verifies only the ONNX Runtime library, for models that `install` does not provide (HT-Demucs).
 pub fn locate_runtime(models_dir: &Path) -> Result<PathBuf, ModelError> {
+    locate_artifact(models_dir, &ONNX_RUNTIME)
+}
+
+/// Verifies one artifact (offline) and returns its path.
+pub fn locate_artifact(models_dir: &Path, artifact: &Artifact) -> Result<PathBuf, ModelError> {
     let mut stamp = Stamp::load(models_dir);
     let before = stamp.clone();
-    let path = models_dir.join(ONNX_RUNTIME.file_name);
-    let result = check_installed(&path, &ONNX_RUNTIME, &mut stamp);
+    let path = models_dir.join(artifact.file_name);
+    let result = check_installed(&path, artifact, &mut stamp);
     if stamp != before {
         stamp.save(models_dir);
     }

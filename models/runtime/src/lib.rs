@@ -10,12 +10,14 @@
 pub mod error;
 pub mod install;
 pub mod lazy;
+pub mod onnx_build;
 pub mod onnx_proto;
 pub mod session;
 
 pub use error::ModelError;
 pub use install::{
-    default_models_dir, install, locate, locate_runtime, user_models_dir, Installed,
+    default_models_dir, install, locate, locate_artifact, locate_runtime, user_models_dir,
+    Installed,
 };
 pub use lazy::Lazy;
 pub use session::{environment, open_session, Device, ModelSource, RuntimeOptions};

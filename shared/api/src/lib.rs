@@ -165,6 +165,7 @@ pub fn router_for(state: SharedState, groups: &[RouteGroup]) -> Router {
                         "/v1/sessions/{id}/files",
                         post(routes::add_session_file).layer(file_limit),
                     )
+                    .route("/v1/sessions/{id}/audio", get(routes::get_session_audio))
                     .route("/v1/sessions/{id}/score", get(score_routes::get_score))
                     .route(
                         "/v1/sessions/{id}/score/edits",

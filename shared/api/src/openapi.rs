@@ -173,6 +173,7 @@ impl Modify for CommonResponses {
         routes::get_session,
         routes::delete_session,
         routes::add_session_file,
+        routes::get_session_audio,
         crate::score_routes::get_score,
         crate::score_routes::edit_score,
         crate::score_routes::undo_score,

@@ -341,12 +341,17 @@ pub async fn get_blob(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     s.services.access.check_blob_owner(&key, &owner).await?;
+    download(&s, &key, &headers).await
+}
+
+/// Serves a blob the caller may read: on AWS a redirect to S3, else the bytes with `Range`.
+async fn download(s: &SharedState, key: &str, headers: &HeaderMap) -> ApiResult<Response> {
     if s.redirect_downloads {
         // Lambda responses are capped at 6 MB; S3 serves the bytes (and ranges) itself.
         let url = s
             .adapters
             .blobs
-            .presign_get(&key, s.limits.download_url_ttl)
+            .presign_get(key, s.limits.download_url_ttl)
             .await?;
         let loc = HeaderValue::from_str(&url)
             .map_err(|_| CodaError::Internal("presigned URL is not a header value".into()))?;
@@ -354,7 +359,31 @@ pub async fn get_blob(
         resp.headers_mut().insert(header::LOCATION, loc);
         return Ok(resp);
     }
-    serve_blob(&s, &key, &headers).await
+    serve_blob(s, key, headers).await
+}
+
+/// The session's latest rendered audio (a `synthesize` job's `sung.wav`), with `Range`.
+#[utoipa::path(get, path = "/v1/sessions/{id}/audio", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "session id"), RangeHeader),
+    responses(BlobBytes,
+        (status = 307, description = "on AWS: a redirect to a presigned S3 URL, which serves the bytes and ranges",
+            headers(("Location" = String, description = "the presigned URL"))),
+        (status = 404, description = "no such session of the caller, or no audio rendered for it yet", body = ErrorBody),
+        (status = 416, description = "the range lies outside the audio", body = ErrorBody,
+            headers(("Content-Range" = String, description = "`bytes */SIZE`")))))]
+pub async fn get_session_audio(
+    State(s): State<SharedState>,
+    Caller(owner): Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let session = s.services.sessions.get(&owner, &id).await?;
+    let key = session.current_audio.ok_or_else(|| {
+        CodaError::NotFound(format!(
+            "audio of session '{id}': none rendered yet (submit a synthesize job with this session_id)"
+        ))
+    })?;
+    download(&s, &key, &headers).await
 }
 
 /// The `Range` request header of blob downloads, for the document (handlers read the headers).

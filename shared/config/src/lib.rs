@@ -201,6 +201,31 @@ pub struct SeparateConfig {
     pub separate_max_seconds: f64,
 }
 
+/// `synthesize` jobs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SingConfig {
+    /// The folder of DiffSinger voicebanks (one subfolder each, as OpenUtau lays them out).
+    pub voices_dir: PathBuf,
+}
+
+impl Default for SingConfig {
+    fn default() -> Self {
+        Self {
+            voices_dir: user_voices_dir(),
+        }
+    }
+}
+
+/// `$XDG_DATA_HOME/coda/voices`, else `~/.local/share/coda/voices`: beside the models folder.
+pub fn user_voices_dir() -> PathBuf {
+    let models = user_models_dir();
+    match models.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.join("voices"),
+        _ => PathBuf::from(".voices"),
+    }
+}
+
 /// Every setting; see the README's configuration table.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -221,6 +246,8 @@ pub struct Config {
     pub transcribe: TranscribeConfig,
     /// `separate` jobs.
     pub separate: SeparateConfig,
+    /// `synthesize` jobs.
+    pub sing: SingConfig,
 }
 
 impl Default for ServerConfig {

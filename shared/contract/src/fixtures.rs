@@ -76,6 +76,7 @@ pub fn job(id: &str, owner: &str, created_at: Timestamp) -> Job {
         input_key: "uploads/x/a.wav".to_string(),
         inputs: Default::default(),
         outputs: vec![],
+        warnings: vec![],
         error: None,
         attempts: 0,
         lease_until: None,

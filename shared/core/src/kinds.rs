@@ -120,6 +120,8 @@ pub struct KindSpec {
     pub artifacts: &'static [&'static str],
     /// Name of the params schema in documents, e.g. `TranscribeParams`.
     pub params_name: &'static str,
+    /// The output (by slot name) that becomes its session's latest audio when the job succeeds.
+    pub session_audio: Option<&'static str>,
     validate: fn(&Value) -> Result<()>,
     schema: fn(&mut SchemaGenerator) -> schemars::Schema,
 }
@@ -157,6 +159,7 @@ impl KindSpec {
             outputs: &[],
             artifacts: &[],
             params_name,
+            session_audio: None,
             validate: validate_as::<P>,
             schema: schema_of::<P>,
         }
@@ -177,6 +180,12 @@ impl KindSpec {
     /// Needing these model artifacts.
     pub const fn artifacts(mut self, artifacts: &'static [&'static str]) -> Self {
         self.artifacts = artifacts;
+        self
+    }
+
+    /// Whose output `slot` becomes the session's audio (`GET /v1/sessions/{id}/audio`).
+    pub const fn session_audio(mut self, slot: &'static str) -> Self {
+        self.session_audio = Some(slot);
         self
     }
 

@@ -274,6 +274,9 @@ pub struct Job {
     pub inputs: BTreeMap<String, String>,
     /// The files it wrote.
     pub outputs: Vec<Output>,
+    /// What a succeeded job wants the user to know (words guessed, notes out of range, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// The last error: final once failed, informative while retrying.
     pub error: Option<JobError>,
     /// How many times a worker has started it.

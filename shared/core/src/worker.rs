@@ -34,12 +34,16 @@ pub struct NewOutput {
     pub bytes: Bytes,
 }
 
+/// The most warnings one job keeps.
+pub const MAX_WARNINGS: usize = 50;
+
 /// Progress and cancellation, shared between a runner and its supervisor.
 ///
 /// Synchronous on purpose so CPU-bound runners can report from blocking threads.
 pub struct Progress {
     tx: watch::Sender<u8>,
     canceled: AtomicBool,
+    warnings: std::sync::Mutex<Vec<String>>,
 }
 
 impl Progress {
@@ -47,7 +51,25 @@ impl Progress {
         Arc::new(Self {
             tx: watch::channel(0).0,
             canceled: AtomicBool::new(false),
+            warnings: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Records something the user should know about a job that still succeeds (kept on the job).
+    pub fn warn(&self, message: impl Into<String>) {
+        let mut w = self.warnings.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded: a job row must stay small.
+        if w.len() < MAX_WARNINGS {
+            w.push(message.into());
+        }
+    }
+
+    /// The warnings recorded so far.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Reports `done` of `total` steps as a position between `from` and `to` percent.
@@ -244,7 +266,8 @@ pub enum Handled {
 }
 
 enum Ending {
-    Done(Result<Vec<NewOutput>>),
+    /// The runner returned: its outputs (and the warnings it recorded), or its error.
+    Done(Result<(Vec<NewOutput>, Vec<String>)>),
     Canceled,
     Released,
 }
@@ -505,7 +528,7 @@ impl Worker {
         let mut deadline: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
-                r = &mut run => return Ending::Done(r),
+                r = &mut run => return Ending::Done(r.map(|o| (o, progress.warnings()))),
                 _ = tick.tick() => {
                     if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                         // The job goes back to the queue; its runner stops at its next check
@@ -580,7 +603,7 @@ impl Worker {
     async fn finish(&self, job: &Job, msg: &QueueMessage, ending: Ending) -> Handled {
         let results_prefix = format!("results/{}/", job.job_id);
         match ending {
-            Ending::Done(Ok(outputs)) => match self.store_outputs(job, outputs).await {
+            Ending::Done(Ok((outputs, warnings))) => match self.store_outputs(job, outputs).await {
                 Ok(stored) => {
                     let now = self.a.clock.now();
                     let r = update_job(self.a.jobs.as_ref(), &job.job_id, |j| {
@@ -590,6 +613,7 @@ impl Worker {
                         j.status = JobStatus::Succeeded;
                         j.progress = 100;
                         j.outputs = stored.clone();
+                        j.warnings = warnings.clone();
                         j.error = None;
                         j.lease_until = None;
                         j.updated_at = now;
@@ -598,6 +622,7 @@ impl Worker {
                     .await;
                     match r {
                         Ok(j) if j.status == JobStatus::Succeeded && j.attempts == job.attempts => {
+                            self.record_session_audio(&j).await;
                             self.ack(msg).await;
                             Handled::Succeeded
                         }
@@ -633,6 +658,50 @@ impl Worker {
                 .await;
                 let _ = self.a.jobs_queue.extend(&msg.receipt, Duration::ZERO).await;
                 Handled::Released
+            }
+        }
+    }
+
+    /// A succeeded job of a kind with a `session_audio` output becomes its session's latest audio.
+    ///
+    /// Best effort: the job has succeeded either way, and a gone session is no error.
+    async fn record_session_audio(&self, job: &Job) {
+        let Some(session_id) = &job.session_id else {
+            return;
+        };
+        let Some(slot) = self
+            .runners
+            .registry
+            .get(job.kind.as_str())
+            .and_then(|s| s.session_audio)
+        else {
+            return;
+        };
+        let Some(key) = job
+            .outputs
+            .iter()
+            .find(|o| o.name.split('.').next() == Some(slot))
+            .map(|o| o.key.clone())
+        else {
+            return;
+        };
+        for _ in 0..8 {
+            let mut session = match self.a.sessions.get(session_id).await {
+                Ok(Some(s)) if s.owner == job.owner => s,
+                Ok(_) => return,
+                Err(e) => {
+                    warn!(error = %e, session = %session_id, "could not read the session to record its audio");
+                    return;
+                }
+            };
+            session.current_audio = Some(key.clone());
+            match self.a.sessions.update(&session).await {
+                Err(CodaError::Stale(_)) => continue,
+                Err(e) => {
+                    warn!(error = %e, session = %session_id, "could not record the session's audio");
+                    return;
+                }
+                Ok(_) => return,
             }
         }
     }

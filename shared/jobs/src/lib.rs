@@ -11,6 +11,7 @@ pub mod probe;
 pub mod separate;
 #[cfg(feature = "runners")]
 pub mod stemsplot;
+pub mod synthesize;
 pub mod transcribe;
 
 use coda_core::kinds::{KindRegistry, KindSpec, Slot};
@@ -23,7 +24,13 @@ pub use separate::SharedHtDemucs;
 pub use transcribe::{ModelSettings, SharedModel};
 
 /// Every kind this build ships, in the order documents list them: one line per kind.
-pub const KINDS: &[Kind] = &[probe::KIND, transcribe::KIND, separate::KIND, convert::KIND];
+pub const KINDS: &[Kind] = &[
+    probe::KIND,
+    transcribe::KIND,
+    separate::KIND,
+    convert::KIND,
+    synthesize::KIND,
+];
 
 /// A kind as a module declares it: the spec and how to build its runner.
 #[derive(Clone, Copy)]
@@ -118,8 +125,14 @@ mod registry_tests {
     fn every_shipped_kind_is_registered_once_with_its_artifacts() {
         let r = registry();
         let names: Vec<&str> = r.specs().iter().map(|s| s.name).collect();
-        assert_eq!(names, ["probe", "transcribe", "separate", "convert"]);
-        assert_eq!(r.artifacts_of(&r.kinds()), ["onnxruntime", "basic-pitch"]);
+        assert_eq!(
+            names,
+            ["probe", "transcribe", "separate", "convert", "synthesize"]
+        );
+        assert_eq!(
+            r.artifacts_of(&r.kinds()),
+            ["onnxruntime", "basic-pitch", "cmudict"]
+        );
         for spec in r.specs() {
             assert!(!spec.outputs.is_empty(), "{}", spec.name);
             spec.validate(&serde_json::Value::Null).unwrap();

@@ -59,7 +59,26 @@ const FONT_FAMILY: &str = "sans-serif";
 
 /// Renders the notes as a piano roll: time on x (seconds), pitch on y (note names), PNG bytes.
 pub fn render_pianoroll(notes: &[NoteEvent], duration_s: f64) -> Result<Vec<u8>, PianorollError> {
-    let frame = draw_frame(notes, duration_s)?;
+    let frame = draw_frame(notes, duration_s, None)?;
+    encode_png(&frame.rgb, frame.width, frame.height)
+}
+
+/// A pitch curve drawn over the notes: `title`, and (seconds, fractional MIDI) points,
+/// where a NaN pitch breaks the line (silence).
+pub struct PitchOverlay<'a> {
+    /// The picture's title.
+    pub title: String,
+    /// The curve's points, in time order.
+    pub curve: &'a [(f64, f64)],
+}
+
+/// `pitch.png`: the score's notes as a piano roll with the rendered f0 drawn over them.
+pub fn render_pitch_roll(
+    notes: &[NoteEvent],
+    duration_s: f64,
+    overlay: &PitchOverlay,
+) -> Result<Vec<u8>, PianorollError> {
+    let frame = draw_frame(notes, duration_s, Some(overlay))?;
     encode_png(&frame.rgb, frame.width, frame.height)
 }
 
@@ -265,7 +284,14 @@ fn draw_error(e: impl std::fmt::Display) -> PianorollError {
     PianorollError::Draw(e.to_string())
 }
 
-fn draw_frame(notes: &[NoteEvent], duration_s: f64) -> Result<Frame, PianorollError> {
+/// The f0 line's colour: a strong red over the viridis notes.
+const CURVE: RGBColor = RGBColor(215, 40, 40);
+
+fn draw_frame(
+    notes: &[NoteEvent],
+    duration_s: f64,
+    overlay: Option<&PitchOverlay>,
+) -> Result<Frame, PianorollError> {
     if !font_ready() {
         return Err(PianorollError::Font);
     }
@@ -285,11 +311,14 @@ fn draw_frame(notes: &[NoteEvent], duration_s: f64) -> Result<Frame, PianorollEr
         let root = backend.into_drawing_area();
         root.fill(&BACKGROUND).map_err(draw_error)?;
 
-        let mut title = format!(
-            "Coda transcription: {} note{}",
-            notes.len(),
-            if notes.len() == 1 { "" } else { "s" }
-        );
+        let mut title = match overlay {
+            Some(o) => o.title.clone(),
+            None => format!(
+                "Coda transcription: {} note{}",
+                notes.len(),
+                if notes.len() == 1 { "" } else { "s" }
+            ),
+        };
         if skipped > 0 {
             title.push_str(&format!(" ({skipped} not drawn: invalid times)"));
         }
@@ -375,6 +404,26 @@ fn draw_frame(notes: &[NoteEvent], duration_s: f64) -> Result<Frame, PianorollEr
                 .map_err(draw_error)?;
         }
 
+        if let Some(o) = overlay {
+            // One line per voiced stretch; points off the pitch axis are clamped to its edge.
+            let mut run: Vec<(f64, f64)> = Vec::new();
+            let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+            for &(t, m) in o.curve {
+                if t.is_finite() && m.is_finite() && (0.0..=x_end_s).contains(&t) {
+                    run.push((t, m.clamp(pitches.lo, pitches.hi)));
+                } else if !run.is_empty() {
+                    runs.push(std::mem::take(&mut run));
+                }
+            }
+            if !run.is_empty() {
+                runs.push(run);
+            }
+            for r in runs {
+                chart
+                    .draw_series(std::iter::once(PathElement::new(r, CURVE.stroke_width(2))))
+                    .map_err(draw_error)?;
+            }
+        }
         draw_legend(&root, width)?;
         root.present().map_err(draw_error)?;
         chart.as_coord_spec().clone()
@@ -496,7 +545,7 @@ mod tests {
     #[test]
     fn notes_are_drawn_and_empty_rows_are_not() {
         let notes = sample_notes();
-        let frame = draw_frame(&notes, 8.0).unwrap();
+        let frame = draw_frame(&notes, 8.0, None).unwrap();
         let png_bytes = encode_png(&frame.rgb, frame.width, frame.height).unwrap();
         let (w, _, rgb) = decode(&png_bytes);
         assert_eq!(rgb, frame.rgb, "the PNG holds exactly the drawn pixels");
@@ -532,7 +581,7 @@ mod tests {
 
     #[test]
     fn text_is_drawn() {
-        let frame = draw_frame(&sample_notes(), 8.0).unwrap();
+        let frame = draw_frame(&sample_notes(), 8.0, None).unwrap();
         let (w, h, rgb) = (frame.width, frame.height, &frame.rgb);
         // Title, centred above the plot.
         assert!(dark_pixels(rgb, w, w / 2 - 200..w / 2 + 200, 0..50) > 200);

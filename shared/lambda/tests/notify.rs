@@ -233,6 +233,7 @@ impl World {
                 input_key: "uploads/upl_0123456789abcdef/take1.wav".into(),
                 inputs: Default::default(),
                 outputs: vec![],
+                warnings: vec![],
                 error: None,
                 attempts: 1,
                 lease_until: None,

@@ -19,7 +19,9 @@ use crate::model::{Item, Note, Score, Syllabic, TieType};
 use crate::rational::Rational;
 
 /// The syllable a note carries in the chosen verse.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct SungLyric {
     /// The syllable text as written (elisions joined with "‿").
     pub text: String,
@@ -175,13 +177,10 @@ pub fn sung_line(
     part_index: usize,
     verse: Option<&str>,
 ) -> Result<SungLine, MelodyError> {
-    let part = score
-        .parts
-        .get(part_index)
-        .ok_or(MelodyError::NoSuchPart {
-            index: part_index,
-            count: score.parts.len(),
-        })?;
+    let part = score.parts.get(part_index).ok_or(MelodyError::NoSuchPart {
+        index: part_index,
+        count: score.parts.len(),
+    })?;
     let notes = || {
         part.measures.iter().flat_map(|m| {
             m.items.iter().filter_map(|i| match i {
@@ -438,7 +437,10 @@ impl Clock {
     }
 
     fn seconds(&self, q: Rational) -> f64 {
-        let i = self.segments.partition_point(|s| s.0 <= q).saturating_sub(1);
+        let i = self
+            .segments
+            .partition_point(|s| s.0 <= q)
+            .saturating_sub(1);
         let (sq, st, spq) = self.segments[i.min(self.segments.len() - 1)];
         st + minus(q, sq).to_f64() * spq
     }
@@ -485,7 +487,10 @@ mod tests {
         assert_eq!(keys, [Some(60), Some(64), None, Some(67), None]);
         assert_eq!(line.notes[3].duration, Rational::from_int(3));
         assert_eq!(line.notes[0].lyric.as_ref().unwrap().text, "hel");
-        assert_eq!(line.notes[1].lyric.as_ref().unwrap().syllabic, Syllabic::End);
+        assert_eq!(
+            line.notes[1].lyric.as_ref().unwrap().syllabic,
+            Syllabic::End
+        );
         assert!((line.notes[3].start_s - 3.0).abs() < 1e-9);
         assert!((line.seconds - 8.0).abs() < 1e-9);
         assert_eq!(line.verse, "1");
@@ -517,7 +522,9 @@ mod tests {
 
     #[test]
     fn an_empty_part_is_one_rest() {
-        let s = score(r#"<measure number="1"><attributes><divisions>1</divisions></attributes></measure>"#);
+        let s = score(
+            r#"<measure number="1"><attributes><divisions>1</divisions></attributes></measure>"#,
+        );
         let line = sung_line(&s, 0, None).unwrap();
         assert!(line.is_silent());
         assert_eq!(line.notes.len(), 1);

@@ -107,6 +107,7 @@ impl Ingest {
                 input_key: upload.key.clone(),
                 inputs: Default::default(),
                 outputs: vec![],
+                warnings: vec![],
                 error: None,
                 attempts: 0,
                 lease_until: None,

@@ -41,6 +41,10 @@ pub struct NewJob {
     /// `job.canceled`) are posted here, signed with the `webhook_secret` of the response.
     #[serde(default)]
     pub webhook_url: Option<String>,
+    /// The session the job belongs to: a `score` input left out is the session's current
+    /// score, and a `synthesize` job's `sung.wav` becomes the session's audio.
+    #[serde(default)]
+    pub session_id: Option<String>,
 }
 
 /// The queue message that names a job.
@@ -71,6 +75,8 @@ pub struct JobView {
     pub inputs: BTreeMap<String, String>,
     /// Result files with signed download URLs.
     pub outputs: Vec<OutputView>,
+    /// What a succeeded job wants the user to know (words guessed, notes out of range, ...).
+    pub warnings: Vec<String>,
     /// Why it failed (or the last transient error while it retries).
     pub error: Option<JobError>,
     /// How many times a worker started it.
@@ -128,6 +134,7 @@ pub async fn view(
         },
         input_key: job.input_key,
         outputs,
+        warnings: job.warnings,
         error: job.error,
         attempts: job.attempts,
         session_id: job.session_id,
@@ -186,7 +193,27 @@ impl Jobs {
         if let Some(url) = &req.webhook_url {
             self.destinations.check(url, "webhook_url").await?;
         }
-        let inputs = named_inputs(spec, req.input_key, req.inputs)?;
+        let mut given = req.inputs;
+        if let Some(id) = &req.session_id {
+            let session = self.a.sessions.get(id).await?;
+            let session = session
+                .filter(|s| s.owner == owner.0)
+                .ok_or_else(|| CodaError::NotFound(format!("session '{id}'")))?;
+            let wants_score = spec.inputs.first().is_some_and(|s| s.name == "score");
+            if wants_score && req.input_key.is_none() && !given.contains_key("score") {
+                let key = session.score_rev.and_then(|r| session.score_key(r)).ok_or_else(|| {
+                    CodaError::Unprocessable {
+                        code: "MISSING_INPUT",
+                        message: format!(
+                            "session '{id}' has no score yet: upload one to it, or give the score input"
+                        ),
+                        details: json!({ "field": "inputs", "input": "score" }),
+                    }
+                })?;
+                given.insert("score".into(), key);
+            }
+        }
+        let inputs = named_inputs(spec, req.input_key, given)?;
         for reference in inputs.values() {
             match JobOutputRef::parse(reference) {
                 Some(r) => self.check_job_output(&r, owner).await?,
@@ -221,10 +248,11 @@ impl Jobs {
             input_key,
             inputs,
             outputs: vec![],
+            warnings: vec![],
             error: None,
             attempts: 0,
             lease_until: None,
-            session_id: None,
+            session_id: req.session_id,
             created_at: now,
             updated_at: now,
             version: 0,

@@ -34,6 +34,8 @@ pub struct ModelSettings {
     pub htdemucs_model: Option<PathBuf>,
     /// Longest input a `separate` job accepts, in seconds.
     pub separate_max_seconds: f64,
+    /// The DiffSinger voicebanks folder `synthesize` jobs choose voices from.
+    pub voices_dir: PathBuf,
 }
 
 /// The process's one Basic Pitch session, loaded on first use and shared by every worker.
@@ -343,6 +345,7 @@ mod tests {
             batch_size: 8,
             htdemucs_model: None,
             separate_max_seconds: 1800.0,
+            voices_dir: std::path::PathBuf::from("voices"),
         });
         let err = model_error(shared.get().unwrap_err());
         assert_eq!(err.code(), "MODEL_NOT_INSTALLED");
@@ -367,6 +370,7 @@ mod tests {
             batch_size: 1,
             htdemucs_model: None,
             separate_max_seconds: 1800.0,
+            voices_dir: std::path::PathBuf::from("voices"),
         })
         .get()
         .unwrap_or_else(|e| panic!("{e} (scripts/test.sh installs the models)"))

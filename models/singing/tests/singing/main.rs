@@ -1,0 +1,5 @@
+//! coda-singing's integration tests: one binary.
+
+mod chorales;
+mod measure;
+mod vowels;

@@ -1,0 +1,327 @@
+//! `synthesize` over HTTP: a session's score sung, its audio served with `Range`, the
+//! warnings a demanding user needs, and scores that do not parse.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, TestApp};
+
+/// A one-part MusicXML score: `notes` are (step, octave, quarters, lyric) at 120 BPM in 4/4.
+pub fn melody(notes: &[(&str, i32, u32, Option<&str>)]) -> Vec<u8> {
+    let mut body = String::new();
+    for (step, octave, q, lyric) in notes {
+        if *step == "R" {
+            body.push_str(&format!("<note><rest/><duration>{q}</duration></note>"));
+            continue;
+        }
+        let lyric = lyric.map_or(String::new(), |l| {
+            format!("<lyric number=\"1\"><syllabic>single</syllabic><text>{l}</text></lyric>")
+        });
+        body.push_str(&format!(
+            "<note><pitch><step>{step}</step><octave>{octave}</octave></pitch><duration>{q}</duration>{lyric}</note>"
+        ));
+    }
+    format!(
+        r#"<?xml version="1.0"?><score-partwise version="4.0"><part-list><score-part id="P1"><part-name>Voice</part-name></score-part></part-list>
+        <part id="P1"><measure number="1"><attributes><divisions>1</divisions><time><beats>4</beats><beat-type>4</beat-type></time></attributes>
+        <direction><sound tempo="120"/></direction>{body}</measure></part></score-partwise>"#
+    )
+    .into_bytes()
+}
+
+async fn sing_in_session(
+    app: &TestApp,
+    user: &str,
+    score: Vec<u8>,
+    params: Value,
+) -> (String, Value) {
+    let sid = app.new_session(user).await;
+    let r = app.post_file(user, &sid, "song.musicxml", score).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = app
+        .post_json(
+            user,
+            "/v1/jobs",
+            json!({"kind": "synthesize", "session_id": sid, "params": params}),
+        )
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    let id = r.json::<Value>().await.unwrap()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let job = app.wait_ended(user, &id).await;
+    (sid, job)
+}
+
+fn output<'a>(job: &'a Value, name: &str) -> &'a Value {
+    job["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {job}"))
+}
+
+async fn bytes(app: &TestApp, user: &str, o: &Value) -> bytes::Bytes {
+    let r = app
+        .get(user, &format!("/v1/blobs/{}", o["key"].as_str().unwrap()))
+        .await;
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap()
+}
+
+fn wav_samples(b: &[u8]) -> Vec<i16> {
+    let reader = hound::WavReader::new(std::io::Cursor::new(b.to_vec())).unwrap();
+    assert_eq!(reader.spec().sample_rate, 44_100);
+    assert_eq!(reader.spec().channels, 1);
+    reader.into_samples::<i16>().map(|s| s.unwrap()).collect()
+}
+
+#[tokio::test]
+async fn a_session_score_is_sung_and_its_audio_served_with_range() {
+    let app = spawn_app().await;
+    let score = melody(&[
+        ("C", 4, 1, Some("hello")),
+        ("E", 4, 1, Some("sunny")),
+        ("G", 4, 2, Some("world")),
+    ]);
+    let (sid, job) = sing_in_session(&app, "ana", score, json!({"vibrato": {"depth": 0}})).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["session_id"], sid.as_str(), "{job}");
+    assert_eq!(job["warnings"], json!([]), "{job}");
+    for name in ["sung.wav", "alignment.json", "f0.json", "pitch.png"] {
+        output(&job, name);
+    }
+    let wav = bytes(&app, "ana", output(&job, "sung.wav")).await;
+    let samples = wav_samples(&wav);
+    // 2 s of score at 120 BPM, plus the lead-in for "hello"'s /h/.
+    let seconds = samples.len() as f64 / 44_100.0;
+    assert!((2.0..2.2).contains(&seconds), "{seconds} s");
+    assert!(
+        samples.iter().any(|&s| s.unsigned_abs() > 3000),
+        "the render is audible"
+    );
+    let alignment: Value =
+        serde_json::from_slice(&bytes(&app, "ana", output(&job, "alignment.json")).await).unwrap();
+    let phones: Vec<&str> = alignment["phonemes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phone"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        phones,
+        ["hh", "ah", "l", "ow", "s", "ah", "n", "iy", "w", "er", "l", "d"],
+        "{alignment}"
+    );
+    let f0: Value =
+        serde_json::from_slice(&bytes(&app, "ana", output(&job, "f0.json")).await).unwrap();
+    let curve = f0["f0"].as_array().unwrap();
+    assert_eq!(curve.len(), samples.len() / 512);
+    // The last note is G4 (392 Hz) with vibrato off: its middle sits on the pitch.
+    let mid = curve[curve.len() - 40].as_f64().unwrap();
+    assert!((mid - 392.0).abs() < 0.5, "{mid}");
+    let png = bytes(&app, "ana", output(&job, "pitch.png")).await;
+    assert!(png.starts_with(b"\x89PNG"));
+
+    // The session's audio: the same file, whole or by range.
+    let r = app.get("ana", &format!("/v1/sessions/{sid}/audio")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap(), wav);
+    let r = app
+        .client
+        .get(app.url(&format!("/v1/sessions/{sid}/audio")))
+        .bearer_auth(app.token("ana"))
+        .header("range", "bytes=0-43")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(
+        r.headers()["content-range"].to_str().unwrap(),
+        format!("bytes 0-43/{}", wav.len())
+    );
+    assert_eq!(&r.bytes().await.unwrap()[..], &wav[..44]);
+    let s: Value = app
+        .get("ana", &format!("/v1/sessions/{sid}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["audio"], output(&job, "sung.wav")["key"], "{s}");
+    // Nobody else's, and none before a render.
+    assert_eq!(
+        app.get("bob", &format!("/v1/sessions/{sid}/audio"))
+            .await
+            .status(),
+        404
+    );
+    let fresh = app.new_session("ana").await;
+    let r = app.get("ana", &format!("/v1/sessions/{fresh}/audio")).await;
+    assert_eq!(r.status(), 404);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "NOT_FOUND", "{e}");
+    // A session without a score cannot be sung from.
+    let r = app
+        .post_json(
+            "ana",
+            "/v1/jobs",
+            json!({"kind": "synthesize", "session_id": fresh}),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "MISSING_INPUT", "{e}");
+}
+
+#[tokio::test]
+async fn odd_inputs_are_sung_with_warnings_and_bad_ones_refused() {
+    let app = spawn_app().await;
+    // No lyrics: sung on "a".
+    let (_, job) = sing_in_session(
+        &app,
+        "ana",
+        melody(&[("A", 4, 2, None), ("B", 4, 2, None)]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let w = job["warnings"].to_string();
+    assert!(w.contains("no lyrics"), "{job}");
+    // A word the dictionary lacks, and a note far above the voice.
+    let (_, job) = sing_in_session(
+        &app,
+        "ana",
+        melody(&[("C", 4, 2, Some("blorptastic")), ("C", 7, 2, Some("la"))]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let w = job["warnings"].to_string();
+    assert!(
+        w.contains("'blorptastic' is not in the dictionary"),
+        "{job}"
+    );
+    assert!(w.contains("outside the built-in voice's range"), "{job}");
+    assert!(w.contains("C7"), "{job}");
+    // Only rests: silence, and a warning.
+    let (_, job) = sing_in_session(&app, "ana", melody(&[("R", 0, 4, None)]), json!({})).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert!(
+        job["warnings"].to_string().contains("no notes to sing"),
+        "{job}"
+    );
+    let samples = wav_samples(&bytes(&app, "ana", output(&job, "sung.wav")).await);
+    assert!(!samples.is_empty() && samples.iter().all(|&s| s == 0));
+
+    // Parameters are checked at submit, with the field named.
+    let key = app
+        .stored_input("ana", "song.musicxml", melody(&[("C", 4, 4, Some("la"))]))
+        .await;
+    for (params, field) in [
+        (json!({"airiness": 2}), "airiness"),
+        (json!({"articulation": -1.5}), "articulation"),
+        (json!({"vibrato": {"rate": 50}}), "vibrato.rate"),
+        (json!({"voice": "../etc"}), "voice"),
+    ] {
+        let r = app
+            .post_json(
+                "ana",
+                "/v1/jobs",
+                json!({"kind": "synthesize", "input_key": key, "params": params}),
+            )
+            .await;
+        assert_eq!(r.status(), 422, "{params}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["code"], "INVALID_PARAMS", "{e}");
+        assert_eq!(e["error"]["details"]["field"], field, "{e}");
+    }
+    // A part or voice that is not there fails the job once, saying which exist.
+    let id = app
+        .submit_with("ana", "synthesize", &key, json!({"part": 3}))
+        .await;
+    let job = app.failed_once("ana", &id, "INVALID_PARAMS").await;
+    assert!(
+        job["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("0: Voice (P1)"),
+        "{job}"
+    );
+    let id = app
+        .submit_with("ana", "synthesize", &key, json!({"part": "voice"}))
+        .await;
+    assert_eq!(app.wait_ended("ana", &id).await["status"], "succeeded");
+    let id = app
+        .submit_with("ana", "synthesize", &key, json!({"voice": "nobody"}))
+        .await;
+    app.failed_once("ana", &id, "INVALID_PARAMS").await;
+    // A score that does not parse fails with INVALID_SCORE.
+    let broken = b"<?xml version=\"1.0\"?><score-partwise version=\"4.0\"><part-list><score-part id=\"P1\"/></part-list><part id=\"P1\"><measure number=\"1\"><note><pitch><step>H</step><octave>4</octave></pitch><duration>1</duration></note></measure></part></score-partwise>".to_vec();
+    let key = app.stored_input("ana", "broken.musicxml", broken).await;
+    let id = app.submit("ana", "synthesize", &key).await;
+    app.failed_once("ana", &id, "INVALID_SCORE").await;
+}
+
+#[test]
+fn coda_sing_writes_the_four_files_and_prints_the_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let score = dir.path().join("song.musicxml");
+    std::fs::write(
+        &score,
+        melody(&[("D", 4, 2, Some("zorblat")), ("F", 4, 2, Some("day"))]),
+    )
+    .unwrap();
+    let out = dir.path().join("out/sung.wav");
+    let run = crate::helpers::coda()
+        .args([
+            "sing",
+            score.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--part",
+            "Voice",
+            "--intensity",
+            "0.8",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: 'zorblat' is not in the dictionary"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.starts_with("2.1 s sung: "), "{stdout}");
+    for f in [
+        "sung.wav",
+        "sung.alignment.json",
+        "sung.f0.json",
+        "sung.pitch.png",
+    ] {
+        let p = dir.path().join("out").join(f);
+        assert!(p.metadata().map(|m| m.len() > 0).unwrap_or(false), "{f}");
+    }
+    let samples = wav_samples(&std::fs::read(&out).unwrap());
+    assert!(samples.iter().any(|&s| s.unsigned_abs() > 3000));
+    // Bad values are refused before anything is written.
+    let run = crate::helpers::coda()
+        .args([
+            "sing",
+            score.to_str().unwrap(),
+            "--out",
+            dir.path().join("x.wav").to_str().unwrap(),
+            "--part",
+            "7",
+        ])
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("INVALID_PARAMS") && stderr.contains("no part 7"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("x.wav").exists());
+}
