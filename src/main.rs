@@ -236,7 +236,7 @@ enum Command {
         /// The part: its index from 0 (default 0), or its name or id.
         #[arg(long)]
         part: Option<String>,
-        /// The verse (lyric number; default the part's first).
+        /// The verse (lyric number; default 1, else the part's first).
         #[arg(long)]
         verse: Option<String>,
         /// -1 (legato) to 1 (detached); default 0.

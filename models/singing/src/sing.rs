@@ -3,10 +3,11 @@
 //! tools can run it alone; [`plan`] and [`BuiltinVoice::render`] are the chain.
 
 use coda_music::{sung_line, MelodyError, Score, SungLine};
-use coda_vocal::align::{align, AlignError, Alignment};
+use coda_vocal::align::{AlignError, Alignment};
 use coda_vocal::curves::{dynamics_curves, f0_curve, Dynamics, Expression, PitchStyle};
-use coda_vocal::g2p::{pronounce, Dictionary};
-use coda_vocal::phones::class_of;
+use coda_vocal::g2p::Dictionary;
+use coda_vocal::phonemize::Lexicon;
+use coda_vocal::tools::align_line;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +19,7 @@ use crate::formant::RANGE;
 pub struct SingOptions {
     /// The part, counted from 0.
     pub part_index: usize,
-    /// The verse (MusicXML lyric number); default the first the part has.
+    /// The verse (MusicXML lyric number); default 1, else the first the part has.
     pub verse: Option<String>,
     /// Expression values.
     pub expression: Expression,
@@ -124,7 +125,13 @@ pub fn plan(
 ) -> Result<Plan, SingError> {
     check_options(options)?;
     let line = sung_line(score, options.part_index, options.verse.as_deref())?;
-    let alignment = align(&line, |w| pronounce(w, dictionary, None), class_of)?;
+    let lexicon = Lexicon {
+        dictionary,
+        voicebank: None,
+        phoneme_ids: None,
+        language: None,
+    };
+    let alignment = align_line(&line, &lexicon)?;
     Ok(finish(
         line,
         alignment,

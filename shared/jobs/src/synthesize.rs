@@ -124,7 +124,7 @@ pub struct SynthesizeParams {
     pub voice: Option<String>,
     /// The part to sing: its index from 0 (default 0), or its name or id.
     pub part: Option<PartRef>,
-    /// The verse whose lyrics are sung (default: the part's first).
+    /// The verse whose lyrics are sung (default: verse 1, else the part's first).
     pub verse: Option<VerseRef>,
     /// −1 (legato) to 1 (detached); default 0.
     #[schemars(range(min = -1.0, max = 1.0))]

@@ -171,7 +171,7 @@ fn lyric_of(n: &Note, verse: &str) -> Option<SungLyric> {
         })
 }
 
-/// Part `part_index`'s line in `verse` (default: the first verse the voice has, else "1").
+/// Part `part_index`'s line in `verse` (default: verse "1" if the voice has it, else its first).
 pub fn sung_line(
     score: &Score,
     part_index: usize,
@@ -212,6 +212,8 @@ pub fn sung_line(
             })
         }
         Some(v) => v.to_string(),
+        // Verse 1 when the voice has it, though another may be written first.
+        None if verses.iter().any(|v| v == "1") => "1".into(),
         None => verses.first().cloned().unwrap_or_else(|| "1".into()),
     };
 

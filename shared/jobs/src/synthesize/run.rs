@@ -140,6 +140,9 @@ pub fn resolve_part(score: &Score, part: &PartRef) -> Result<usize> {
 
 fn sing_error(e: SingError) -> CodaError {
     match (&e, e.field()) {
+        (SingError::Align(coda_vocal::align::AlignError::TooLong { .. }), _) => {
+            CodaError::unprocessable("AUDIO_TOO_LONG", e.to_string())
+        }
         (SingError::Melody(MelodyError::Timing(_)), _) => CodaError::Unprocessable {
             code: "INVALID_SCORE",
             message: e.to_string(),
