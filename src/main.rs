@@ -261,6 +261,12 @@ enum Command {
         #[arg(long)]
         vibrato_delay: Option<f64>,
     },
+    /// List the voices `coda sing` and `synthesize` jobs can use: the built-in one and every folder of voices_dir, valid or not (with the reason).
+    Voices {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a sine tone as a 16-bit WAV (test material for demos and benchmarks).
     Tone {
         /// Output WAV path.
@@ -526,6 +532,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         depth: vibrato_depth,
                         delay: vibrato_delay,
                     });
+            let mut model = coda::config::model_settings(&config);
+            // A folder path names a voicebank anywhere: its parent stands in for voices_dir.
+            let voice = match voice {
+                Some(v) if v.contains('/') || std::path::Path::new(&v).is_dir() => {
+                    let dir = std::path::PathBuf::from(&v);
+                    let dir = dir.canonicalize().with_context(|| format!("--voice {v}"))?;
+                    let name = dir
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .with_context(|| format!("--voice {v} names no folder"))?;
+                    model.voices_dir = dir.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+                    Some(name)
+                }
+                other => other,
+            };
             let args = coda::sing_cmd::SingArgs {
                 out: out.unwrap_or_else(|| coda::sing_cmd::default_out(&input)),
                 input,
@@ -542,7 +563,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     clarity,
                     vibrato,
                 },
-                model: coda::config::model_settings(&config),
+                model,
             };
             let (files, warnings, seconds) = coda::sing_cmd::run(&args)?;
             for w in warnings {
@@ -557,6 +578,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .join(", ")
             );
             Ok(())
+        }
+        Command::Voices { json } => {
+            let settings = coda::config::model_settings(&config);
+            let list = coda_jobs::synthesize::list_voices(&settings.voices_dir);
+            if json {
+                return print_stdout(&serde_json::to_string_pretty(&list)?);
+            }
+            let mut out = String::new();
+            for v in &list.voices {
+                out.push_str(&format!(
+                    "{:<24} {:<8} {}\n",
+                    v.name,
+                    if v.valid { "ok" } else { "invalid" },
+                    v.summary
+                ));
+            }
+            out.push_str(&format!(
+                "(voicebanks are read from {})",
+                list.voices_dir.display()
+            ));
+            print_stdout(&out)
         }
         Command::Probe { file } => {
             let bytes =

@@ -148,7 +148,7 @@ async fn a_session_score_is_sung_and_its_audio_served_with_range() {
         .json()
         .await
         .unwrap();
-    assert_eq!(s["audio"], output(&job, "sung.wav")["key"], "{s}");
+    assert_eq!(s["current_audio"], output(&job, "sung.wav")["key"], "{s}");
     // Nobody else's, and none before a render.
     assert_eq!(
         app.get("bob", &format!("/v1/sessions/{sid}/audio"))
@@ -324,4 +324,166 @@ fn coda_sing_writes_the_four_files_and_prints_the_warnings() {
         "{stderr}"
     );
     assert!(!dir.path().join("x.wav").exists());
+}
+
+/// A voices folder with a voicebank of every predictor (`tiny`), one with none (`plain`) and a broken one.
+fn voices_folder() -> tempfile::TempDir {
+    use coda_singing::diffsinger::testing::{
+        write_test_voicebank, TestBreakage, TestVoicebankOptions,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_test_voicebank(&dir.path().join("tiny"), &TestVoicebankOptions::full()).unwrap();
+    write_test_voicebank(&dir.path().join("plain"), &TestVoicebankOptions::default()).unwrap();
+    let broken = TestVoicebankOptions {
+        breakage: Some(TestBreakage::MelMismatch),
+        ..TestVoicebankOptions::default()
+    };
+    write_test_voicebank(&dir.path().join("broken"), &broken).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn a_diffsinger_voicebank_sings_through_the_job_as_the_library_does() {
+    use coda_jobs::synthesize::{sing_score, SharedSinging, SynthesizeParams, SynthesizeRunner};
+    let voices = voices_folder();
+    let mut settings =
+        coda::config::model_settings(&crate::helpers::test_config(std::path::Path::new(".")));
+    settings.voices_dir = voices.path().to_path_buf();
+    let runners =
+        crate::helpers::runners_with(std::sync::Arc::new(SynthesizeRunner::new(settings.clone())));
+    let app = crate::helpers::spawn_app_with(|_| {}, runners).await;
+    let score = melody(&[
+        ("E", 4, 1, Some("sunny")),
+        ("G", 4, 1, Some("day")),
+        ("R", 0, 1, None),
+    ]);
+    let key = app
+        .stored_input("ana", "song.musicxml", score.clone())
+        .await;
+    for voice in ["tiny", "plain"] {
+        let id = app
+            .submit_with("ana", "synthesize", &key, json!({"voice": voice}))
+            .await;
+        let job = app.wait_ended("ana", &id).await;
+        assert_eq!(job["status"], "succeeded", "{voice}: {job}");
+        let wav = bytes(&app, "ana", output(&job, "sung.wav")).await;
+        let samples = wav_samples(&wav);
+        // The same chain called as a library gives the same samples: the job adds nothing.
+        let params = SynthesizeParams {
+            voice: Some(voice.into()),
+            ..Default::default()
+        };
+        let direct = sing_score(
+            &score,
+            &params,
+            &SharedSinging::new(settings.clone()),
+            &|_| {},
+            &|| false,
+        )
+        .unwrap();
+        assert_eq!(wav_samples(&direct.wav), samples, "{voice}");
+        let alignment: Value =
+            serde_json::from_slice(&bytes(&app, "ana", output(&job, "alignment.json")).await)
+                .unwrap();
+        assert_eq!(alignment["voice"], voice);
+        let frames = alignment["phonemes"].as_array().unwrap().last().unwrap()["end"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(samples.len() as u64, frames * 512, "{voice}");
+        // The stand-in vocoder's output follows the mel ramp: not silence.
+        assert!(samples.iter().any(|&s| s != 0), "{voice}");
+    }
+    // A voicebank that is not valid fails the job with the reason.
+    let id = app
+        .submit_with("ana", "synthesize", &key, json!({"voice": "broken"}))
+        .await;
+    let job = app.failed_once("ana", &id, "INVALID_VOICEBANK").await;
+    assert!(
+        job["error"]["message"].as_str().unwrap().contains("mel"),
+        "{job}"
+    );
+    let id = app
+        .submit_with("ana", "synthesize", &key, json!({"voice": "absent"}))
+        .await;
+    let job = app.failed_once("ana", &id, "INVALID_PARAMS").await;
+    assert!(
+        job["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("voicebank folder"),
+        "{job}"
+    );
+}
+
+#[test]
+fn coda_voices_lists_every_voicebank_and_why_one_cannot_sing() {
+    let voices = voices_folder();
+    let run = crate::helpers::coda()
+        .args(["voices", "--json"])
+        .env("CODA_VOICES_DIR", voices.path())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let list: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let names: Vec<(&str, bool)> = list["voices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap(), v["valid"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("builtin", true),
+            ("broken", false),
+            ("plain", true),
+            ("tiny", true)
+        ],
+        "{list}"
+    );
+    let broken = &list["voices"][1]["summary"];
+    assert!(broken.as_str().unwrap().contains("mel"), "{broken}");
+    assert_eq!(
+        list["voices"][3]["info"]["predictors"]["duration"], true,
+        "{list}"
+    );
+    // The table form, and `coda sing --voice DIR` with a folder anywhere.
+    let run = crate::helpers::coda()
+        .arg("voices")
+        .env("CODA_VOICES_DIR", voices.path())
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        table.contains("broken") && table.contains("invalid"),
+        "{table}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let score = dir.path().join("s.musicxml");
+    std::fs::write(&score, melody(&[("C", 4, 2, Some("la"))])).unwrap();
+    let out = dir.path().join("s.wav");
+    let run = crate::helpers::coda()
+        .args([
+            "sing",
+            score.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--voice",
+        ])
+        .arg(voices.path().join("plain"))
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let a: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("s.alignment.json")).unwrap())
+            .unwrap();
+    assert_eq!(a["voice"], "plain");
 }

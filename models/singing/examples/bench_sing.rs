@@ -69,13 +69,28 @@ fn main() {
         std::process::exit(2);
     };
     let runs: usize = args.get(3).and_then(|r| r.parse().ok()).unwrap_or(3);
-    let score = read_score(&std::fs::read(file).expect("read the chorale")).expect("parse").score;
+    let score = read_score(&std::fs::read(file).expect("read the chorale"))
+        .expect("parse")
+        .score;
     let t = Instant::now();
-    let dict = Dictionary::parse(&std::fs::read_to_string(dict).expect("read the dictionary")).expect("parse the dictionary");
-    println!("dictionary parsed in {:.3} s (once per process)", t.elapsed().as_secs_f64());
+    let dict = Dictionary::parse(&std::fs::read_to_string(dict).expect("read the dictionary"))
+        .expect("parse the dictionary");
+    println!(
+        "dictionary parsed in {:.3} s (once per process)",
+        t.elapsed().as_secs_f64()
+    );
     let voice = BuiltinVoice::new();
-    let one = plan(&score, &dict, &SingOptions::default()).expect("plan").alignment.seconds();
+    let one = plan(&score, &dict, &SingOptions::default())
+        .expect("plan")
+        .alignment
+        .seconds();
     bench(&format!("chorale {file}"), &score, &dict, &voice, runs);
     let long = repeated(&score, 180.0, one);
-    bench("3-minute score (the chorale repeated)", &long, &dict, &voice, runs);
+    bench(
+        "3-minute score (the chorale repeated)",
+        &long,
+        &dict,
+        &voice,
+        runs,
+    );
 }

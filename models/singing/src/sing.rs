@@ -1,6 +1,7 @@
-//! The singing chain for the built-in voice: a score's line → phonemes on
+//! The singing chain: a score's line → phonemes on
 //! notes → f0, energy and breathiness → samples. Each step is public so the
-//! tools can run it alone; [`plan`] and [`BuiltinVoice::render`] are the chain.
+//! tools can run it alone; [`plan`] and [`crate::formant::BuiltinVoice::render`] are the chain,
+//! and [`plan_for_voicebank`] and [`render_with_voicebank`] the chain for a DiffSinger voicebank.
 
 use coda_music::{sung_line, MelodyError, Score, SungLine};
 use coda_vocal::align::{AlignError, Alignment};
@@ -169,5 +170,256 @@ pub fn finish(
         f0,
         dynamics,
         warnings,
+    }
+}
+
+/// Why a voicebank cannot sing a plan.
+#[derive(Debug, thiserror::Error)]
+pub enum VoiceError {
+    /// The voicebank failed.
+    #[error(transparent)]
+    Voicebank(#[from] crate::diffsinger::VoicebankError),
+    /// Its frames are not the alignment's.
+    #[error("voicebank {name} runs at {rate} Hz with a hop of {hop}; Coda aligns at 44100 Hz with a hop of 512")]
+    FrameRate {
+        /// The voicebank.
+        name: String,
+        /// Its sample rate.
+        rate: u32,
+        /// Its hop.
+        hop: u32,
+    },
+    /// A phoneme of the alignment is not in the voicebank's list.
+    #[error("voicebank {name} has no phoneme {phoneme:?} (from the word {word:?}); give it a dsdict.yaml entry or replacement")]
+    UnknownPhoneme {
+        /// The voicebank.
+        name: String,
+        /// The phoneme.
+        phoneme: String,
+        /// The word it came from.
+        word: String,
+    },
+    /// The cancel flag was raised between phrases.
+    #[error("canceled")]
+    Canceled,
+}
+
+/// Part `options.part_index` of `score`, planned for a DiffSinger voicebank: its dictionary
+/// first, then the CMU dictionary; its symbol types classify the phonemes.
+pub fn plan_for_voicebank(
+    score: &Score,
+    dictionary: &Dictionary,
+    voicebank_dict: Option<&coda_vocal::dsdict::DsDict>,
+    options: &SingOptions,
+) -> Result<Plan, SingError> {
+    check_options(options)?;
+    let line = sung_line(score, options.part_index, options.verse.as_deref())?;
+    let lexicon = Lexicon {
+        dictionary,
+        voicebank: voicebank_dict,
+        phoneme_ids: None,
+        language: None,
+    };
+    let alignment = align_line(&line, &lexicon)?;
+    // A voicebank declares no range: MIDI's is the only one.
+    Ok(finish(line, alignment, options, (0, 127), "the voicebank"))
+}
+
+/// One phrase of a plan as a voicebank sings it: the region's phonemes, notes and curves.
+pub fn phrase_of(
+    plan: &Plan,
+    region: crate::formant::Region,
+    voicebank: &crate::diffsinger::Voicebank,
+    expression: crate::diffsinger::DsExpression,
+) -> Result<crate::diffsinger::DsPhrase, VoiceError> {
+    use crate::diffsinger::{DsNote, DsPhrase, DsVariance};
+    let hop = coda_vocal::align::HOP as usize;
+    let (rs, re) = ((region.start / hop) as u32, (region.end / hop) as u32);
+    let a = &plan.alignment;
+    let name = voicebank.info().name.clone();
+    let mut phonemes = Vec::new();
+    let mut ph_dur = Vec::new();
+    let mut starts = Vec::new();
+    let mut onsets = Vec::new();
+    for p in a.phonemes.iter().filter(|p| p.end > rs && p.start < re) {
+        let (s, e) = (p.start.max(rs), p.end.min(re));
+        let symbol = voicebank.resolve_phoneme(&p.phone, None).ok_or_else(|| {
+            VoiceError::UnknownPhoneme {
+                name: name.clone(),
+                phoneme: p.phone.clone(),
+                word: p
+                    .word_index
+                    .and_then(|w| a.words.get(w))
+                    .map_or_else(String::new, |w| w.text.clone()),
+            }
+        })?;
+        phonemes.push(symbol.to_string());
+        ph_dur.push(e - s);
+        starts.push(s);
+        onsets.push(p.on_note && p.start >= rs);
+    }
+    // Notes tile the region; a rest takes the pitch of the nearest sung note.
+    let sung: Vec<(u32, f32)> = a
+        .notes
+        .iter()
+        .filter_map(|n| n.midi.map(|m| (n.start, m as f32)))
+        .collect();
+    let nearest = |at: u32| {
+        sung.iter()
+            .min_by_key(|(s, _)| s.abs_diff(at))
+            .map_or(60.0, |(_, m)| *m)
+    };
+    let mut notes = Vec::new();
+    let mut note_starts = Vec::new();
+    for n in a.notes.iter().filter(|n| n.end > rs && n.start < re) {
+        let (s, e) = (n.start.max(rs), n.end.min(re));
+        notes.push(DsNote {
+            midi: n.midi.map_or_else(|| nearest(s), |m| m as f32),
+            frames: e - s,
+            rest: n.midi.is_none(),
+        });
+        note_starts.push(s);
+    }
+    // Notes may start after the region does (the lead-in); the first then covers it.
+    if let (Some(first), Some(s)) = (notes.first_mut(), note_starts.first_mut()) {
+        first.frames += *s - rs;
+        *s = rs;
+    }
+    if let Some(last) = notes.last_mut() {
+        let end = note_starts.last().copied().unwrap_or(rs) + last.frames;
+        last.frames += re.saturating_sub(end);
+    }
+    let ph_note: Vec<usize> = starts
+        .iter()
+        .map(|&s| note_starts.partition_point(|&n| n <= s).saturating_sub(1))
+        .collect();
+    // DiffSinger's words: the lead-in, then one per note onset.
+    let mut word_div = vec![0u32];
+    let mut word_dur = vec![0u32];
+    for (i, &d) in ph_dur.iter().enumerate() {
+        if onsets[i] {
+            word_div.push(0);
+            word_dur.push(0);
+        }
+        if let (Some(n), Some(f)) = (word_div.last_mut(), word_dur.last_mut()) {
+            *n += 1;
+            *f += d;
+        }
+    }
+    let f0 = plan.f0[rs as usize..(re as usize).min(plan.f0.len())].to_vec();
+    let info = voicebank.info();
+    // Without a variance predictor the acoustic model takes the rule-based curves, in dB.
+    let mut variance = DsVariance::default();
+    if info.predictors.variance.is_none() {
+        let db = |c: &[f32], floor: f32| -> Vec<f32> {
+            c[rs as usize..(re as usize).min(c.len())]
+                .iter()
+                .map(|&v| (20.0 * v.max(1e-4).log10()).max(floor))
+                .collect()
+        };
+        if info.inputs.energy {
+            variance.energy = Some(
+                db(&plan.dynamics.energy, -96.0)
+                    .iter()
+                    .map(|v| v - 12.0)
+                    .collect(),
+            );
+        }
+        if info.inputs.breathiness {
+            variance.breathiness = Some(
+                db(&plan.dynamics.breathiness, -96.0)
+                    .iter()
+                    .map(|v| v - 30.0)
+                    .collect(),
+            );
+        }
+        if info.inputs.voicing {
+            variance.voicing = Some(vec![-20.0; f0.len()]);
+        }
+        if info.inputs.tension {
+            variance.tension = Some(vec![0.0; f0.len()]);
+        }
+    }
+    Ok(DsPhrase {
+        phonemes,
+        ph_dur,
+        ph_note,
+        word_div,
+        word_dur,
+        notes,
+        f0,
+        variance,
+        expression,
+    })
+}
+
+/// Renders `plan` with `voicebank`, phrase by phrase: predicted durations (when it has a
+/// duration model) move the phonemes inside their words, predicted pitch replaces the rule's f0.
+/// Returns the samples; `plan`'s alignment and f0 are updated to what was sung.
+pub fn render_with_voicebank(
+    plan: &mut Plan,
+    voicebank: &crate::diffsinger::Voicebank,
+    expression: crate::diffsinger::DsExpression,
+    progress: &dyn Fn(usize, usize),
+    cancel: &dyn Fn() -> bool,
+) -> Result<Vec<f32>, VoiceError> {
+    let info = voicebank.info();
+    if info.sample_rate != coda_vocal::align::SAMPLE_RATE || info.hop_size != coda_vocal::align::HOP
+    {
+        return Err(VoiceError::FrameRate {
+            name: info.name.clone(),
+            rate: info.sample_rate,
+            hop: info.hop_size,
+        });
+    }
+    let hop = coda_vocal::align::HOP as usize;
+    let regions = crate::formant::BuiltinVoice::regions(&plan.alignment);
+    let mut out = vec![0.0f32; plan.alignment.frames as usize * hop];
+    for (k, region) in regions.iter().enumerate() {
+        if cancel() {
+            return Err(VoiceError::Canceled);
+        }
+        let mut phrase = phrase_of(plan, *region, voicebank, expression.clone())?;
+        let rs = (region.start / hop) as u32;
+        if info.predictors.duration {
+            let durations = voicebank.predict_durations(&phrase)?;
+            retime(&mut plan.alignment, rs, &durations);
+            phrase.ph_dur = durations;
+        }
+        if info.predictors.pitch {
+            let f0 = voicebank.predict_pitch(&phrase)?;
+            let at = rs as usize;
+            plan.f0[at..at + f0.len()].copy_from_slice(&f0);
+            phrase.f0 = f0;
+        }
+        let samples = voicebank.synthesize(&phrase)?;
+        let end = (region.start + samples.len()).min(out.len());
+        out[region.start..end].copy_from_slice(&samples[..end - region.start]);
+        progress(k + 1, regions.len());
+    }
+    Ok(out)
+}
+
+/// Moves the phonemes of the region from frame `from` to the predicted `durations` (one per
+/// phoneme overlapping it, in order); the first keeps its start and the last its end, since
+/// they may run on into the neighbouring regions.
+fn retime(a: &mut Alignment, from: u32, durations: &[u32]) {
+    let fr = a.frame_rate;
+    let to = from + durations.iter().sum::<u32>();
+    let first = a.phonemes.partition_point(|p| p.end <= from);
+    let count = durations.len();
+    let mut t = from;
+    for (i, (p, &d)) in a.phonemes[first..].iter_mut().zip(durations).enumerate() {
+        if i > 0 {
+            p.start = t;
+        }
+        t += d;
+        if i + 1 < count {
+            p.end = t;
+        } else {
+            p.end = p.end.max(to);
+        }
+        p.start_s = f64::from(p.start) / fr;
+        p.end_s = f64::from(p.end) / fr;
     }
 }

@@ -65,8 +65,12 @@ pub struct ParseScoreResponse {
 
 fn melody_error(e: MelodyError) -> ToolError {
     match e {
-        MelodyError::NoSuchPart { .. } => ToolError::new("INVALID_PARAMS", e.to_string(), Some("part_index")),
-        MelodyError::NoSuchVerse { .. } => ToolError::new("INVALID_PARAMS", e.to_string(), Some("verse")),
+        MelodyError::NoSuchPart { .. } => {
+            ToolError::new("INVALID_PARAMS", e.to_string(), Some("part_index"))
+        }
+        MelodyError::NoSuchVerse { .. } => {
+            ToolError::new("INVALID_PARAMS", e.to_string(), Some("verse"))
+        }
         MelodyError::Timing(_) => ToolError::new("INVALID_SCORE", e.to_string(), Some("score")),
     }
 }
@@ -119,7 +123,9 @@ pub struct ModifyScoreResponse {
 
 /// `modify_score`.
 pub fn modify_score(req: &ModifyScoreRequest) -> Result<ModifyScoreResponse, ToolError> {
-    let invalid = |e: coda_music::EditError| ToolError::new("INVALID_EDIT", e.message.clone(), Some(&e.field));
+    let invalid = |e: coda_music::EditError| {
+        ToolError::new("INVALID_EDIT", e.message.clone(), Some(&e.field))
+    };
     let edits = parse_edits(&req.edits).map_err(invalid)?;
     let score = apply_edits(&req.score, &edits).map_err(invalid)?;
     Ok(ModifyScoreResponse {
@@ -182,11 +188,18 @@ pub fn align_line(line: &SungLine, lexicon: &Lexicon) -> Result<Alignment, Align
 }
 
 /// `align_phonemes_to_notes`.
-pub fn align_phonemes_to_notes(req: &AlignRequest, lexicon: &Lexicon) -> Result<AlignResponse, ToolError> {
+pub fn align_phonemes_to_notes(
+    req: &AlignRequest,
+    lexicon: &Lexicon,
+) -> Result<AlignResponse, ToolError> {
     let line = sung_line(&req.score, req.part_index, req.verse.as_deref()).map_err(melody_error)?;
     let alignment = align_line(&line, lexicon).map_err(|e| match e {
-        AlignError::TooLong { .. } => ToolError::new("SCORE_TOO_LARGE", e.to_string(), Some("score")),
-        AlignError::UnknownPhoneme(_) => ToolError::new("INVALID_PARAMS", e.to_string(), Some("voicebank")),
+        AlignError::TooLong { .. } => {
+            ToolError::new("SCORE_TOO_LARGE", e.to_string(), Some("score"))
+        }
+        AlignError::UnknownPhoneme(_) => {
+            ToolError::new("INVALID_PARAMS", e.to_string(), Some("voicebank"))
+        }
     })?;
     Ok(AlignResponse { alignment, line })
 }

@@ -183,11 +183,11 @@ impl DsConfig {
     /// The checks every configuration passes: usable rates, sizes and names.
     pub fn validate(&self, path: &Path) -> Result<(), VoicebankError> {
         check_timing(path, self.sample_rate, self.hop_size)?;
-        if !(1..=8192).contains(&self.hidden_size) {
+        if !(1..=2048).contains(&self.hidden_size) {
             return Err(VoicebankError::bad(
                 path,
                 "hidden_size",
-                format!("is {}; expected 1 to 8192", self.hidden_size),
+                format!("is {}; expected 1 to 2048", self.hidden_size),
             ));
         }
         if let Some(d) = self.max_depth {

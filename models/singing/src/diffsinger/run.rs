@@ -758,7 +758,7 @@ impl Voicebank {
             last: Some(i64::from(c.num_mel_bins)),
             ..spec("mel", F32, Rank::Is(3), "it is the acoustic model's output")
         };
-        acoustic.check(&inputs, &[mel.clone()], &layout.config_path)?;
+        acoustic.check(&inputs, std::slice::from_ref(&mel), &layout.config_path)?;
 
         let vocoder = Model::open(&layout.vocoder.model, runtime_library, options)?;
         let voc = "every DiffSinger vocoder takes it";
@@ -1069,10 +1069,7 @@ impl Voicebank {
     }
 
     /// The variance predictor's curves over the padded phrase, in its frames, as the acoustic model takes them.
-    fn variance_padded(
-        &self,
-        phrase: &DsPhrase,
-    ) -> Result<(Padded, Vec<(&'static str, Vec<f32>)>), VoicebankError> {
+    fn variance_padded(&self, phrase: &DsPhrase) -> Result<(Padded, Curves), VoicebankError> {
         let unit = self.unit(Predictor::Variance)?;
         if phrase.f0.is_empty() {
             return Err(PhraseError::Setting {
@@ -1303,6 +1300,9 @@ impl Voicebank {
         Ok(samples[start..end].to_vec())
     }
 }
+
+/// Named per-frame curves.
+type Curves = Vec<(&'static str, Vec<f32>)>;
 
 /// How a linguistic encoder is fed.
 enum Encoding {

@@ -11,22 +11,22 @@
 //! and per frame `t` of the padded phrase (`tok[t]` is the token id of the
 //! phoneme covering frame `t` plus one, `0` where no phoneme covers it):
 //!
-//! - acoustic: `mel[0,t,b] = TOKEN·tok[t] + F0·f0[t] + ENERGY·energy[t] + BREATHINESS·breathiness[t]
-//!   + VOICING·voicing[t] + TENSION·tension[t] + GENDER·gender[t] + VELOCITY·velocity[t]
-//!   + SPEAKER·Σ_h spk_embed[t,h] + LANGUAGE·lang[t] + SPEEDUP·speedup + DEPTH·depth + STEPS·steps + BIN·b`
+//! - acoustic: `mel[0,t,b] = TOKEN·tok[t] + F0·f0[t] + ENERGY·energy[t] + BREATHINESS·breathiness[t] +
+//!   VOICING·voicing[t] + TENSION·tension[t] + GENDER·gender[t] + VELOCITY·velocity[t] +
+//!   SPEAKER·Σ_h spk_embed[t,h] + LANGUAGE·lang[t] + SPEEDUP·speedup + DEPTH·depth + STEPS·steps + BIN·b`
 //!   (each term only when the input exists);
 //! - vocoder: `waveform[0, t·hop + j] = VOC_MEL·mean_b mel[t,b] + VOC_F0·f0[t] + VOC_RAMP·j`;
 //! - linguistic encoder: `encoder_out[0,i] = [token_i + 1, LING_DUR·d_i, lang_i, 0, …]` where `d_i`
 //!   is the `word_dur` of phoneme `i`'s word (word mode) or its `ph_dur` (phoneme mode);
 //!   `x_masks = tokens ≥ 0`;
-//! - duration: `ph_dur_pred[i] = DUR_BASE + DUR_TOKEN·enc[i,0] + DUR_WORD·enc[i,1]
-//!   + DUR_MIDI·(ph_midi[i] − 60) + DUR_SPEAKER·Σ_h spk_embed[i,h]`, 0 where `x_masks` is false;
-//! - pitch: `pitch_pred[t] = note_midi[note of t] + PITCH_TOKEN·enc0[t] + (pitch[t] − 60)
-//!   + RETAKE·(1 − retake[t]) + PITCH_ACCEL·(speedup or steps) + PITCH_EXPR·expr[t]
-//!   + PITCH_REST·note_rest[note of t] + PITCH_SPEAKER·Σ_h spk_embed[t,h]`, with `enc0[t]` the
+//! - duration: `ph_dur_pred[i] = DUR_BASE + DUR_TOKEN·enc[i,0] + DUR_WORD·enc[i,1] +
+//!   DUR_MIDI·(ph_midi[i] − 60) + DUR_SPEAKER·Σ_h spk_embed[i,h]`, 0 where `x_masks` is false;
+//! - pitch: `pitch_pred[t] = note_midi[note of t] + PITCH_TOKEN·enc0[t] + (pitch[t] − 60) +
+//!   RETAKE·(1 − retake[t]) + PITCH_ACCEL·(speedup or steps) + PITCH_EXPR·expr[t] +
+//!   PITCH_REST·note_rest[note of t] + PITCH_SPEAKER·Σ_h spk_embed[t,h]`, with `enc0[t]` the
 //!   encoder's channel 0 of the phoneme covering `t` (by `ph_dur`), notes by `note_dur`;
-//! - variance: `base[t] = VAR_PITCH·pitch[t] + VAR_TOKEN·enc0[t] + VAR_ACCEL·(speedup or steps)
-//!   + RETAKE·(curves − Σ_c retake[t,c]) + VAR_SPEAKER·Σ_h spk_embed[t,h]` and
+//! - variance: `base[t] = VAR_PITCH·pitch[t] + VAR_TOKEN·enc0[t] + VAR_ACCEL·(speedup or steps) +
+//!   RETAKE·(curves − Σ_c retake[t,c]) + VAR_SPEAKER·Σ_h spk_embed[t,h]` and
 //!   `C_pred[t] = base[t] + offset(C) + C[t]` for each predicted curve `C`
 //!   (offsets [`coef::ENERGY_OFFSET`] …).
 //!

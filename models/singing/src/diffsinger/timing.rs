@@ -107,7 +107,7 @@ pub(crate) fn fill_rest_midi(midi: &mut [f32], rest: &[bool]) {
             let v = midi[i - 1];
             midi[i..].fill(v);
         } else {
-            let mid = (i + j + 1) / 2;
+            let mid = (i + j).div_ceil(2);
             let (before, after) = (midi[i - 1], midi[j]);
             midi[i..mid].fill(before);
             midi[mid..j].fill(after);

@@ -148,6 +148,7 @@ pub struct VoicebankInfo {
 }
 
 /// Whether a listed folder is a usable voicebank.
+#[allow(clippy::large_enum_variant)] // listed once per folder; the unboxed form reads plainly
 #[derive(Debug, Clone, PartialEq)]
 pub enum VoicebankStatus {
     /// It is; what it holds.
@@ -493,21 +494,24 @@ fn compare_mel(
             v.num_mel_bins.to_string(),
         );
     }
-    if !((a.mel_fmin - v.mel_fmin).abs() <= 1e-5) {
+    let close = |x: f64, y: f64| (x - y).abs() <= 1e-5;
+    if !close(a.mel_fmin, v.mel_fmin) {
         return mismatch("mel_fmin", a.mel_fmin.to_string(), v.mel_fmin.to_string());
     }
-    if !((a.mel_fmax - v.mel_fmax).abs() <= 1e-5) {
+    if !close(a.mel_fmax, v.mel_fmax) {
         return mismatch("mel_fmax", a.mel_fmax.to_string(), v.mel_fmax.to_string());
     }
     if a.mel_scale != v.mel_scale {
         return mismatch("mel_scale", a.mel_scale.clone(), v.mel_scale.clone());
     }
-    Ok(match (a.mel_base.as_str(), v.mel_base.as_str()) {
+    // OpenUtau's own rounded factors, kept so the result matches its renderer.
+    #[allow(clippy::approx_constant)]
+    let factor = match (a.mel_base.as_str(), v.mel_base.as_str()) {
         ("10", "e") => Some(2.30259),
         ("e", "10") => Some(0.434294),
         _ => None,
-    }
-    .map(|factor| MelBaseConversion {
+    };
+    Ok(factor.map(|factor| MelBaseConversion {
         acoustic: a.mel_base.clone(),
         vocoder: v.mel_base.clone(),
         factor,

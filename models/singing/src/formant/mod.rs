@@ -417,11 +417,9 @@ fn control(phones: &[Phone], k: usize, at: usize) -> Control {
                 }
             }
         }
-        Manner::Affricate { voiced } => {
-            if rel < 0.35 {
-                c.frication = 0.0;
-                c.voicing = if voiced { 0.15 } else { 0.0 };
-            }
+        Manner::Affricate { voiced } if rel < 0.35 => {
+            c.frication = 0.0;
+            c.voicing = if voiced { 0.15 } else { 0.0 };
         }
         Manner::Breath => {
             c.aspiration = t.aspiration * (std::f32::consts::PI * rel).sin();

@@ -228,7 +228,10 @@ fn every_part_of_every_corpus_score_is_planned_without_a_panic() {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "mxl" || x == "xml" || x == "musicxml") {
+            } else if p
+                .extension()
+                .is_some_and(|x| x == "mxl" || x == "xml" || x == "musicxml")
+            {
                 files.push(p);
             }
         }
@@ -236,28 +239,47 @@ fn every_part_of_every_corpus_score_is_planned_without_a_panic() {
     assert!(files.len() > 600, "{} corpus files", files.len());
     let (mut parts, mut sung, mut frames) = (0usize, 0usize, 0u64);
     for f in &files {
-        let Ok(parsed) = read_score(&std::fs::read(f).unwrap()) else { continue };
+        let Ok(parsed) = read_score(&std::fs::read(f).unwrap()) else {
+            continue;
+        };
         for i in 0..parsed.score.parts.len() {
             parts += 1;
-            let options = SingOptions { part_index: i, ..Default::default() };
+            let options = SingOptions {
+                part_index: i,
+                ..Default::default()
+            };
             match plan(&parsed.score, dictionary(), &options) {
                 Ok(p) => {
                     sung += 1;
                     frames += u64::from(p.alignment.frames);
                     // Every frame is covered once, in order, and curves match it.
                     let a = &p.alignment;
-                    assert_eq!(a.phonemes.first().map_or(0, |p| p.start), 0, "{}", f.display());
+                    assert_eq!(
+                        a.phonemes.first().map_or(0, |p| p.start),
+                        0,
+                        "{}",
+                        f.display()
+                    );
                     for w in a.phonemes.windows(2) {
                         assert_eq!(w[0].end, w[1].start, "{} part {i}", f.display());
                     }
                     assert_eq!(p.f0.len(), a.frames as usize);
-                    assert!(p.f0.iter().all(|v| v.is_finite() && *v > 0.0), "{} part {i}", f.display());
+                    assert!(
+                        p.f0.iter().all(|v| v.is_finite() && *v > 0.0),
+                        "{} part {i}",
+                        f.display()
+                    );
                 }
                 // Longer than half an hour: a clear error, not a render.
-                Err(coda_singing::sing::SingError::Align(coda_vocal::align::AlignError::TooLong { .. })) => {}
+                Err(coda_singing::sing::SingError::Align(
+                    coda_vocal::align::AlignError::TooLong { .. },
+                )) => {}
                 Err(e) => panic!("{} part {i}: {e}", f.display()),
             }
         }
     }
-    println!("{sung} of {parts} parts planned, {:.0} minutes", frames as f64 / 86.13 / 60.0);
+    println!(
+        "{sung} of {parts} parts planned, {:.0} minutes",
+        frames as f64 / 86.13 / 60.0
+    );
 }

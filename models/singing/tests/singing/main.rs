@@ -1,6 +1,6 @@
 //! coda-singing's integration tests: one binary.
 
-mod diffsinger;
 mod chorales;
+mod diffsinger;
 mod measure;
 mod vowels;

@@ -1,7 +1,8 @@
 //! The `synthesize` runner and the chain `coda sing` shares with it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use coda_core::model::JobKind;
@@ -10,12 +11,15 @@ use coda_core::services::scores::invalid_score;
 use coda_core::worker::{JobContext, JobRunner, NewOutput};
 use coda_core::{CodaError, Result};
 use coda_model_runtime::install::CMUDICT;
-use coda_model_runtime::{locate_artifact, Lazy, ModelError};
+use coda_model_runtime::{locate_artifact, locate_runtime, Lazy, ModelError};
 use coda_music::{read_score_file, FileFormat, MelodyError, Score};
+use coda_singing::diffsinger::{DsExpression, Voicebank};
 use coda_singing::formant::{BuiltinVoice, Performance};
 use coda_singing::sing::{plan, Plan, SingError, SingOptions};
+use coda_singing::sing::{plan_for_voicebank, render_with_voicebank, VoiceError};
 use coda_transcription::NoteEvent;
 use coda_vocal::align::{HOP, SAMPLE_RATE};
+use coda_vocal::dsdict::DsDict;
 use coda_vocal::g2p::Dictionary;
 use coda_vocal::phones::PhoneClass;
 use serde_json::json;
@@ -24,11 +28,21 @@ use super::{PartRef, SynthesizeParams};
 use crate::pianoroll::{render_pitch_roll, PitchOverlay};
 use crate::transcribe::{model_error, ModelSettings};
 
-/// What singing shares within a process: the settings, the CMU dictionary and the built-in voice, loaded once.
+/// A DiffSinger voicebank loaded for singing: its sessions and its dictionary.
+pub struct LoadedVoice {
+    /// The sessions.
+    pub voicebank: Voicebank,
+    /// Its `dsdict-en.yaml` or `dsdict.yaml`, parsed.
+    pub dictionary: Option<DsDict>,
+}
+
+/// What singing shares within a process: the settings, the CMU dictionary, the built-in voice
+/// and the voicebanks used so far, each loaded once.
 pub struct SharedSinging {
     settings: ModelSettings,
     dictionary: Lazy<Dictionary>,
     builtin: OnceLock<BuiltinVoice>,
+    voices: Mutex<HashMap<PathBuf, Arc<LoadedVoice>>>,
 }
 
 impl SharedSinging {
@@ -38,7 +52,51 @@ impl SharedSinging {
             settings,
             dictionary: Lazy::new(),
             builtin: OnceLock::new(),
+            voices: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The voicebank folder `name` in `voices_dir`, loaded the first time (a failed load is tried again next time).
+    pub fn voicebank(&self, name: &str) -> Result<Arc<LoadedVoice>> {
+        let dir = self.settings.voices_dir.join(name);
+        if !dir.join("dsconfig.yaml").is_file() {
+            return Err(unknown_voice(name, &self.settings.voices_dir));
+        }
+        let mut voices = self.voices.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = voices.get(&dir) {
+            return Ok(v.clone());
+        }
+        let runtime = locate_runtime(&self.settings.models_dir).map_err(model_error)?;
+        let voicebank = Voicebank::load(&dir, &runtime, &self.settings.runtime).map_err(|e| {
+            CodaError::Unprocessable {
+                code: "INVALID_VOICEBANK",
+                message: format!("voicebank {name:?} cannot be loaded: {e}"),
+                details: json!({ "field": "voice", "voice": name }),
+            }
+        })?;
+        let dictionary = match voicebank.dictionary_path() {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    CodaError::unprocessable(
+                        "INVALID_VOICEBANK",
+                        format!("{}: {e}", path.display()),
+                    )
+                })?;
+                Some(DsDict::parse(&text).map_err(|e| {
+                    CodaError::unprocessable(
+                        "INVALID_VOICEBANK",
+                        format!("{}: {e}", path.display()),
+                    )
+                })?)
+            }
+            None => None,
+        };
+        let loaded = Arc::new(LoadedVoice {
+            voicebank,
+            dictionary,
+        });
+        voices.insert(dir, loaded.clone());
+        Ok(loaded)
     }
 
     /// The settings.
@@ -172,10 +230,33 @@ pub fn sing_score(
         pitch,
     };
     let voice = params.voice.as_deref().unwrap_or(BUILTIN_VOICE);
-    if voice != BUILTIN_VOICE {
-        return Err(unknown_voice(voice, &singing.settings.voices_dir));
-    }
     let dictionary = singing.dictionary().map_err(model_error)?;
+    if voice != BUILTIN_VOICE {
+        let loaded = singing.voicebank(voice)?;
+        let mut plan =
+            plan_for_voicebank(&score, &dictionary, loaded.dictionary.as_ref(), &options)
+                .map_err(sing_error)?;
+        progress(10);
+        let ds = DsExpression {
+            // Consonant speed follows articulation: 0.71 (legato) to 1.41 (detached).
+            velocity: (expression.articulation as f32 * 0.5).exp2(),
+            ..DsExpression::default()
+        };
+        let on_phrase = |done: usize, total: usize| {
+            progress((10 + 80 * done / total.max(1)).min(90) as u8);
+        };
+        let samples = render_with_voicebank(&mut plan, &loaded.voicebank, ds, &on_phrase, cancel)
+            .map_err(|e| match e {
+            VoiceError::Canceled => CodaError::canceled(),
+            other => CodaError::Unprocessable {
+                code: "INVALID_VOICEBANK",
+                message: other.to_string(),
+                details: json!({ "field": "voice", "voice": voice }),
+            },
+        })?;
+        progress(92);
+        return files(&score, &plan, &samples, voice, part_index);
+    }
     let plan = plan(&score, &dictionary, &options).map_err(sing_error)?;
     if cancel() {
         return Err(CodaError::canceled());
@@ -391,4 +472,86 @@ impl JobRunner for SynthesizeRunner {
 /// The voicebanks folder, for messages.
 pub fn voices_dir(settings: &ModelSettings) -> PathBuf {
     settings.voices_dir.clone()
+}
+
+/// One voice as `coda voices` and `list_voicebanks` show it.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct VoiceListing {
+    /// `builtin`, or the voicebank's folder name (what `voice` takes).
+    pub name: String,
+    /// `builtin` or `diffsinger`.
+    pub kind: &'static str,
+    /// Whether it can sing.
+    pub valid: bool,
+    /// One line: what it is, or why it cannot sing.
+    pub summary: String,
+    /// A valid voicebank's settings.
+    pub info: Option<coda_singing::diffsinger::VoicebankInfo>,
+}
+
+/// Every voice: the built-in one, then each folder of the voices folder.
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct VoiceList {
+    /// Where voicebanks are read from.
+    pub voices_dir: PathBuf,
+    /// The voices, the built-in one first.
+    pub voices: Vec<VoiceListing>,
+}
+
+/// The voices `synthesize` can use with `voices_dir`, and why any folder there cannot sing.
+pub fn list_voices(voices_dir: &Path) -> VoiceList {
+    use coda_singing::diffsinger::{list_voicebanks, VoicebankStatus};
+    let (lo, hi) = coda_singing::formant::RANGE;
+    let mut voices = vec![VoiceListing {
+        name: BUILTIN_VOICE.into(),
+        kind: "builtin",
+        valid: true,
+        summary: format!(
+            "the built-in formant voice (no weights), {}–{}",
+            coda_singing::sing::note_name(lo),
+            coda_singing::sing::note_name(hi)
+        ),
+        info: None,
+    }];
+    for entry in list_voicebanks(voices_dir) {
+        let (valid, summary, info) = match entry.status {
+            VoicebankStatus::Valid(info) => {
+                let p = &info.predictors;
+                let predictors: Vec<&str> = [
+                    (p.duration, "durations"),
+                    (p.pitch, "pitch"),
+                    (p.variance.is_some(), "variance"),
+                ]
+                .into_iter()
+                .filter_map(|(on, n)| on.then_some(n))
+                .collect();
+                let summary = format!(
+                    "DiffSinger {:?}: {} Hz, hop {}, {} phonemes, vocoder {}, predicts {}",
+                    info.name,
+                    info.sample_rate,
+                    info.hop_size,
+                    info.phonemes,
+                    info.vocoder,
+                    if predictors.is_empty() {
+                        "nothing (rule-based curves)".to_string()
+                    } else {
+                        predictors.join(", ")
+                    }
+                );
+                (true, summary, Some(info))
+            }
+            VoicebankStatus::Invalid { reason } => (false, reason, None),
+        };
+        voices.push(VoiceListing {
+            name: entry.name,
+            kind: "diffsinger",
+            valid,
+            summary,
+            info,
+        });
+    }
+    VoiceList {
+        voices_dir: voices_dir.to_path_buf(),
+        voices,
+    }
 }
