@@ -231,6 +231,31 @@ async fn presigned_put_to_succeeded_job_on_the_emulator() {
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["outputs"][0]["name"], "score.mid", "{job}");
 
+    // The session's score sung on the worker (a GPU kind, like separate); its audio is the
+    // session's on DynamoDB and is served from S3.
+    let r = app
+        .post_json(
+            "alice",
+            "/v1/jobs",
+            json!({"kind": "synthesize", "session_id": sid, "params": {"verse": 1}}),
+        )
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    let sing_id = r.json::<Value>().await.unwrap()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let job = app.wait_ended("alice", &sing_id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let audio = app.get("alice", &format!("/v1/sessions/{sid}/audio")).await;
+    assert_eq!(audio.status(), 200);
+    let audio = audio.bytes().await.unwrap();
+    assert!(
+        audio.starts_with(b"RIFF") && audio.len() > 100_000,
+        "{} bytes",
+        audio.len()
+    );
+
     // A corrupt upload ends failed, and no message is left behind on any queue.
     let cut = wav[..wav.len() / 3].to_vec();
     let up: Value = app

@@ -487,3 +487,189 @@ fn coda_voices_lists_every_voicebank_and_why_one_cannot_sing() {
             .unwrap();
     assert_eq!(a["voice"], "plain");
 }
+
+#[test]
+fn the_s0_tools_run_the_chain_step_by_step_as_synthesize_does() {
+    use coda_jobs::synthesize::tools::{call_tool, tool_schemas, TOOLS};
+    use coda_jobs::synthesize::SharedSinging;
+    let voices = voices_folder();
+    let mut settings =
+        coda::config::model_settings(&crate::helpers::test_config(std::path::Path::new(".")));
+    settings.voices_dir = voices.path().to_path_buf();
+    let singing = SharedSinging::new(settings);
+    let call = |name: &str, args: Value| {
+        call_tool(name, args, &singing).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let xml = String::from_utf8(melody(&[
+        ("C", 4, 1, Some("hello")),
+        ("E", 4, 1, Some("world")),
+        ("R", 0, 2, None),
+    ]))
+    .unwrap();
+
+    let parsed = call("parse_score", json!({"file": xml, "part_index": 0}));
+    assert_eq!(parsed["info"]["notes"], 2, "{parsed}");
+    assert_eq!(parsed["line"]["notes"][0]["lyric"]["text"], "hello");
+    let up = call(
+        "modify_score",
+        json!({"score": parsed["score"], "edits": [{"op": "transpose", "semitones": 2}]}),
+    );
+    assert_eq!(up["applied"], 1);
+    assert_eq!(
+        up["score"]["parts"][0]["measures"][0]["items"][1]["pitch"]["step"], "D",
+        "{up}"
+    );
+    let ph = call("phonemize", json!({"lyrics": ["hello world"]}));
+    assert_eq!(
+        ph["phonemes"],
+        json!(["hh", "ah", "l", "ow", "w", "er", "l", "d"])
+    );
+    assert_eq!(ph["word_boundaries"], json!([0, 4]));
+    let ph = call(
+        "phonemize",
+        json!({"lyrics": ["hello"], "voicebank": "tiny"}),
+    );
+    assert_eq!(
+        ph["phoneme_ids"],
+        json!([17, 4, 22, 26]),
+        "ids from the voicebank's phonemes.txt: {ph}"
+    );
+
+    let aligned = call("align_phonemes_to_notes", json!({"score": parsed["score"]}));
+    let alignment = aligned["alignment"].clone();
+    let d = call("predict_durations", json!({"alignment": alignment}));
+    assert_eq!(d["predicted_by"], "rules");
+    assert_eq!(d["alignment"], alignment);
+    let p = call(
+        "predict_pitch",
+        json!({"alignment": alignment, "vibrato": {"depth": 0}}),
+    );
+    let frames = alignment["frames"].as_u64().unwrap() as usize;
+    assert_eq!(p["f0"].as_array().unwrap().len(), frames);
+    let v = call("predict_variance", json!({"alignment": alignment}));
+    assert_eq!(v["energy"].as_array().unwrap().len(), frames);
+    let audio = call(
+        "synthesize_audio",
+        json!({"alignment": alignment, "f0": p["f0"], "energy": v["energy"], "breathiness": v["breathiness"], "vibrato": {"depth": 0}}),
+    );
+    // The whole chain in one call renders the same samples (its WAV is 16-bit).
+    let whole = call(
+        "synthesize",
+        json!({"score": parsed["score"], "vibrato": {"depth": 0}}),
+    );
+    let samples = |w: &Value| -> Vec<f32> {
+        use base64::Engine as _;
+        let b = base64::engine::general_purpose::STANDARD
+            .decode(w["samples_base64"].as_str().unwrap())
+            .unwrap();
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    };
+    let (step, chain) = (samples(&audio["waveform"]), samples(&whole["waveform"]));
+    assert_eq!(step.len(), frames * 512);
+    assert_eq!(step.len(), chain.len());
+    let worst = step
+        .iter()
+        .zip(&chain)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(worst <= 1.0 / 32768.0 + 1e-6, "{worst}");
+    for (format, magic) in [("wav", &b"RIFF"[..]), ("flac", &b"fLaC"[..])] {
+        let saved = call(
+            "save_audio",
+            json!({"waveform": audio["waveform"], "format": format}),
+        );
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(saved["data_base64"].as_str().unwrap())
+            .unwrap();
+        assert!(bytes.starts_with(magic), "{format}");
+        assert_eq!(saved["bytes"], bytes.len());
+    }
+
+    // A voicebank's own predictors: durations move phonemes but not the vowels off their notes.
+    let aligned = call(
+        "align_phonemes_to_notes",
+        json!({"score": parsed["score"], "voicebank": "tiny"}),
+    );
+    let alignment = aligned["alignment"].clone();
+    let d = call(
+        "predict_durations",
+        json!({"alignment": alignment, "voicebank": "tiny"}),
+    );
+    assert_eq!(d["predicted_by"], "voicebank");
+    assert_ne!(
+        d["durations"],
+        json!(alignment["phonemes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["end"].as_u64().unwrap() - p["start"].as_u64().unwrap())
+            .collect::<Vec<_>>())
+    );
+    for (before, after) in alignment["phonemes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(d["alignment"]["phonemes"].as_array().unwrap())
+    {
+        if before["on_note"] == true {
+            assert_eq!(before["start"], after["start"], "{before} {after}");
+        }
+    }
+    let p = call(
+        "predict_pitch",
+        json!({"alignment": alignment, "voicebank": "tiny"}),
+    );
+    assert_eq!(p["predicted_by"], "voicebank");
+    let v = call(
+        "predict_variance",
+        json!({"alignment": alignment, "voicebank": "tiny"}),
+    );
+    assert_eq!(v["predicted_by"], "voicebank");
+    assert!(
+        v["voicing"].as_array().is_some_and(|c| c.len() == frames),
+        "{}",
+        v["voicing"]
+    );
+    let info = call("get_voicebank_info", json!({"voicebank": "tiny"}));
+    assert_eq!(info["info"]["name"], "Test Singer", "{info}");
+    let list = call("list_voicebanks", json!({}));
+    assert_eq!(list["voices"].as_array().unwrap().len(), 4);
+
+    // Bad calls are errors with codes, never panics.
+    let e = call_tool("sing_louder", json!({}), &singing).unwrap_err();
+    assert_eq!(e.code(), "UNKNOWN_TOOL");
+    let e = call_tool(
+        "predict_pitch",
+        json!({"alignment": {"frames": 3}}),
+        &singing,
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), "INVALID_PARAMS");
+    let mut broken = alignment.clone();
+    broken["frames"] = json!(5);
+    let e = call_tool(
+        "synthesize_audio",
+        json!({"alignment": broken, "f0": vec![220.0; 5]}),
+        &singing,
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), "INVALID_PARAMS");
+
+    // Every tool has its schemas and route.
+    let schemas = tool_schemas();
+    assert_eq!(schemas.as_object().unwrap().len(), TOOLS.len());
+    assert_eq!(TOOLS.len(), 12);
+    for t in TOOLS {
+        let s = &schemas[t.name];
+        assert!(
+            s["request"].is_object() && s["response"].is_object(),
+            "{}",
+            t.name
+        );
+        assert!(s["route"] == "cpu" || s["route"] == "gpu");
+    }
+    assert!(schemas["synthesize"]["request"]["properties"]["score"].is_object());
+}

@@ -225,9 +225,19 @@ pub fn plan_for_voicebank(
     Ok(finish(line, alignment, options, (0, 127), "the voicebank"))
 }
 
-/// One phrase of a plan as a voicebank sings it: the region's phonemes, notes and curves.
+/// The curves a voice sings from: f0 and the dynamics, per frame of the alignment.
+#[derive(Clone, Copy, Debug)]
+pub struct Curves<'a> {
+    /// f0 in Hz.
+    pub f0: &'a [f32],
+    /// Energy and breathiness.
+    pub dynamics: &'a Dynamics,
+}
+
+/// One phrase of an alignment as a voicebank sings it: the region's phonemes, notes and curves.
 pub fn phrase_of(
-    plan: &Plan,
+    a: &Alignment,
+    curves: Curves,
     region: crate::formant::Region,
     voicebank: &crate::diffsinger::Voicebank,
     expression: crate::diffsinger::DsExpression,
@@ -235,7 +245,6 @@ pub fn phrase_of(
     use crate::diffsinger::{DsNote, DsPhrase, DsVariance};
     let hop = coda_vocal::align::HOP as usize;
     let (rs, re) = ((region.start / hop) as u32, (region.end / hop) as u32);
-    let a = &plan.alignment;
     let name = voicebank.info().name.clone();
     let mut phonemes = Vec::new();
     let mut ph_dur = Vec::new();
@@ -306,7 +315,8 @@ pub fn phrase_of(
             *f += d;
         }
     }
-    let f0 = plan.f0[rs as usize..(re as usize).min(plan.f0.len())].to_vec();
+    let f0 =
+        curves.f0[(rs as usize).min(curves.f0.len())..(re as usize).min(curves.f0.len())].to_vec();
     let info = voicebank.info();
     // Without a variance predictor the acoustic model takes the rule-based curves, in dB.
     let mut variance = DsVariance::default();
@@ -319,7 +329,7 @@ pub fn phrase_of(
         };
         if info.inputs.energy {
             variance.energy = Some(
-                db(&plan.dynamics.energy, -96.0)
+                db(&curves.dynamics.energy, -96.0)
                     .iter()
                     .map(|v| v - 12.0)
                     .collect(),
@@ -327,7 +337,7 @@ pub fn phrase_of(
         }
         if info.inputs.breathiness {
             variance.breathiness = Some(
-                db(&plan.dynamics.breathiness, -96.0)
+                db(&curves.dynamics.breathiness, -96.0)
                     .iter()
                     .map(|v| v - 30.0)
                     .collect(),
@@ -353,16 +363,45 @@ pub fn phrase_of(
     })
 }
 
-/// Renders `plan` with `voicebank`, phrase by phrase: predicted durations (when it has a
-/// duration model) move the phonemes inside their words, predicted pitch replaces the rule's f0.
-/// Returns the samples; `plan`'s alignment and f0 are updated to what was sung.
-pub fn render_with_voicebank(
-    plan: &mut Plan,
-    voicebank: &crate::diffsinger::Voicebank,
-    expression: crate::diffsinger::DsExpression,
+/// What a voicebank's predictors may change, phrase by phrase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Predict {
+    /// Retime the phonemes with the duration model (when the voicebank has one).
+    pub durations: bool,
+    /// Replace f0 with the pitch model's (when it has one).
+    pub pitch: bool,
+    /// Render the audio (else only the predictions are made).
+    pub audio: bool,
+}
+
+/// A voicebank, the expression it sings with, and what it may predict.
+pub struct VoicebankRun<'a> {
+    /// The voicebank.
+    pub voicebank: &'a crate::diffsinger::Voicebank,
+    /// Phrase-wide expression.
+    pub expression: crate::diffsinger::DsExpression,
+    /// What its models may change.
+    pub predict: Predict,
+}
+
+/// Runs `voicebank` over the alignment's phrases: predicted durations (when it has a duration
+/// model and `predict.durations`) move the phonemes inside their words, predicted pitch replaces
+/// `f0`, and, with `predict.audio`, the phrases are rendered. Returns the samples (empty
+/// without `audio`); `alignment` and `f0` are updated to what was sung.
+pub fn run_voicebank(
+    alignment: &mut Alignment,
+    f0: &mut [f32],
+    dynamics: &Dynamics,
+    run: &VoicebankRun,
     progress: &dyn Fn(usize, usize),
     cancel: &dyn Fn() -> bool,
 ) -> Result<Vec<f32>, VoiceError> {
+    let VoicebankRun {
+        voicebank,
+        expression,
+        predict,
+    } = run;
+    let (voicebank, predict) = (*voicebank, *predict);
     let info = voicebank.info();
     if info.sample_rate != coda_vocal::align::SAMPLE_RATE || info.hop_size != coda_vocal::align::HOP
     {
@@ -373,31 +412,67 @@ pub fn render_with_voicebank(
         });
     }
     let hop = coda_vocal::align::HOP as usize;
-    let regions = crate::formant::BuiltinVoice::regions(&plan.alignment);
-    let mut out = vec![0.0f32; plan.alignment.frames as usize * hop];
+    let regions = crate::formant::BuiltinVoice::regions(alignment);
+    let mut out = if predict.audio {
+        vec![0.0f32; alignment.frames as usize * hop]
+    } else {
+        Vec::new()
+    };
     for (k, region) in regions.iter().enumerate() {
         if cancel() {
             return Err(VoiceError::Canceled);
         }
-        let mut phrase = phrase_of(plan, *region, voicebank, expression.clone())?;
+        let curves = Curves { f0, dynamics };
+        let mut phrase = phrase_of(alignment, curves, *region, voicebank, expression.clone())?;
         let rs = (region.start / hop) as u32;
-        if info.predictors.duration {
+        if predict.durations && info.predictors.duration {
             let durations = voicebank.predict_durations(&phrase)?;
-            retime(&mut plan.alignment, rs, &durations);
+            retime(alignment, rs, &durations);
             phrase.ph_dur = durations;
         }
-        if info.predictors.pitch {
-            let f0 = voicebank.predict_pitch(&phrase)?;
-            let at = rs as usize;
-            plan.f0[at..at + f0.len()].copy_from_slice(&f0);
-            phrase.f0 = f0;
+        if predict.pitch && info.predictors.pitch {
+            let predicted = voicebank.predict_pitch(&phrase)?;
+            let at = (rs as usize).min(f0.len());
+            let n = predicted.len().min(f0.len() - at);
+            f0[at..at + n].copy_from_slice(&predicted[..n]);
+            phrase.f0 = predicted;
         }
-        let samples = voicebank.synthesize(&phrase)?;
-        let end = (region.start + samples.len()).min(out.len());
-        out[region.start..end].copy_from_slice(&samples[..end - region.start]);
+        if predict.audio {
+            let samples = voicebank.synthesize(&phrase)?;
+            let end = (region.start + samples.len()).min(out.len());
+            out[region.start..end].copy_from_slice(&samples[..end - region.start]);
+        }
         progress(k + 1, regions.len());
     }
     Ok(out)
+}
+
+/// Renders `plan` with `voicebank` (every predictor it has), updating its alignment and f0.
+pub fn render_with_voicebank(
+    plan: &mut Plan,
+    voicebank: &crate::diffsinger::Voicebank,
+    expression: crate::diffsinger::DsExpression,
+    progress: &dyn Fn(usize, usize),
+    cancel: &dyn Fn() -> bool,
+) -> Result<Vec<f32>, VoiceError> {
+    let all = Predict {
+        durations: true,
+        pitch: true,
+        audio: true,
+    };
+    let run = VoicebankRun {
+        voicebank,
+        expression,
+        predict: all,
+    };
+    run_voicebank(
+        &mut plan.alignment,
+        &mut plan.f0,
+        &plan.dynamics,
+        &run,
+        progress,
+        cancel,
+    )
 }
 
 /// Moves the phonemes of the region from frame `from` to the predicted `durations` (one per

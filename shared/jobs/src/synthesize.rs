@@ -14,6 +14,8 @@ use crate::Kind;
 #[cfg(feature = "runners")]
 mod run;
 #[cfg(feature = "runners")]
+pub mod tools;
+#[cfg(feature = "runners")]
 pub use run::*;
 
 /// The score input of `synthesize`: a score file, or a session's score revision (its JSON form).
