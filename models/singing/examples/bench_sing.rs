@@ -1,8 +1,12 @@
 //! The built-in voice's speed: seconds of audio per second of wall time, on a whole chorale
 //! and on a score of at least three minutes (the chorale's measures repeated).
 //!
-//! `cargo run --release -p coda-singing --example bench_sing -- CHORALE.mxl CMUDICT [RUNS]`
-//! (`scripts/bench_sing.sh` passes a corpus chorale and the installed dictionary).
+//! With the ONNX Runtime library as a fourth argument it also times the DiffSinger path on the
+//! stand-in voicebank (`diffsinger::testing`, every predictor), reporting the time spent outside
+//! the models: planning, phrase building, padding, retiming and stitching.
+//!
+//! `cargo run --release -p coda-singing --example bench_sing -- CHORALE.mxl CMUDICT [RUNS] [LIBONNXRUNTIME]`
+//! (`scripts/bench_sing.sh` passes a corpus chorale and the installed files).
 
 use std::time::Instant;
 
@@ -92,5 +96,39 @@ fn main() {
         &dict,
         &voice,
         runs,
+    );
+    if let Some(runtime) = args.get(4) {
+        diffsinger(&score, &dict, std::path::Path::new(runtime), runs);
+    }
+}
+
+/// The DiffSinger path on the stand-in voicebank: total time and the part inside ONNX Runtime.
+fn diffsinger(score: &Score, dict: &Dictionary, runtime: &std::path::Path, runs: usize) {
+    use coda_singing::diffsinger::testing::{write_test_voicebank, TestVoicebankOptions};
+    use coda_singing::diffsinger::{DsExpression, Voicebank};
+    use coda_singing::sing::{plan_for_voicebank, render_with_voicebank};
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    write_test_voicebank(dir.path(), &TestVoicebankOptions::full()).expect("write the voicebank");
+    let vb = Voicebank::load(dir.path(), runtime, &Default::default()).expect("load the voicebank");
+    let options = SingOptions::default();
+    let mut best = (f64::INFINITY, 0.0, 0.0);
+    for _ in 0..runs {
+        let before = vb.model_seconds();
+        let t0 = Instant::now();
+        let mut p = plan_for_voicebank(score, dict, None, &options).expect("plan");
+        let samples =
+            render_with_voicebank(&mut p, &vb, DsExpression::default(), &|_, _| {}, &|| false)
+                .expect("render");
+        let total = t0.elapsed().as_secs_f64();
+        let models = vb.model_seconds() - before;
+        if total < best.0 {
+            best = (total, models, samples.len() as f64 / 44_100.0);
+        }
+    }
+    let (total, models, seconds) = best;
+    println!(
+        "DiffSinger path (stand-in voicebank, every predictor): {seconds:.1} s of audio in {total:.3} s, of which {models:.3} s in ONNX Runtime and {:.3} s outside the models ({:.1} ms per second of audio; best of {runs})",
+        total - models,
+        1000.0 * (total - models) / seconds.max(1e-9)
     );
 }

@@ -97,6 +97,8 @@ struct Model {
     inputs: Vec<(String, ValueType)>,
     outputs: Vec<(String, ValueType)>,
     device: Device,
+    /// Nanoseconds spent inside `Session::run`, for the benchmark's "outside the models" figure.
+    busy_ns: std::sync::atomic::AtomicU64,
 }
 
 fn describe(ty: &ValueType) -> Option<(TensorElementType, Vec<i64>)> {
@@ -129,6 +131,7 @@ impl Model {
             inputs,
             outputs,
             device,
+            busy_ns: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -253,9 +256,13 @@ impl Model {
         wanted: &[&str],
     ) -> Result<Vec<Output>, VoicebankError> {
         let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let started = std::time::Instant::now();
         let outputs = session
             .run(inputs)
             .map_err(|e| VoicebankError::run(&self.path, format!("run: {e}")))?;
+        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.busy_ns
+            .fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
         let mut out = Vec::with_capacity(wanted.len());
         for &name in wanted {
             let value = outputs.get(name).ok_or_else(|| {
@@ -790,6 +797,19 @@ impl Voicebank {
             pitch,
             variance,
         })
+    }
+
+    /// Seconds spent inside ONNX Runtime's `run` by every model of this voicebank so far.
+    pub fn model_seconds(&self) -> f64 {
+        let ns = |m: &Model| m.busy_ns.load(std::sync::atomic::Ordering::Relaxed);
+        let mut total = ns(&self.acoustic) + ns(&self.vocoder);
+        for unit in [&self.duration, &self.pitch, &self.variance]
+            .into_iter()
+            .flatten()
+        {
+            total += ns(&unit.linguistic) + ns(&unit.model);
+        }
+        total as f64 / 1e9
     }
 
     /// What [`super::inspect`] read.
