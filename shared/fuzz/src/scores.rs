@@ -7,8 +7,12 @@
 //!   what it reads back is the writer's fixed point (written and read again,
 //!   it is equal); a score read without warnings reads back equal to itself;
 //!   `.mxl` input also goes through `write_mxl` and `read_mxl`; repeat
-//!   expansion ends, leaves no repeat or ending, expands to itself and writes.
-//! - `midi_read`: the JSON form reads back equal; `write_midi` succeeds and its
+//!   expansion ends, leaves no repeat or ending, expands to itself and writes;
+//!   every part (up to four) is planned for singing (sung line, alignment,
+//!   curves): the phonemes tile the frames, the curves are finite, and a short
+//!   render has the alignment's length.
+//! - `midi_read`: the JSON form reads back equal, it is planned for singing as
+//!   above; `write_midi` succeeds and its
 //!   output reads back; that score is the MIDI writer's fixed point (written and
 //!   read again, it is equal).
 
@@ -63,6 +67,7 @@ pub fn musicxml_read(data: &[u8]) {
         "the writer's output is not a fixed point\n{xml}\n{xml2}"
     );
     check_expansion(score);
+    check_singing(score);
     if format == ScoreFormat::Mxl {
         let zip = write_mxl(score).unwrap_or_else(|e| panic!("a read score does not zip: {e}"));
         let unzipped = read_mxl(&zip).unwrap_or_else(|e| panic!("write_mxl's output: {e}"));
@@ -70,6 +75,61 @@ pub fn musicxml_read(data: &[u8]) {
             unzipped.score == back,
             "the .mxl round trip differs from MusicXML's"
         );
+    }
+}
+
+/// A small dictionary: the fuzzed lyrics mostly go through the letter-to-sound rules.
+fn dictionary() -> &'static coda_vocal::g2p::Dictionary {
+    static DICT: std::sync::OnceLock<coda_vocal::g2p::Dictionary> = std::sync::OnceLock::new();
+    DICT.get_or_init(|| {
+        coda_vocal::g2p::Dictionary::parse("la L AA1\nhello HH AH0 L OW1\nstar S T AA1 R\n")
+            .expect("the fuzz dictionary parses")
+    })
+}
+
+/// Up to four parts planned for singing; plans of at most 1,000 frames are also rendered.
+fn check_singing(score: &Score) {
+    use coda_singing::formant::{BuiltinVoice, Performance};
+    use coda_singing::sing::{plan, SingOptions};
+    static VOICE: std::sync::OnceLock<BuiltinVoice> = std::sync::OnceLock::new();
+    for part_index in 0..score.parts.len().min(4) {
+        let options = SingOptions {
+            part_index,
+            ..Default::default()
+        };
+        let Ok(p) = plan(score, dictionary(), &options) else {
+            continue;
+        };
+        let a = &p.alignment;
+        let mut t = 0;
+        for ph in &a.phonemes {
+            assert!(
+                ph.start == t && ph.end > ph.start,
+                "phonemes do not tile: {ph:?}"
+            );
+            t = ph.end;
+        }
+        assert_eq!(t, a.frames, "the phonemes end before the render");
+        assert_eq!(p.f0.len(), a.frames as usize);
+        assert!(p.f0.iter().all(|v| v.is_finite() && *v > 0.0), "a bad f0");
+        if a.frames <= 1_000 {
+            let perf = Performance {
+                alignment: a,
+                f0: &p.f0,
+                dynamics: &p.dynamics,
+                expression: options.expression,
+                seed: 1,
+            };
+            let samples = VOICE
+                .get_or_init(BuiltinVoice::new)
+                .render(&perf, 1, &|_, _| {}, &|| false)
+                .unwrap_or_else(|e| panic!("a plan does not render: {e}"));
+            assert_eq!(samples.len(), a.frames as usize * 512);
+            assert!(
+                samples.iter().all(|v| v.is_finite() && v.abs() <= 1.0),
+                "a bad sample"
+            );
+        }
     }
 }
 
@@ -109,6 +169,7 @@ pub fn midi_read(data: &[u8]) {
         return;
     };
     check_json(&parsed.score);
+    check_singing(&parsed.score);
     let back = midi_round(&parsed.score);
     let again = midi_round(&back);
     assert!(
