@@ -20,7 +20,8 @@
 //!   when voiceless, aspirate into the next sound; affricates close and then
 //!   rub.
 //!
-//! A render is cut into regions at silences; regions are rendered in
+//! A render is cut into regions at silences and inside voiceless stops'
+//! closures ([`BuiltinVoice::render_regions`]); regions are rendered in
 //! parallel, each from rest, and report progress as they finish.
 
 pub mod filters;
@@ -111,6 +112,33 @@ impl BuiltinVoice {
         }
     }
 
+    /// The regions the built-in voice renders on their own: the phrases of [`Self::regions`],
+    /// cut further inside the closure of a voiceless stop (/p t k/, silent: nothing rings into
+    /// it) at least every two seconds, so long phrases without rests render in parallel too.
+    pub fn render_regions(alignment: &Alignment) -> Vec<Region> {
+        let hop = HOP as usize;
+        let min_gap = 2 * SAMPLE_RATE as usize;
+        let mut out = Vec::new();
+        for phrase in BuiltinVoice::regions(alignment) {
+            let mut start = phrase.start;
+            for p in &alignment.phonemes {
+                let len = (p.end - p.start) as usize * hop;
+                // The closure is the stop's first 60 %; cut at a third of it.
+                let cut = p.start as usize * hop + len / 5;
+                let stop = matches!(p.phone.as_str(), "p" | "t" | "k") && len >= 3 * hop;
+                if stop && cut > start + min_gap && cut + min_gap / 4 < phrase.end {
+                    out.push(Region { start, end: cut });
+                    start = cut;
+                }
+            }
+            out.push(Region {
+                start,
+                end: phrase.end,
+            });
+        }
+        out
+    }
+
     /// The regions a render of `alignment` is cut into: one per phrase, split inside silences.
     pub fn regions(alignment: &Alignment) -> Vec<Region> {
         let hop = HOP as usize;
@@ -156,7 +184,7 @@ impl BuiltinVoice {
             }
         }
         let phones = plan(a)?;
-        let regions = BuiltinVoice::regions(a);
+        let regions = BuiltinVoice::render_regions(a);
         let total = regions.len();
         let done = AtomicUsize::new(0);
         let results = coda_dsp::parallel::run_tasks(

@@ -283,3 +283,52 @@ fn every_part_of_every_corpus_score_is_planned_without_a_panic() {
         frames as f64 / 86.13 / 60.0
     );
 }
+
+#[test]
+fn progress_counts_phrases_and_a_cancel_stops_between_them() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (name, score) = chorales(1).remove(0);
+    let plan = plan(&score, dictionary(), &SingOptions::default()).unwrap();
+    let regions = BuiltinVoice::render_regions(&plan.alignment);
+    assert!(regions.len() >= 4, "{name}: {} regions", regions.len());
+    // They tile the render.
+    assert_eq!(regions[0].start, 0);
+    for w in regions.windows(2) {
+        assert_eq!(w[0].end, w[1].start);
+    }
+    assert_eq!(
+        regions.last().unwrap().end,
+        plan.alignment.frames as usize * 512
+    );
+    let perf = Performance {
+        alignment: &plan.alignment,
+        f0: &plan.f0,
+        dynamics: &plan.dynamics,
+        expression: Default::default(),
+        seed: 1,
+    };
+    let calls = AtomicUsize::new(0);
+    let voice = BuiltinVoice::new();
+    voice
+        .render(
+            &perf,
+            2,
+            &|done, total| {
+                assert_eq!(total, regions.len());
+                assert!(done >= 1 && done <= total);
+                calls.fetch_add(1, Ordering::Relaxed);
+            },
+            &|| false,
+        )
+        .unwrap();
+    assert_eq!(calls.load(Ordering::Relaxed), regions.len());
+    // Canceled once the first phrase is done: the render stops with Canceled.
+    let done = AtomicUsize::new(0);
+    let err = voice
+        .render(&perf, 1, &|d, _| done.store(d, Ordering::Relaxed), &|| {
+            done.load(Ordering::Relaxed) >= 1
+        })
+        .unwrap_err();
+    assert_eq!(err, coda_singing::formant::RenderError::Canceled);
+    assert!(done.load(Ordering::Relaxed) < regions.len());
+}
