@@ -605,6 +605,11 @@ impl Worker {
         match ending {
             Ending::Done(Ok((outputs, warnings))) => match self.store_outputs(job, outputs).await {
                 Ok(stored) => {
+                    // Before the success is visible: a client that sees `succeeded` finds the
+                    // session's audio already in place.
+                    let mut done = job.clone();
+                    done.outputs = stored.clone();
+                    self.record_session_audio(&done).await;
                     let now = self.a.clock.now();
                     let r = update_job(self.a.jobs.as_ref(), &job.job_id, |j| {
                         if j.status != JobStatus::Running || j.attempts != job.attempts {
@@ -622,7 +627,6 @@ impl Worker {
                     .await;
                     match r {
                         Ok(j) if j.status == JobStatus::Succeeded && j.attempts == job.attempts => {
-                            self.record_session_audio(&j).await;
                             self.ack(msg).await;
                             Handled::Succeeded
                         }
@@ -662,9 +666,9 @@ impl Worker {
         }
     }
 
-    /// A succeeded job of a kind with a `session_audio` output becomes its session's latest audio.
+    /// A finished job of a kind with a `session_audio` output makes it its session's latest audio.
     ///
-    /// Best effort: the job has succeeded either way, and a gone session is no error.
+    /// Best effort: the job succeeds either way, and a gone session is no error.
     async fn record_session_audio(&self, job: &Job) {
         let Some(session_id) = &job.session_id else {
             return;

@@ -18,6 +18,10 @@ pub mod tools;
 #[cfg(feature = "runners")]
 pub use run::*;
 
+/// S0's singing tools' request and response JSON Schemas, route and description, generated from
+/// the types in `tools` (a unit test keeps it current), so builds without runners can serve them.
+pub const S0_TOOL_SCHEMAS: &str = include_str!("synthesize/tool_schemas.json");
+
 /// The score input of `synthesize`: a score file, or a session's score revision (its JSON form).
 pub const SING_INPUT: &[Slot] = &[Slot {
     name: "score",

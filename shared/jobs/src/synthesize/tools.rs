@@ -834,3 +834,25 @@ pub fn call_tool(name: &str, args: Value, singing: &SharedSinging) -> Result<Val
         }),
     }
 }
+
+#[cfg(test)]
+mod snapshot_tests {
+    /// The schemas the spec-only build (the Lambdas, the chat) serves must be these types' own.
+    #[test]
+    fn the_schema_snapshot_matches_the_types() {
+        let live = super::tool_schemas();
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/synthesize/tool_schemas.json"
+        );
+        if std::env::var_os("CODA_BLESS").is_some() {
+            std::fs::write(path, serde_json::to_string_pretty(&live).unwrap() + "\n").unwrap();
+        }
+        let stored: serde_json::Value = serde_json::from_str(crate::synthesize::S0_TOOL_SCHEMAS)
+            .expect("tool_schemas.json is JSON");
+        assert!(
+            stored == live,
+            "src/synthesize/tool_schemas.json is stale: run `CODA_BLESS=1 cargo test -p coda-jobs --lib snapshot`"
+        );
+    }
+}
