@@ -1,0 +1,3 @@
+//! coda-chat's tests: one binary.
+
+mod planner;
