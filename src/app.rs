@@ -381,18 +381,20 @@ async fn run(
     }
 
     let clock = adapters.clock.clone();
+    let base = AppState::new(
+        adapters,
+        policies,
+        Arc::new(JwtAuth {
+            signer: keys.tokens.clone(),
+            clock,
+        }),
+    );
     let state = Arc::new(AppState {
         url_signer: mode.url_signer,
         workers: worker_count,
         redirect_downloads: mode.redirect_downloads,
-        ..AppState::new(
-            adapters,
-            policies,
-            Arc::new(JwtAuth {
-                signer: keys.tokens.clone(),
-                clock,
-            }),
-        )
+        chat: crate::chat_tools::chat(config, &base.services, &base.kinds.registry),
+        ..base
     });
     let app = router(state);
     let limits = coda_api::serve::ConnectionLimits {

@@ -1,6 +1,7 @@
 //! The `coda` command's library: configuration, local wiring, logging and the local commands.
 
 pub mod app;
+pub mod chat_tools;
 pub mod config;
 pub mod logging;
 pub mod score_cmd;

@@ -3,6 +3,7 @@
 //! The router is built from trait objects only, so `coda serve` (local
 //! adapters) and the Lambda functions (AWS adapters) serve the same handlers.
 
+mod chat_routes;
 pub mod error;
 pub mod extract;
 pub mod openapi;
@@ -84,13 +85,26 @@ pub struct AppState {
     pub workers: usize,
     /// Answer blob downloads with a redirect to a signed URL instead of the bytes (AWS: S3 serves them).
     pub redirect_downloads: bool,
+    /// The chat and the tool registry.
+    pub chat: coda_chat::chat::Chat,
 }
 
 impl AppState {
     /// The state over `adapters` with the services `policies` imply; no URL signer, no workers, bytes served directly.
     pub fn new(adapters: Adapters, policies: Policies, auth: Arc<dyn Authenticator>) -> Self {
+        let services = Services::new(&adapters, &policies);
+        let chat = coda_chat::chat::Chat::new(
+            services.clone(),
+            Arc::new(coda_chat::registry::ToolRegistry::builtin(
+                &policies.kinds.registry,
+            )),
+            Arc::new(coda_chat::llm::PlannerLlm),
+            Arc::new(coda_chat::chat::NoLocalTools),
+            coda_chat::chat::ChatSettings::default(),
+        );
         AppState {
-            services: Services::new(&adapters, &policies),
+            chat,
+            services,
             adapters,
             limits: policies.limits,
             kinds: policies.kinds,
@@ -166,6 +180,10 @@ pub fn router_for(state: SharedState, groups: &[RouteGroup]) -> Router {
                         post(routes::add_session_file).layer(file_limit),
                     )
                     .route("/v1/sessions/{id}/audio", get(routes::get_session_audio))
+                    .route(
+                        "/v1/sessions/{id}/chat",
+                        post(chat_routes::chat).layer(json_limit),
+                    )
                     .route("/v1/sessions/{id}/score", get(score_routes::get_score))
                     .route(
                         "/v1/sessions/{id}/score/edits",
@@ -240,6 +258,7 @@ pub fn router_for(state: SharedState, groups: &[RouteGroup]) -> Router {
             RouteGroup::Meta => {
                 public = public
                     .route("/v1/health", get(routes::health))
+                    .route("/v1/tools", get(chat_routes::list_tools))
                     .route("/v1/openapi.json", get(openapi::serve));
             }
         }

@@ -174,6 +174,8 @@ impl Modify for CommonResponses {
         routes::delete_session,
         routes::add_session_file,
         routes::get_session_audio,
+        crate::chat_routes::chat,
+        crate::chat_routes::list_tools,
         crate::score_routes::get_score,
         crate::score_routes::edit_score,
         crate::score_routes::undo_score,

@@ -2,4 +2,7 @@
 //! are registered beside them), the routing of a call (`cpu` in this process, `gpu` as a job),
 //! the [`llm::Llm`] port with the built-in [`planner`], and the chat loop.
 
+pub mod chat;
+pub mod llm;
 pub mod planner;
+pub mod registry;

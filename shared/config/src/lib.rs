@@ -217,6 +217,31 @@ impl Default for SingConfig {
     }
 }
 
+/// The chat (`POST /v1/sessions/{id}/chat`) and its tool calls.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// How long a `gpu` tool call waits for its job before the reply carries its `job_id`, in seconds.
+    pub chat_tool_wait_secs: f64,
+    /// Model turns per message at most.
+    pub chat_max_steps: u32,
+    /// Earlier chat turns the model reads.
+    pub chat_history_limit: u32,
+    /// How long one model turn may take, in seconds.
+    pub chat_llm_timeout_secs: f64,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            chat_tool_wait_secs: 60.0,
+            chat_max_steps: 8,
+            chat_history_limit: 20,
+            chat_llm_timeout_secs: 60.0,
+        }
+    }
+}
+
 /// `$XDG_DATA_HOME/coda/voices`, else `~/.local/share/coda/voices`: beside the models folder.
 pub fn user_voices_dir() -> PathBuf {
     let models = user_models_dir();
@@ -248,6 +273,8 @@ pub struct Config {
     pub separate: SeparateConfig,
     /// `synthesize` jobs.
     pub sing: SingConfig,
+    /// The chat.
+    pub chat: ChatConfig,
 }
 
 impl Default for ServerConfig {

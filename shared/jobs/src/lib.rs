@@ -12,6 +12,7 @@ pub mod separate;
 #[cfg(feature = "runners")]
 pub mod stemsplot;
 pub mod synthesize;
+pub mod tool;
 pub mod transcribe;
 
 use coda_core::kinds::{KindRegistry, KindSpec, Slot};
@@ -30,6 +31,7 @@ pub const KINDS: &[Kind] = &[
     separate::KIND,
     convert::KIND,
     synthesize::KIND,
+    tool::KIND,
 ];
 
 /// A kind as a module declares it: the spec and how to build its runner.
@@ -127,7 +129,14 @@ mod registry_tests {
         let names: Vec<&str> = r.specs().iter().map(|s| s.name).collect();
         assert_eq!(
             names,
-            ["probe", "transcribe", "separate", "convert", "synthesize"]
+            [
+                "probe",
+                "transcribe",
+                "separate",
+                "convert",
+                "synthesize",
+                "tool"
+            ]
         );
         assert_eq!(
             r.artifacts_of(&r.kinds()),
@@ -135,7 +144,17 @@ mod registry_tests {
         );
         for spec in r.specs() {
             assert!(!spec.outputs.is_empty(), "{}", spec.name);
-            spec.validate(&serde_json::Value::Null).unwrap();
+            if spec.name == "tool" {
+                // The one kind whose params are required: which tool to run.
+                assert!(spec.validate(&serde_json::Value::Null).is_err());
+                spec.validate(&serde_json::json!({"tool": "predict_pitch", "args": {}}))
+                    .unwrap();
+                assert!(spec
+                    .validate(&serde_json::json!({"tool": "parse_score"}))
+                    .is_err());
+            } else {
+                spec.validate(&serde_json::Value::Null).unwrap();
+            }
         }
     }
 }

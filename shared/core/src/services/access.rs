@@ -45,4 +45,15 @@ impl Access {
             _ => Err(not_found()),
         }
     }
+
+    /// The blob at `key` (optionally a byte range), when `owner` owns it.
+    pub async fn blob(
+        &self,
+        owner: &Owner,
+        key: &str,
+        range: Option<(u64, u64)>,
+    ) -> Result<crate::ports::BlobData> {
+        self.check_blob_owner(key, owner).await?;
+        self.a.blobs.get(key, range).await
+    }
 }

@@ -181,6 +181,11 @@ impl Jobs {
         }
     }
 
+    /// The kinds this deployment knows and runs.
+    pub fn kinds(&self) -> &Kinds {
+        &self.kinds
+    }
+
     /// Creates a job on owned inputs and enqueues it.
     ///
     /// With a `webhook_url` (checked against the policy, its host resolved: 422 `INVALID_WEBHOOK_URL`)

@@ -1,0 +1,63 @@
+//! The chat's CPU tools that need this process's resources: the CMU dictionary and the voices
+//! folder, loaded once, through the same `call_tool` the worker runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use coda_chat::chat::{Chat, ChatSettings, LocalTools};
+use coda_chat::llm::PlannerLlm;
+use coda_chat::registry::ToolRegistry;
+use coda_core::kinds::KindRegistry;
+use coda_core::services::Services;
+use coda_core::Result;
+use coda_jobs::synthesize::SharedSinging;
+use serde_json::Value;
+
+use crate::config::{secs, Config};
+
+/// `phonemize`, `align_phonemes_to_notes`, `list_voicebanks` and `get_voicebank_info` here.
+pub struct SingingTools {
+    singing: SharedSinging,
+}
+
+impl SingingTools {
+    /// Over `config`'s models and voices folders; nothing loads until a call needs it.
+    pub fn new(config: &Config) -> Self {
+        SingingTools {
+            singing: SharedSinging::new(crate::config::model_settings(config)),
+        }
+    }
+}
+
+impl LocalTools for SingingTools {
+    fn call(&self, name: &str, args: Value) -> Option<Result<Value>> {
+        matches!(
+            name,
+            "phonemize" | "align_phonemes_to_notes" | "list_voicebanks" | "get_voicebank_info"
+        )
+        .then(|| coda_jobs::synthesize::tools::call_tool(name, args, &self.singing))
+    }
+}
+
+/// The chat's limits from the configuration.
+pub fn chat_settings(config: &Config) -> ChatSettings {
+    let c = &config.chat;
+    ChatSettings {
+        tool_wait: secs(c.chat_tool_wait_secs),
+        max_steps: c.chat_max_steps.clamp(1, 64) as usize,
+        history_limit: c.chat_history_limit.min(1000) as usize,
+        llm_timeout: secs(c.chat_llm_timeout_secs).max(Duration::from_millis(10)),
+        llm_retries: 2,
+    }
+}
+
+/// The chat of a `coda serve` process: the built-in planner over the deployment's registry.
+pub fn chat(config: &Config, services: &Services, kinds: &KindRegistry) -> Chat {
+    Chat::new(
+        services.clone(),
+        Arc::new(ToolRegistry::builtin(kinds)),
+        Arc::new(PlannerLlm),
+        Arc::new(SingingTools::new(config)),
+        chat_settings(config),
+    )
+}
