@@ -5,6 +5,7 @@ mod aws;
 mod aws_chaos;
 mod bad_input;
 mod chaos;
+mod chat;
 mod flow;
 mod helpers;
 mod inputs;
