@@ -99,6 +99,8 @@ pub struct RunningApp {
     pub base_url: String,
     /// Issues tokens for this server's users.
     pub tokens: TokenSigner,
+    /// The chat and its tools, as the API serves them (`coda mcp` serves them on stdio).
+    pub chat: coda_chat::chat::Chat,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
@@ -389,11 +391,12 @@ async fn run(
             clock,
         }),
     );
+    let chat = crate::chat_tools::chat(config, &base.services, &base.kinds.registry);
     let state = Arc::new(AppState {
         url_signer: mode.url_signer,
         workers: worker_count,
         redirect_downloads: mode.redirect_downloads,
-        chat: crate::chat_tools::chat(config, &base.services, &base.kinds.registry),
+        chat: chat.clone(),
         ..base
     });
     let app = router(state);
@@ -413,6 +416,7 @@ async fn run(
         addr,
         base_url,
         tokens: keys.tokens,
+        chat,
         shutdown: shutdown_tx,
         server,
         tasks,

@@ -116,6 +116,18 @@ enum Command {
         #[arg(long, value_enum)]
         backend: Option<Backend>,
     },
+    /// Serve the chat's tools to an MCP client over stdin/stdout (the local data dir and job workers, as `coda serve` uses).
+    Mcp {
+        /// The local user the tools run as (their sessions, jobs and files).
+        #[arg(long, default_value = "local")]
+        user: String,
+        /// Address of the HTTP server that serves the outputs' signed URLs (default: a free loopback port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: String,
+        /// Data directory (database, blobs, signing secret).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// AWS resources: `coda aws bootstrap` creates them wherever AWS_ENDPOINT_URL (or the real account) points.
     Aws {
         #[command(subcommand)]
@@ -318,6 +330,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config.server.log_format = log_format.unwrap_or(config.server.log_format);
             config.storage.backend = backend.unwrap_or(config.storage.backend);
             serve(config)
+        }
+        Command::Mcp { user, addr, data } => {
+            anyhow::ensure!(!user.trim().is_empty(), "--user must not be empty");
+            config.server.addr = addr;
+            config.storage.data_dir = data.unwrap_or(config.storage.data_dir);
+            mcp(config, user)
         }
         Command::Aws {
             command: AwsCommand::Bootstrap { prefix },
@@ -670,6 +688,30 @@ fn serve(config: Config) -> anyhow::Result<()> {
     });
     // Released jobs were told to stop; a blocking model call that cannot check in the middle
     // must not hold the exit past the grace, so the runtime is not waited on for long.
+    rt.shutdown_timeout(RELEASED_WORK_WAIT);
+    served
+}
+
+/// `coda mcp`: the local app (API for the signed URLs, job workers) with MCP on stdio.
+fn mcp(config: Config, user: String) -> anyhow::Result<()> {
+    // stdout carries the protocol: every log line goes to stderr.
+    coda::logging::init(config.server.log_format);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let served = rt.block_on(async move {
+        let running = app::start(&config, coda::app::builtin_runners(&config)?).await?;
+        tracing::info!(user = %user, base_url = %running.base_url, "coda mcp is serving on stdio");
+        let server =
+            coda_mcp::CodaMcp::for_owner(running.chat.clone(), coda_core::model::Owner(user));
+        let served = tokio::select! {
+            r = server.serve_stdio() => r.context("serving MCP on stdio"),
+            _ = wait_for_signal() => Ok(()),
+        };
+        running.shutdown().await;
+        served
+    });
+    // A pending read of stdin cannot be canceled: the runtime is not waited on for long.
     rt.shutdown_timeout(RELEASED_WORK_WAIT);
     served
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::helpers::{spawn_app, TestApp};
 
 /// The music21 corpus set (scripts/score_corpus.sh).
-fn corpus_dir() -> PathBuf {
+pub(crate) fn corpus_dir() -> PathBuf {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
@@ -20,7 +20,7 @@ fn corpus_dir() -> PathBuf {
 }
 
 /// The first chorale (by file name) whose soprano has lyrics.
-fn chorale() -> (String, Vec<u8>) {
+pub(crate) fn chorale() -> (String, Vec<u8>) {
     let dir = corpus_dir();
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| {

@@ -10,6 +10,7 @@ mod flow;
 mod helpers;
 mod inputs;
 mod lifecycle;
+mod mcp;
 mod openapi;
 mod process;
 mod quotas;

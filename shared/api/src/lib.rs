@@ -196,7 +196,9 @@ pub fn router_for(state: SharedState, groups: &[RouteGroup]) -> Router {
                     .route(
                         "/v1/sessions/{id}/score/redo",
                         post(score_routes::redo_score).layer(json_limit),
-                    );
+                    )
+                    // MCP's Streamable HTTP: the chat's tools, run as the bearer token's owner.
+                    .route_service("/mcp", coda_mcp::CodaMcp::http_service(state.chat.clone()));
                 public = public
                     .route("/v1/schemas/score", get(score_routes::score_schema))
                     .route("/v1/schemas/edit", get(score_routes::edit_schema));

@@ -567,7 +567,27 @@ impl Chat {
         } else {
             split_job_args(&spec, args)
         };
-        let session = session.or_else(|| (!id.is_empty()).then(|| id.to_string()));
+        let mut session = session.or_else(|| (!id.is_empty()).then(|| id.to_string()));
+        // A score given as text (an MCP client has no upload) becomes a session's next revision,
+        // which the job then reads as the session's score; without a session, one is made.
+        let mut made_session = None;
+        if let Some(text) = inputs.get("score").filter(|v| is_inline_score(v)).cloned() {
+            let sid = match &session {
+                Some(s) => s.clone(),
+                None => match self.services.sessions.create(owner).await {
+                    Ok(s) => {
+                        made_session = Some(s.session_id.clone());
+                        s.session_id
+                    }
+                    Err(e) => return Outcome::err(&e),
+                },
+            };
+            if let Err(e) = self.store_inline_score(owner, &sid, text).await {
+                return Outcome::err(&e);
+            }
+            inputs.remove("score");
+            session = Some(sid);
+        }
         // A session file named by its name.
         if let Some(sid) = &session {
             for v in inputs.values_mut() {
@@ -635,6 +655,9 @@ impl Chat {
                         "outputs": view.outputs.iter().map(|o| json!({"name": o.name, "url": o.url, "content_type": o.content_type, "bytes": o.bytes})).collect::<Vec<_>>(),
                         "warnings": view.warnings,
                     });
+                    if let Some(sid) = &made_session {
+                        result["session_id"] = json!(sid);
+                    }
                     if kind == "tool" {
                         if let Some(o) = view.outputs.iter().find(|o| o.name == "result.json") {
                             if let Ok(d) = self.services.access.blob(owner, &o.key, None).await {
@@ -677,6 +700,22 @@ impl Chat {
         }
     }
 
+    /// Reads `text` (MusicXML, or a score's JSON form) and stores it as session `sid`'s next revision.
+    async fn store_inline_score(&self, owner: &Owner, sid: &str, text: String) -> Result<()> {
+        let json_form = text.trim_start().starts_with('{');
+        let parsed = blocking(move || {
+            let format = json_form.then_some(coda_music::FileFormat::Json);
+            coda_music::read_score_file(text.as_bytes(), format)
+                .map_err(|e| coda_core::services::scores::invalid_score("score", &e))
+        })
+        .await?;
+        self.services
+            .scores
+            .replace(owner, sid, &parsed.score, parsed.warnings)
+            .await?;
+        Ok(())
+    }
+
     /// The job once it ended, or `None` when the wait ran out.
     async fn wait(&self, owner: &Owner, job_id: &str) -> Result<Option<coda_core::model::Job>> {
         let until = Instant::now() + self.settings.tool_wait;
@@ -693,6 +732,12 @@ impl Chat {
             pause = (pause * 2).min(Duration::from_millis(250));
         }
     }
+}
+
+/// A `score` input that is the score itself rather than a reference to one (keys and session
+/// file names never start with `<` or `{`).
+fn is_inline_score(v: &str) -> bool {
+    v.trim_start().starts_with(['<', '{'])
 }
 
 fn route_name(r: Route) -> &'static str {

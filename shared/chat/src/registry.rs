@@ -271,7 +271,7 @@ fn kind_tool(spec: &KindSpec) -> ToolSpec {
             json!({"type": "string", "description": format!(
                 "{}: a blob key you own, `job:{{id}}/{{output}}`, or a file of the session by name{}",
                 slot.description,
-                if slot.name == "score" { "; in a session, omitted means its current score, and MusicXML text or a score's JSON form is stored as its next revision" } else { "" }
+                if slot.name == "score" { "; in a session, omitted means its current score; MusicXML text or a score's JSON form is stored as the session's next revision (in a new session when none is given: its id comes back as `session_id`)" } else { "" }
             )}),
         );
     }
@@ -301,6 +301,7 @@ fn kind_tool(spec: &KindSpec) -> ToolSpec {
                     "name": {"type": "string"}, "url": {"type": "string"},
                     "content_type": {"type": "string"}, "bytes": {"type": "integer"}}}},
                 "warnings": {"type": "array", "items": {"type": "string"}},
+                "session_id": {"type": "string", "description": "The session made to hold a score given as text, when none was given"},
                 "error": {"type": ["object", "null"]}
             },
             "required": ["job_id", "status"]
