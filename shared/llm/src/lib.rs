@@ -32,3 +32,5 @@ pub fn system_prompt(request: &LlmRequest) -> String {
         key
     )
 }
+
+pub mod replay;
