@@ -391,7 +391,7 @@ async fn run(
             clock,
         }),
     );
-    let chat = crate::chat_tools::chat(config, &base.services, &base.kinds.registry);
+    let chat = crate::chat_tools::chat(config, &base.services, &base.kinds.registry).await;
     let state = Arc::new(AppState {
         url_signer: mode.url_signer,
         workers: worker_count,

@@ -5,12 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coda_chat::chat::{Chat, ChatSettings, LocalTools};
-use coda_chat::llm::PlannerLlm;
+use coda_chat::llm::{Llm, PlannerLlm};
 use coda_chat::registry::ToolRegistry;
 use coda_core::kinds::KindRegistry;
 use coda_core::services::Services;
 use coda_core::Result;
 use coda_jobs::synthesize::SharedSinging;
+use coda_llm::bedrock::BedrockLlm;
+use coda_llm::openai::OpenAiLlm;
 use serde_json::Value;
 
 use crate::config::{secs, Config};
@@ -51,12 +53,37 @@ pub fn chat_settings(config: &Config) -> ChatSettings {
     }
 }
 
-/// The chat of a `coda serve` process: the built-in planner over the deployment's registry.
-pub fn chat(config: &Config, services: &Services, kinds: &KindRegistry) -> Chat {
+/// The model `[chat] chat_provider` names; an `openai` key is read from the variable
+/// `chat_api_key_env` names, here and nowhere else.
+pub async fn llm(config: &Config) -> Arc<dyn Llm> {
+    let c = &config.chat;
+    match c.chat_provider.as_str() {
+        "openai" => {
+            let key = std::env::var(&c.chat_api_key_env).ok();
+            if key.is_none() {
+                tracing::warn!(
+                    variable = %c.chat_api_key_env,
+                    "chat_provider is openai and the key variable is unset: requests go without a key"
+                );
+            }
+            Arc::new(OpenAiLlm::new(&c.chat_base_url, &c.chat_model, key))
+        }
+        "bedrock" => {
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .load()
+                .await;
+            Arc::new(BedrockLlm::from_sdk_config(&sdk, &c.chat_model))
+        }
+        _ => Arc::new(PlannerLlm),
+    }
+}
+
+/// The chat of a `coda serve` process: the configured model over the deployment's registry.
+pub async fn chat(config: &Config, services: &Services, kinds: &KindRegistry) -> Chat {
     Chat::new(
         services.clone(),
         Arc::new(ToolRegistry::builtin(kinds)),
-        Arc::new(PlannerLlm),
+        llm(config).await,
         Arc::new(SingingTools::new(config)),
         chat_settings(config),
     )

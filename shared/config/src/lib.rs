@@ -229,6 +229,14 @@ pub struct ChatConfig {
     pub chat_history_limit: u32,
     /// How long one model turn may take, in seconds.
     pub chat_llm_timeout_secs: f64,
+    /// The model: `planner` (built in, no network), `openai` (any Chat Completions server) or `bedrock`.
+    pub chat_provider: String,
+    /// The Chat Completions server's base URL (`openai`).
+    pub chat_base_url: String,
+    /// The model's name (`openai`) or model id (`bedrock`).
+    pub chat_model: String,
+    /// The environment variable that holds the API key (`openai`); the key itself is never configured.
+    pub chat_api_key_env: String,
 }
 
 impl Default for ChatConfig {
@@ -238,6 +246,10 @@ impl Default for ChatConfig {
             chat_max_steps: 8,
             chat_history_limit: 20,
             chat_llm_timeout_secs: 60.0,
+            chat_provider: "planner".into(),
+            chat_base_url: "https://api.openai.com/v1".into(),
+            chat_model: String::new(),
+            chat_api_key_env: "OPENAI_API_KEY".into(),
         }
     }
 }
@@ -508,6 +520,20 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        match self.chat.chat_provider.as_str() {
+            "planner" => {}
+            "openai" | "bedrock" if self.chat.chat_model.trim().is_empty() => {
+                return bad(
+                    "chat_model must name the model when chat_provider is openai or bedrock",
+                )
+            }
+            "openai" | "bedrock" => {}
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "chat_provider {other:?} is not one of planner, openai, bedrock"
+                )))
+            }
+        }
         if self.limits.max_upload_bytes == 0 {
             return bad("max_upload_bytes must be at least 1");
         }

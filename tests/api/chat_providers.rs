@@ -1,0 +1,226 @@
+//! The chat loop through `coda serve` with `chat_provider = "openai"`, against a local server
+//! that replays Chat Completions answers in their documented format (no live LLM runs here):
+//! results go back to the model, bad calls come back to it as tool errors, 429 waits its
+//! Retry-After, a model that does not answer in time gets an honest reply, and nothing is lost.
+
+use std::time::{Duration, Instant};
+
+use coda_llm::replay::{Answer, ReplayServer};
+use serde_json::{json, Value};
+
+use crate::helpers::{runners, spawn_app_with, TestApp};
+use crate::sing::melody;
+
+fn fixture(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("shared/llm/tests/llm/fixtures")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+async fn app_for(server: &ReplayServer, llm_timeout: f64) -> TestApp {
+    let base = server.base_url.clone();
+    spawn_app_with(
+        move |c| {
+            c.chat.chat_provider = "openai".into();
+            c.chat.chat_base_url = format!("{base}/v1");
+            c.chat.chat_model = "gpt-4o".into();
+            c.chat.chat_api_key_env = "CODA_TEST_UNSET_KEY_VARIABLE".into();
+            c.chat.chat_llm_timeout_secs = llm_timeout;
+        },
+        runners(),
+    )
+    .await
+}
+
+async fn session_with_score(app: &TestApp) -> String {
+    let sid = app.new_session("ana").await;
+    let score = melody(&[
+        ("C", 4, 1, Some("la")),
+        ("D", 4, 1, Some("la")),
+        ("E", 4, 2, Some("la")),
+    ]);
+    let r = app.post_file("ana", &sid, "song.musicxml", score).await;
+    assert_eq!(r.status(), 201);
+    sid
+}
+
+async fn chat(app: &TestApp, sid: &str, message: &str) -> Value {
+    let r = app
+        .post_json(
+            "ana",
+            &format!("/v1/sessions/{sid}/chat"),
+            json!({ "message": message }),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// The last tool message the model was sent in request `n`.
+fn tool_message(server: &ReplayServer, n: usize) -> Value {
+    let body = &server.received()[n].body;
+    let m = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "tool")
+        .cloned()
+        .unwrap_or_else(|| panic!("no tool message in {body}"));
+    serde_json::from_str(m["content"].as_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_tool_call_runs_its_result_goes_back_and_429_waits_its_retry_after() {
+    let server = ReplayServer::start(vec![
+        Answer::ok(&fixture("openai_tool_call.json")),
+        Answer::status(429, &fixture("openai_rate_limited.json")).header("retry-after", "1"),
+        Answer::ok(&fixture("openai_final_answer.json")),
+    ])
+    .await
+    .unwrap();
+    let app = app_for(&server, 10.0).await;
+    let sid = session_with_score(&app).await;
+    let started = Instant::now();
+    let reply = chat(&app, &sid, "could you make it a bit softer?").await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was honoured"
+    );
+    assert_eq!(
+        reply["reply"],
+        "Done: the chorale now starts at mp in every part (revision 2)."
+    );
+    let calls = reply["tool_calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1, "{reply}");
+    assert_eq!(calls[0]["tool"], "modify_score");
+    assert_eq!(calls[0]["route"], "cpu");
+    assert_eq!(calls[0]["ok"], true);
+    assert_eq!(reply["score_rev"], 2);
+    assert!(reply["current_score"].is_object());
+    let got = server.received();
+    assert_eq!(got.len(), 3);
+    // The tools the model was offered are the registry's.
+    let offered: Vec<&str> = got[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert!(offered.contains(&"modify_score") && offered.contains(&"synthesize"));
+    // The retried request is the same; the last one carries the result.
+    assert_eq!(got[1].body, got[2].body);
+    assert_eq!(tool_message(&server, 2)["rev"], 2);
+    // The unset key variable means no Authorization header at all.
+    assert_eq!(got[0].authorization, None);
+}
+
+#[tokio::test]
+async fn parallel_calls_run_in_order_and_bad_calls_go_back_as_tool_errors() {
+    let unknown =
+        fixture("openai_tool_call.json").replace("\"modify_score\"", "\"delete_everything\"");
+    let server = ReplayServer::start(vec![
+        Answer::ok(&fixture("openai_parallel_tool_calls.json")),
+        Answer::ok(&fixture("openai_final_answer.json")),
+        Answer::ok(&fixture("openai_malformed_arguments.json")),
+        Answer::ok(&fixture("openai_final_answer.json")),
+        Answer::ok(&unknown),
+        Answer::ok(&fixture("openai_final_answer.json")),
+    ])
+    .await
+    .unwrap();
+    let app = app_for(&server, 10.0).await;
+    let sid = session_with_score(&app).await;
+
+    let reply = chat(&app, &sid, "up a tone, and what key is it in?").await;
+    let tools: Vec<&str> = reply["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["tool"].as_str().unwrap())
+        .collect();
+    assert_eq!(tools, ["modify_score", "score_info"], "{reply}");
+    assert!(reply["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["ok"] == true));
+    // score_info ran after the transposition: it reports revision 2.
+    assert_eq!(tool_message(&server, 1)["rev"], 2);
+    let first_note = &reply["current_score"]["parts"][0]["measures"][0]["items"];
+    assert!(
+        first_note.to_string().contains("\"D\""),
+        "C4 went up a tone: {first_note}"
+    );
+
+    // Arguments that are not JSON: no edit, the model hears why.
+    let reply = chat(&app, &sid, "softer").await;
+    let call = &reply["tool_calls"][0];
+    assert_eq!(call["ok"], false, "{reply}");
+    assert_eq!(call["error"]["code"], "INVALID_ARGUMENTS");
+    assert!(call["args"].is_string(), "the raw text is kept: {call}");
+    assert!(reply["current_score"].is_null());
+    assert_eq!(
+        tool_message(&server, 3)["error"]["code"],
+        "INVALID_ARGUMENTS"
+    );
+
+    // A tool nobody registered.
+    let reply = chat(&app, &sid, "wipe it").await;
+    assert_eq!(
+        reply["tool_calls"][0]["error"]["code"], "UNKNOWN_TOOL",
+        "{reply}"
+    );
+    let err = tool_message(&server, 5);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("modify_score"),
+        "the error lists the tools: {err}"
+    );
+    let view: Value = app
+        .get("ana", &format!("/v1/sessions/{sid}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        view["score_rev"], 2,
+        "only the transposition changed the score"
+    );
+}
+
+#[tokio::test]
+async fn a_model_that_does_not_answer_in_time_gets_an_honest_reply_and_loses_nothing() {
+    let server = ReplayServer::start(vec![
+        Answer::ok(&fixture("openai_final_answer.json")).after(Duration::from_secs(5))
+    ])
+    .await
+    .unwrap();
+    let app = app_for(&server, 0.2).await;
+    let sid = session_with_score(&app).await;
+    let started = Instant::now();
+    let reply = chat(&app, &sid, "make it softer").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "bounded retries"
+    );
+    assert_eq!(server.received().len(), 3, "one try and two retries");
+    let text = reply["reply"].as_str().unwrap();
+    assert!(text.contains("could not reach the model"), "{text}");
+    assert_eq!(reply["tool_calls"], json!([]));
+    let view: Value = app
+        .get("ana", &format!("/v1/sessions/{sid}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let history = view["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2, "{view}");
+    assert_eq!(history[0]["role"], "user");
+    assert_eq!(history[0]["content"], "make it softer");
+    assert_eq!(history[1]["role"], "assistant");
+    assert_eq!(view["score_rev"], 1);
+}
