@@ -46,8 +46,8 @@ cargo test --workspace
 
 echo "== cargo lambda build --release (every function)"
 PATH="$PWD/.venv/bin:$PATH" cargo lambda build --release \
-  -p coda-fn-session -p coda-fn-upload -p coda-fn-status -p coda-fn-ingest -p coda-fn-notify
-for f in session upload status ingest notify; do
+  -p coda-fn-session -p coda-fn-upload -p coda-fn-status -p coda-fn-ingest -p coda-fn-notify -p coda-fn-chat
+for f in session upload status ingest notify chat; do
   test -x "target/lambda/$f/bootstrap" || { echo "missing target/lambda/$f/bootstrap"; exit 1; }
   printf '%-8s %s bytes\n' "$f" "$(wc -c <"target/lambda/$f/bootstrap")"
 done

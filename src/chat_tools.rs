@@ -2,20 +2,17 @@
 //! folder, loaded once, through the same `call_tool` the worker runs.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use coda_chat::chat::{Chat, ChatSettings, LocalTools};
-use coda_chat::llm::{Llm, PlannerLlm};
+use coda_chat::llm::Llm;
 use coda_chat::registry::ToolRegistry;
 use coda_core::kinds::KindRegistry;
 use coda_core::services::Services;
 use coda_core::Result;
 use coda_jobs::synthesize::SharedSinging;
-use coda_llm::bedrock::BedrockLlm;
-use coda_llm::openai::OpenAiLlm;
 use serde_json::Value;
 
-use crate::config::{secs, Config};
+use crate::config::Config;
 
 /// `phonemize`, `align_phonemes_to_notes`, `list_voicebanks` and `get_voicebank_info` here.
 pub struct SingingTools {
@@ -44,38 +41,24 @@ impl LocalTools for SingingTools {
 /// The chat's limits from the configuration.
 pub fn chat_settings(config: &Config) -> ChatSettings {
     let c = &config.chat;
-    ChatSettings {
-        tool_wait: secs(c.chat_tool_wait_secs),
-        max_steps: c.chat_max_steps.clamp(1, 64) as usize,
-        history_limit: c.chat_history_limit.min(1000) as usize,
-        llm_timeout: secs(c.chat_llm_timeout_secs).max(Duration::from_millis(10)),
-        llm_retries: 2,
-    }
+    ChatSettings::from_config(
+        c.chat_tool_wait_secs,
+        c.chat_max_steps,
+        c.chat_history_limit,
+        c.chat_llm_timeout_secs,
+    )
 }
 
-/// The model `[chat] chat_provider` names; an `openai` key is read from the variable
-/// `chat_api_key_env` names, here and nowhere else.
+/// The model `[chat] chat_provider` names.
 pub async fn llm(config: &Config) -> Arc<dyn Llm> {
     let c = &config.chat;
-    match c.chat_provider.as_str() {
-        "openai" => {
-            let key = std::env::var(&c.chat_api_key_env).ok();
-            if key.is_none() {
-                tracing::warn!(
-                    variable = %c.chat_api_key_env,
-                    "chat_provider is openai and the key variable is unset: requests go without a key"
-                );
-            }
-            Arc::new(OpenAiLlm::new(&c.chat_base_url, &c.chat_model, key))
-        }
-        "bedrock" => {
-            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .load()
-                .await;
-            Arc::new(BedrockLlm::from_sdk_config(&sdk, &c.chat_model))
-        }
-        _ => Arc::new(PlannerLlm),
-    }
+    coda_llm::from_settings(
+        &c.chat_provider,
+        &c.chat_base_url,
+        &c.chat_model,
+        &c.chat_api_key_env,
+    )
+    .await
 }
 
 /// The chat of a `coda serve` process: the configured model over the deployment's registry.

@@ -434,6 +434,16 @@ async fn the_tool_registry_lists_every_tool_with_its_route_and_schemas() {
         .cloned()
         .unwrap_or_default();
     assert!(!required.contains(&json!("score")), "{modify}");
+    // Health reports both routes, counted from the same registry.
+    let h = app.public_json("/v1/health").await;
+    let count = |route: &str| tools.iter().filter(|t| t["route"] == route).count();
+    assert_eq!(h["routes"]["cpu"]["tools"], count("cpu"), "{h}");
+    assert_eq!(h["routes"]["gpu"]["tools"], count("gpu"), "{h}");
+    assert_eq!(
+        h["routes"]["gpu"]["status"], "ok",
+        "local workers run the gpu route: {h}"
+    );
+    assert_eq!(h["chat_provider"], "planner");
     // Like the job kinds, the catalogue is public: a client reads it before it signs in.
     assert_eq!(app.public_json("/v1/tools").await, body);
 }

@@ -132,18 +132,21 @@ pub enum RouteGroup {
     Blobs,
     /// Webhook endpoints and their deliveries.
     Webhooks,
+    /// The chat and the MCP server over the same tools.
+    Chat,
     /// Health and the OpenAPI document.
     Meta,
 }
 
 impl RouteGroup {
     /// Every group: what `coda serve` mounts.
-    pub const ALL: [RouteGroup; 6] = [
+    pub const ALL: [RouteGroup; 7] = [
         RouteGroup::Sessions,
         RouteGroup::Uploads,
         RouteGroup::Jobs,
         RouteGroup::Blobs,
         RouteGroup::Webhooks,
+        RouteGroup::Chat,
         RouteGroup::Meta,
     ];
 }
@@ -165,6 +168,15 @@ pub fn router_for(state: SharedState, groups: &[RouteGroup]) -> Router {
     let mut public = Router::new();
     for group in groups {
         match group {
+            RouteGroup::Chat => {
+                protected = protected
+                    .route(
+                        "/v1/sessions/{id}/chat",
+                        post(chat_routes::chat).layer(json_limit),
+                    )
+                    // MCP's Streamable HTTP: the chat's tools, run as the bearer token's owner.
+                    .route_service("/mcp", coda_mcp::CodaMcp::http_service(state.chat.clone()));
+            }
             RouteGroup::Sessions => {
                 protected = protected
                     .route(
@@ -180,10 +192,6 @@ pub fn router_for(state: SharedState, groups: &[RouteGroup]) -> Router {
                         post(routes::add_session_file).layer(file_limit),
                     )
                     .route("/v1/sessions/{id}/audio", get(routes::get_session_audio))
-                    .route(
-                        "/v1/sessions/{id}/chat",
-                        post(chat_routes::chat).layer(json_limit),
-                    )
                     .route("/v1/sessions/{id}/score", get(score_routes::get_score))
                     .route(
                         "/v1/sessions/{id}/score/edits",
@@ -196,9 +204,7 @@ pub fn router_for(state: SharedState, groups: &[RouteGroup]) -> Router {
                     .route(
                         "/v1/sessions/{id}/score/redo",
                         post(score_routes::redo_score).layer(json_limit),
-                    )
-                    // MCP's Streamable HTTP: the chat's tools, run as the bearer token's owner.
-                    .route_service("/mcp", coda_mcp::CodaMcp::http_service(state.chat.clone()));
+                    );
                 public = public
                     .route("/v1/schemas/score", get(score_routes::score_schema))
                     .route("/v1/schemas/edit", get(score_routes::edit_schema));

@@ -31,6 +31,28 @@ pub struct Health {
     pub queue_depth: u64,
     /// Worker tasks pulling the queue.
     pub workers: usize,
+    /// The chat's model provider (`planner`, `openai`, `bedrock`).
+    pub chat_provider: String,
+    /// The two tool routes.
+    pub routes: ToolRoutes,
+}
+
+/// How the chat's tools run: `cpu` in this process, `gpu` as jobs on the queue.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ToolRoutes {
+    /// Tools that run in the API process.
+    pub cpu: RouteHealth,
+    /// Tools that run as jobs on the model service's queue.
+    pub gpu: RouteHealth,
+}
+
+/// One route's state.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct RouteHealth {
+    /// `ok`; for `gpu`, `remote` where no worker runs in this process (AWS: `coda-worker` pulls SQS).
+    pub status: String,
+    /// The tools on this route.
+    pub tools: usize,
 }
 
 /// Answers whether the server and its queue work.
@@ -38,10 +60,29 @@ pub struct Health {
     responses((status = 200, description = "the server and its queue work", body = Health)))]
 pub async fn health(State(s): State<SharedState>) -> ApiResult<Json<Health>> {
     let depth = s.adapters.jobs_queue.depth().await?;
+    let count = |route| {
+        s.chat
+            .registry()
+            .tools()
+            .iter()
+            .filter(|t| t.route == route)
+            .count()
+    };
     Ok(Json(Health {
         status: "ok".into(),
         queue_depth: depth,
         workers: s.workers,
+        chat_provider: s.chat.provider().to_string(),
+        routes: ToolRoutes {
+            cpu: RouteHealth {
+                status: "ok".into(),
+                tools: count(coda_core::kinds::Route::Cpu),
+            },
+            gpu: RouteHealth {
+                status: if s.workers > 0 { "ok" } else { "remote" }.into(),
+                tools: count(coda_core::kinds::Route::Gpu),
+            },
+        },
     }))
 }
 

@@ -48,6 +48,31 @@ pub struct ChatSettings {
     pub llm_retries: u32,
 }
 
+impl ChatSettings {
+    /// From the `[chat]` settings (seconds as floats), clamped to sane bounds.
+    pub fn from_config(
+        tool_wait_secs: f64,
+        max_steps: u32,
+        history_limit: u32,
+        llm_timeout_secs: f64,
+    ) -> Self {
+        let secs = |s: f64| {
+            Duration::from_secs_f64(if s.is_finite() {
+                s.clamp(0.0, 86_400.0)
+            } else {
+                60.0
+            })
+        };
+        ChatSettings {
+            tool_wait: secs(tool_wait_secs),
+            max_steps: max_steps.clamp(1, 64) as usize,
+            history_limit: history_limit.min(1000) as usize,
+            llm_timeout: secs(llm_timeout_secs).max(Duration::from_millis(10)),
+            llm_retries: 2,
+        }
+    }
+}
+
 impl Default for ChatSettings {
     fn default() -> Self {
         ChatSettings {

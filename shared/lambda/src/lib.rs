@@ -91,7 +91,16 @@ pub fn http_state(
     kinds: Kinds,
     auth: Arc<dyn Authenticator>,
 ) -> SharedState {
-    Arc::new(AppState {
+    Arc::new(app_state(a, config, kinds, auth))
+}
+
+fn app_state(
+    a: &AwsAdapters,
+    config: &Config,
+    kinds: Kinds,
+    auth: Arc<dyn Authenticator>,
+) -> AppState {
+    AppState {
         redirect_downloads: true,
         ..AppState::new(
             coda_core::services::Adapters {
@@ -101,7 +110,7 @@ pub fn http_state(
             policies(config, kinds),
             auth,
         )
-    })
+    }
 }
 
 /// What the services enforce on AWS: the configured limits, `kinds`, and (Lambda defaults)
@@ -113,6 +122,43 @@ pub fn policies(config: &Config, kinds: Kinds) -> Policies {
         webhook_policy: config.webhook_policy(),
         quotas: config.quota_policy(),
     }
+}
+
+/// Runs the chat function (the Chat group): its model is what `llm` builds from the
+/// configuration (a crate of its own, so the other functions do not link the providers).
+pub async fn run_chat<F, Fut>(llm: F) -> Result<(), Error>
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: std::future::Future<Output = Arc<dyn coda_chat::llm::Llm>>,
+{
+    init_logging();
+    let config = config_from_env()?;
+    let adapters = adapters_from_env(&config).await?;
+    let state = app_state(
+        &adapters,
+        &config,
+        kinds_from_config(&config)?,
+        Arc::new(GatewayClaimsAuth),
+    );
+    let c = &config.chat;
+    let settings = coda_chat::chat::ChatSettings::from_config(
+        c.chat_tool_wait_secs,
+        c.chat_max_steps,
+        c.chat_history_limit,
+        c.chat_llm_timeout_secs,
+    );
+    let chat = coda_chat::chat::Chat::new(
+        state.services.clone(),
+        Arc::new(coda_chat::registry::ToolRegistry::builtin(
+            &state.kinds.registry,
+        )),
+        llm(config.clone()).await,
+        // No CMU dictionary or voices folder in this function: those tools answer 503.
+        Arc::new(coda_chat::chat::NoLocalTools),
+        settings,
+    );
+    let state = Arc::new(AppState { chat, ..state });
+    lambda_http::run(router_for(state, &[RouteGroup::Chat])).await
 }
 
 /// Runs an HTTP function serving `groups` of the API.

@@ -355,3 +355,59 @@ async fn the_upload_function_honours_its_configured_limit_on_moto() {
         "{body}"
     );
 }
+
+/// The chat function's router (the Chat group only) over `l`.
+async fn call_chat(l: &Local, raw: &str) -> (u16, serde_json::Value) {
+    let req = lambda_http::request::from_str(raw).unwrap();
+    respond(coda_api::router_for(state(l), &[RouteGroup::Chat]), req).await
+}
+
+#[tokio::test]
+async fn the_chat_function_answers_api_gateways_chat_event_and_keeps_the_history() {
+    let l = local();
+    let st = state(&l);
+    let owner = coda_core::model::Owner("alice".into());
+    let sid = st
+        .services
+        .sessions
+        .create(&owner)
+        .await
+        .unwrap()
+        .session_id;
+    let raw = event("apigw-v2-chat.json").replace("ses_0123456789abcdef", &sid);
+    // No score yet: the planner says so and calls nothing.
+    let (status, body) = call_chat(&l, &raw).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tool_calls"], serde_json::json!([]));
+    assert!(body["reply"].as_str().unwrap().contains("upload"), "{body}");
+    // A cpu tool runs in the function; its failure is reported, not raised.
+    let undo = raw.replace("make it softer, then sing it", "undo it");
+    let mut v: serde_json::Value = serde_json::from_str(&undo).unwrap();
+    v["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("content-length");
+    let (status, body) = call_chat(&l, &v.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tool_calls"][0]["tool"], "undo_score", "{body}");
+    assert_eq!(body["tool_calls"][0]["route"], "cpu");
+    assert_eq!(body["tool_calls"][0]["ok"], false);
+    let history = st
+        .services
+        .sessions
+        .view(&owner, &sid)
+        .await
+        .unwrap()
+        .history;
+    let roles: Vec<&str> = history.iter().map(|m| m.role.as_str()).collect();
+    assert_eq!(roles, ["user", "assistant", "user", "tool", "assistant"]);
+    // Another user's claims: 404; the function serves no other group's routes.
+    let (status, _) = call_chat(&l, &raw.replace("\"sub\": \"alice\"", "\"sub\": \"bob\"")).await;
+    assert_eq!(status, 404);
+    let job = event("apigw-v2-get-job.json");
+    let (status, body) = call_chat(&l, &job).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("NOT_FOUND"))
+    );
+}

@@ -5,7 +5,9 @@
 pub mod bedrock;
 pub mod openai;
 
-use coda_chat::llm::LlmRequest;
+use std::sync::Arc;
+
+use coda_chat::llm::{Llm, LlmRequest, PlannerLlm};
 
 /// The system prompt with what the session's score is, so a model need not ask.
 pub fn system_prompt(request: &LlmRequest) -> String {
@@ -34,3 +36,33 @@ pub fn system_prompt(request: &LlmRequest) -> String {
 }
 
 pub mod replay;
+
+/// The model a deployment's `[chat]` settings name: `planner`, `openai` (its key read from the
+/// variable `api_key_env` names, here and nowhere else) or `bedrock` (the AWS SDK's usual
+/// credentials and region).
+pub async fn from_settings(
+    provider: &str,
+    base_url: &str,
+    model: &str,
+    api_key_env: &str,
+) -> Arc<dyn Llm> {
+    match provider {
+        "openai" => {
+            let key = std::env::var(api_key_env).ok();
+            if key.is_none() {
+                tracing::warn!(
+                    variable = %api_key_env,
+                    "chat_provider is openai and the key variable is unset: requests go without a key"
+                );
+            }
+            Arc::new(openai::OpenAiLlm::new(base_url, model, key))
+        }
+        "bedrock" => {
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .load()
+                .await;
+            Arc::new(bedrock::BedrockLlm::from_sdk_config(&sdk, model))
+        }
+        _ => Arc::new(PlannerLlm),
+    }
+}
