@@ -101,6 +101,8 @@ pub struct RunningApp {
     pub tokens: TokenSigner,
     /// The chat and its tools, as the API serves them (`coda mcp` serves them on stdio).
     pub chat: coda_chat::chat::Chat,
+    /// The use cases the API calls (the chat benchmark times `scores.edit` beside the chat).
+    pub services: Services,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
@@ -392,6 +394,7 @@ async fn run(
         }),
     );
     let chat = crate::chat_tools::chat(config, &base.services, &base.kinds.registry).await;
+    let services = base.services.clone();
     let state = Arc::new(AppState {
         url_signer: mode.url_signer,
         workers: worker_count,
@@ -417,6 +420,7 @@ async fn run(
         base_url,
         tokens: keys.tokens,
         chat,
+        services,
         shutdown: shutdown_tx,
         server,
         tasks,

@@ -6,6 +6,7 @@ mod aws_chaos;
 mod bad_input;
 mod chaos;
 mod chat;
+mod chat_faults;
 mod chat_providers;
 mod flow;
 mod helpers;

@@ -240,12 +240,15 @@ impl Chat {
         let mut score_changed = false;
         let mut audio_url = None;
         let mut reply = None;
+        // The score as the message found it: the planner re-plans the same message on its
+        // second turn and must get the same plan (after "to G major" the key has changed).
+        let context = self.context(owner, id).await;
         for _ in 0..self.settings.max_steps.max(1) {
             let request = LlmRequest {
                 system: SYSTEM.into(),
                 messages: messages.clone(),
                 tools: tools.clone(),
-                context: self.context(owner, id).await,
+                context: context.clone(),
             };
             let turn = match self.respond(&request).await {
                 Ok(t) => t,
@@ -652,8 +655,8 @@ impl Chat {
                     return Outcome {
                         result: Ok(
                             json!({"job_id": job_id, "status": "running", "message": format!(
-                            "still running after {} s: poll GET /v1/jobs/{job_id} or wait for its webhook",
-                            self.settings.tool_wait.as_secs())}),
+                            "still running after {:.1} s: poll GET /v1/jobs/{job_id} or wait for its webhook",
+                            self.settings.tool_wait.as_secs_f64())}),
                         ),
                         job_id: Some(job_id),
                         score_changed: false,
