@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use coda_music::{read_score, Item, Score};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::spawn_app;
 
 /// The music21 corpus set (scripts/score_corpus.sh).
 pub(crate) fn corpus_dir() -> PathBuf {
@@ -90,20 +90,6 @@ fn opening_dynamics(score: &Score) -> Vec<Vec<String>> {
 
 fn as_score(v: &Value) -> Score {
     serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("current_score: {e}"))
-}
-
-async fn chat(app: &TestApp, sid: &str, message: &str) -> Value {
-    let r = app
-        .post_json(
-            "ana",
-            &format!("/v1/sessions/{sid}/chat"),
-            json!({ "message": message }),
-        )
-        .await;
-    let status = r.status();
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(status, 200, "{message}: {body}");
-    body
 }
 
 /// The tools called, with their routes, and that each succeeded.
@@ -219,7 +205,7 @@ async fn a_chorale_is_made_softer_transposed_sung_and_undone_by_chat() {
     );
 
     // "make it softer": a cpu edit; an unmarked chorale (mf) starts at mp in every part.
-    let softer = chat(&app, &sid, "make it softer").await;
+    let softer = app.chat("ana", &sid, "make it softer").await;
     assert_eq!(calls(&softer), [pair("modify_score", "cpu")], "{softer}");
     assert_eq!(softer["score_rev"], 2, "{softer}");
     assert!(softer["audio_url"].is_null());
@@ -234,7 +220,7 @@ async fn a_chorale_is_made_softer_transposed_sung_and_undone_by_chat() {
     );
 
     // "transpose up 2 semitones": the pitches rise, the dynamics stay.
-    let up = chat(&app, &sid, "transpose up 2 semitones").await;
+    let up = app.chat("ana", &sid, "transpose up 2 semitones").await;
     assert_eq!(calls(&up), [pair("modify_score", "cpu")], "{up}");
     assert_eq!(up["score_rev"], 3);
     let s = as_score(&up["current_score"]);
@@ -246,7 +232,7 @@ async fn a_chorale_is_made_softer_transposed_sung_and_undone_by_chat() {
     }
 
     // "sing the soprano": a gpu job; its audio follows the transposed line, softly.
-    let sung = chat(&app, &sid, "sing the soprano").await;
+    let sung = app.chat("ana", &sid, "sing the soprano").await;
     assert_eq!(calls(&sung), [pair("synthesize", "gpu")], "{sung}");
     let job_id = sung["tool_calls"][0]["job_id"].as_str().unwrap();
     let url = sung["audio_url"].as_str().expect("audio_url");
@@ -310,7 +296,7 @@ async fn a_chorale_is_made_softer_transposed_sung_and_undone_by_chat() {
     assert!(share >= 0.95, "{:.1} % in tune", 100.0 * share);
 
     // "undo": the transposition is gone, the softer dynamics are back in force.
-    let undone = chat(&app, &sid, "undo").await;
+    let undone = app.chat("ana", &sid, "undo").await;
     assert_eq!(calls(&undone), [pair("undo_score", "cpu")], "{undone}");
     assert_eq!(undone["score_rev"], 2);
     let s = as_score(&undone["current_score"]);
@@ -318,11 +304,13 @@ async fn a_chorale_is_made_softer_transposed_sung_and_undone_by_chat() {
     for marks in opening_dynamics(&s) {
         assert_eq!(marks, ["mp"]);
     }
-    let redone = chat(&app, &sid, "redo").await;
+    let redone = app.chat("ana", &sid, "redo").await;
     assert_eq!(redone["score_rev"], 3);
 
     // A request the planner does not know: no call, and what it can do.
-    let no = chat(&app, &sid, "write me a symphony in the style of Mahler").await;
+    let no = app
+        .chat("ana", &sid, "write me a symphony in the style of Mahler")
+        .await;
     assert_eq!(no["tool_calls"], json!([]), "{no}");
     assert!(no["current_score"].is_null());
     assert!(no["reply"].as_str().unwrap().contains("transpose"), "{no}");

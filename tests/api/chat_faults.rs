@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use coda_core::model::JobKind;
 use coda_core::worker::{JobContext, JobRunner, NewOutput, Runners};
 use coda_core::Result;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::helpers::{runners, spawn_app_with, TestApp};
 use crate::sing::melody;
@@ -72,20 +72,6 @@ async fn song_session(app: &TestApp) -> String {
     sid
 }
 
-async fn chat(app: &TestApp, sid: &str, message: &str) -> Value {
-    let r = app
-        .post_json(
-            USER,
-            &format!("/v1/sessions/{sid}/chat"),
-            json!({ "message": message }),
-        )
-        .await;
-    let status = r.status();
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(status, 200, "{message}: {body}");
-    body
-}
-
 /// GETs `url` (signed, or a route with the token) and checks it serves a WAV.
 async fn assert_wav(r: reqwest::Response, what: &str) {
     assert_eq!(r.status(), 200, "{what}");
@@ -113,7 +99,7 @@ async fn a_worker_that_dies_under_a_gpu_tool_call_costs_one_more_job() {
     .await;
     let sid = song_session(&app).await;
 
-    let sung = chat(&app, &sid, "sing it").await;
+    let sung = app.chat(USER, &sid, "sing it").await;
     let calls = sung["tool_calls"].as_array().unwrap();
     assert_eq!(calls.len(), 1, "{sung}");
     let call = &calls[0];
@@ -157,7 +143,7 @@ async fn a_gpu_tool_call_that_outlives_the_wait_replies_with_its_job() {
     let app = spawn_app_with(|c| c.chat.chat_tool_wait_secs = 0.2, runners).await;
     let sid = song_session(&app).await;
 
-    let sung = chat(&app, &sid, "sing it").await;
+    let sung = app.chat(USER, &sid, "sing it").await;
     let calls = sung["tool_calls"].as_array().unwrap();
     assert_eq!(calls.len(), 1, "{sung}");
     let call = &calls[0];

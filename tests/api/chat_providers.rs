@@ -45,18 +45,6 @@ async fn session_with_score(app: &TestApp) -> String {
     sid
 }
 
-async fn chat(app: &TestApp, sid: &str, message: &str) -> Value {
-    let r = app
-        .post_json(
-            "ana",
-            &format!("/v1/sessions/{sid}/chat"),
-            json!({ "message": message }),
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
-}
-
 /// The last tool message the model was sent in request `n`.
 fn tool_message(server: &ReplayServer, n: usize) -> Value {
     let body = &server.received()[n].body;
@@ -83,7 +71,9 @@ async fn a_tool_call_runs_its_result_goes_back_and_429_waits_its_retry_after() {
     let app = app_for(&server, 10.0).await;
     let sid = session_with_score(&app).await;
     let started = Instant::now();
-    let reply = chat(&app, &sid, "could you make it a bit softer?").await;
+    let reply = app
+        .chat("ana", &sid, "could you make it a bit softer?")
+        .await;
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "Retry-After: 1 was honoured"
@@ -133,7 +123,9 @@ async fn parallel_calls_run_in_order_and_bad_calls_go_back_as_tool_errors() {
     let app = app_for(&server, 10.0).await;
     let sid = session_with_score(&app).await;
 
-    let reply = chat(&app, &sid, "up a tone, and what key is it in?").await;
+    let reply = app
+        .chat("ana", &sid, "up a tone, and what key is it in?")
+        .await;
     let tools: Vec<&str> = reply["tool_calls"]
         .as_array()
         .unwrap()
@@ -155,7 +147,7 @@ async fn parallel_calls_run_in_order_and_bad_calls_go_back_as_tool_errors() {
     );
 
     // Arguments that are not JSON: no edit, the model hears why.
-    let reply = chat(&app, &sid, "softer").await;
+    let reply = app.chat("ana", &sid, "softer").await;
     let call = &reply["tool_calls"][0];
     assert_eq!(call["ok"], false, "{reply}");
     assert_eq!(call["error"]["code"], "INVALID_ARGUMENTS");
@@ -167,7 +159,7 @@ async fn parallel_calls_run_in_order_and_bad_calls_go_back_as_tool_errors() {
     );
 
     // A tool nobody registered.
-    let reply = chat(&app, &sid, "wipe it").await;
+    let reply = app.chat("ana", &sid, "wipe it").await;
     assert_eq!(
         reply["tool_calls"][0]["error"]["code"], "UNKNOWN_TOOL",
         "{reply}"
@@ -202,7 +194,7 @@ async fn a_model_that_does_not_answer_in_time_gets_an_honest_reply_and_loses_not
     let app = app_for(&server, 0.2).await;
     let sid = session_with_score(&app).await;
     let started = Instant::now();
-    let reply = chat(&app, &sid, "make it softer").await;
+    let reply = app.chat("ana", &sid, "make it softer").await;
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "bounded retries"

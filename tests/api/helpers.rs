@@ -135,6 +135,21 @@ impl TestApp {
             .expect("request")
     }
 
+    /// Sends `message` to session `sid`'s chat as `user`; asserts 200 and returns the reply.
+    pub async fn chat(&self, user: &str, sid: &str, message: &str) -> Value {
+        let r = self
+            .post_json(
+                user,
+                &format!("/v1/sessions/{sid}/chat"),
+                json!({ "message": message }),
+            )
+            .await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, 200, "{message}: {body}");
+        body
+    }
+
     /// Creates a session and returns its id.
     pub async fn new_session(&self, user: &str) -> String {
         let r = self.post_json(user, "/v1/sessions", json!({})).await;
