@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use coda_chat::chat::{Chat, ChatSettings, LocalTools};
-use coda_chat::llm::Llm;
 use coda_chat::registry::ToolRegistry;
 use coda_core::kinds::KindRegistry;
 use coda_core::services::Services;
@@ -49,24 +48,12 @@ pub fn chat_settings(config: &Config) -> ChatSettings {
     )
 }
 
-/// The model `[chat] chat_provider` names.
-pub async fn llm(config: &Config) -> Arc<dyn Llm> {
-    let c = &config.chat;
-    coda_llm::from_settings(
-        &c.chat_provider,
-        &c.chat_base_url,
-        &c.chat_model,
-        &c.chat_api_key_env,
-    )
-    .await
-}
-
 /// The chat of a `coda serve` process: the configured model over the deployment's registry.
 pub async fn chat(config: &Config, services: &Services, kinds: &KindRegistry) -> Chat {
     Chat::new(
         services.clone(),
         Arc::new(ToolRegistry::builtin(kinds)),
-        llm(config).await,
+        coda_llm::from_config(&config.chat).await,
         Arc::new(SingingTools::new(config)),
         chat_settings(config),
     )

@@ -2,15 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), coda_lambda::Error> {
-    coda_lambda::run_chat(|config| async move {
-        let c = &config.chat;
-        coda_llm::from_settings(
-            &c.chat_provider,
-            &c.chat_base_url,
-            &c.chat_model,
-            &c.chat_api_key_env,
-        )
-        .await
-    })
-    .await
+    coda_lambda::run_chat(|config| async move { coda_llm::from_config(&config.chat).await }).await
 }

@@ -66,3 +66,14 @@ pub async fn from_settings(
         _ => Arc::new(PlannerLlm),
     }
 }
+
+/// The model `[chat]` names (`chat_provider`, `chat_base_url`, `chat_model`, `chat_api_key_env`).
+pub async fn from_config(chat: &coda_config::ChatConfig) -> Arc<dyn Llm> {
+    from_settings(
+        &chat.chat_provider,
+        &chat.chat_base_url,
+        &chat.chat_model,
+        &chat.chat_api_key_env,
+    )
+    .await
+}
