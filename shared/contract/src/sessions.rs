@@ -41,9 +41,14 @@ pub async fn check_session_items(items: &dyn SessionItems) {
         items.append_message(&a, &message(i)).await.unwrap();
     }
     items.append_message(&b, &message(100)).await.unwrap();
+    items
+        .append_messages(&a, &[message(7), message(8)])
+        .await
+        .unwrap();
+    items.append_messages(&a, &[]).await.unwrap();
     let mut seen = vec![];
     let mut cursor: Option<String> = None;
-    for _ in 0..10 {
+    for _ in 0..12 {
         let page = items.list_messages(&a, 3, cursor.as_deref()).await.unwrap();
         assert!(page.items.len() <= 3);
         seen.extend(page.items.into_iter().map(|m| m.content));
@@ -52,7 +57,7 @@ pub async fn check_session_items(items: &dyn SessionItems) {
             None => break,
         }
     }
-    let want: Vec<String> = (0..7).map(|i| message(i).content).collect();
+    let want: Vec<String> = (0..9).map(|i| message(i).content).collect();
     assert_eq!(seen, want, "pages in append order, each message once");
     let last: Vec<String> = items
         .latest_messages(&a, 2)
@@ -61,7 +66,7 @@ pub async fn check_session_items(items: &dyn SessionItems) {
         .into_iter()
         .map(|m| m.content)
         .collect();
-    assert_eq!(last, want[5..].to_vec(), "the newest, oldest first");
+    assert_eq!(last, want[7..].to_vec(), "the newest, oldest first");
     assert_eq!(items.latest_messages(&b, 10).await.unwrap().len(), 1);
     assert!(items
         .list_messages(&unique("ses"), 10, None)

@@ -101,6 +101,13 @@ pub trait SessionRepo: Send + Sync {
 pub trait SessionItems: Send + Sync {
     /// Appends a chat message; messages list in the order they were appended.
     async fn append_message(&self, session_id: &str, message: &ChatMessage) -> Result<()>;
+    /// Appends several messages in order (one write where the store can: a chat turn's records).
+    async fn append_messages(&self, session_id: &str, messages: &[ChatMessage]) -> Result<()> {
+        for m in messages {
+            self.append_message(session_id, m).await?;
+        }
+        Ok(())
+    }
     /// Up to `limit` messages after `cursor`, oldest first.
     async fn list_messages(
         &self,

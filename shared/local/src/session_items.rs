@@ -41,6 +41,25 @@ impl SessionItems for SqliteSessionItems {
             .await
     }
 
+    async fn append_messages(&self, session_id: &str, messages: &[ChatMessage]) -> Result<()> {
+        let sid = session_id.to_string();
+        let bodies = messages.iter().map(to_json).collect::<Result<Vec<_>>>()?;
+        // One transaction: one sync of the log for the whole turn, and all or none of it.
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction().map_err(sql_err)?;
+                for body in bodies {
+                    tx.execute(
+                        "INSERT INTO session_messages (session_id, body) VALUES (?1, ?2)",
+                        params![sid, body],
+                    )
+                    .map_err(sql_err)?;
+                }
+                tx.commit().map_err(sql_err)
+            })
+            .await
+    }
+
     async fn list_messages(
         &self,
         session_id: &str,

@@ -6,6 +6,9 @@
 //! write their blob, but only one update wins; the loser gets 409 `CONFLICT` and its blob
 //! is removed, so the winner's revision is never overwritten.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
 use coda_music::{
     apply_edits, parse_edits, read_score_file, score_info, write_score, EditError, FileFormat,
@@ -59,12 +62,74 @@ pub struct ScoreFile {
 #[derive(Clone)]
 pub struct Scores {
     a: Adapters,
+    cache: Arc<RevisionCache>,
+}
+
+/// The last few revisions read or written, by blob key.
+///
+/// A revision's blob is never rewritten (each has its own token in its key), so a cached
+/// score is never stale, in this process or any other; a row that no longer points at a key
+/// is never asked for it again. It saves the parse of the score an edit just wrote when the
+/// next message edits it again.
+#[derive(Default)]
+struct RevisionCache {
+    entries: Mutex<VecDeque<(String, Arc<Score>)>>,
+}
+
+/// How many revisions the cache holds.
+const CACHED_REVISIONS: usize = 8;
+/// Larger revisions (by their JSON form) are not cached.
+const CACHED_REVISION_BYTES: usize = 4 * 1024 * 1024;
+
+impl RevisionCache {
+    fn get(&self, key: &str) -> Option<Arc<Score>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, s)| s.clone())
+    }
+
+    fn put(&self, key: String, score: Arc<Score>, bytes: usize) {
+        if bytes > CACHED_REVISION_BYTES {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|(k, _)| *k != key);
+        if entries.len() >= CACHED_REVISIONS {
+            entries.pop_front();
+        }
+        entries.push_back((key, score));
+    }
+}
+
+/// The current revision's score and summary, without its JSON form.
+#[derive(Clone, Debug)]
+pub struct ScoreSummary {
+    /// The revision.
+    pub rev: u64,
+    /// The score (shared with the service's cache).
+    pub score: Arc<Score>,
+    /// Its summary.
+    pub info: ScoreInfo,
 }
 
 impl Scores {
     /// The service over these adapters.
     pub fn new(a: &Adapters) -> Self {
-        Scores { a: a.clone() }
+        Scores {
+            a: a.clone(),
+            cache: Arc::default(),
+        }
+    }
+
+    /// The current revision as a score and its summary: the cheap read, for callers that do
+    /// not send the score on.
+    pub async fn summary(&self, owner: &Owner, id: &str) -> Result<ScoreSummary> {
+        let s = live_session(&self.a, owner, id).await?;
+        let (rev, score) = self.load(&s, None).await?;
+        let info = info_of(&score, vec![])?;
+        Ok(ScoreSummary { rev, score, info })
     }
 
     /// The current revision, or revision `rev`.
@@ -153,7 +218,11 @@ impl Scores {
         let read = s.score_key(rev).ok_or_else(|| lost_race(id))?;
         let edited = blocking(move || apply_edits(&score, &edits).map_err(invalid_edit)).await?;
         let p = prepare(&edited, vec![])?;
+        let size = p.bytes.len();
         let (new_rev, s) = self.put(owner, id, p.bytes, Some(&read)).await?;
+        if let Some(key) = s.score_key(new_rev) {
+            self.cache.put(key, Arc::new(edited), size);
+        }
         state_with(&s, new_rev, p.value, p.info)
     }
 
@@ -282,7 +351,7 @@ impl Scores {
     }
 
     /// Reads a revision (the current one when `rev` is `None`) as a score.
-    async fn load(&self, s: &Session, rev: Option<u64>) -> Result<(u64, Score)> {
+    async fn load(&self, s: &Session, rev: Option<u64>) -> Result<(u64, Arc<Score>)> {
         let rev = rev.or(s.score_rev).ok_or_else(|| no_score(&s.session_id))?;
         let key = s.score_key(rev).ok_or_else(|| {
             CodaError::NotFound(format!(
@@ -292,6 +361,9 @@ impl Scores {
                 s.score_head
             ))
         })?;
+        if let Some(score) = self.cache.get(&key) {
+            return Ok((rev, score));
+        }
         let data = match self.a.blobs.get(&key, None).await {
             Ok(d) => d,
             // A kept revision's blob goes only when an edit after an undo or the cap drops it,
@@ -305,6 +377,8 @@ impl Scores {
                 message: format!("revision {rev} is not a score: {e}"),
                 details: json!({ "rev": rev }),
             })?;
+        let score = Arc::new(score);
+        self.cache.put(key, score.clone(), data.bytes.len());
         Ok((rev, score))
     }
 }

@@ -149,6 +149,38 @@ impl Sessions {
             .await
     }
 
+    /// The caller's newest `limit` chat messages, oldest first (the history without the rest of the view).
+    pub async fn recent_messages(
+        &self,
+        owner: &Owner,
+        id: &str,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>> {
+        self.get(owner, id).await?;
+        self.a.session_items.latest_messages(id, limit).await
+    }
+
+    /// Appends `(role, content)` messages in order, in one write where the store can.
+    pub async fn add_messages(
+        &self,
+        owner: &Owner,
+        id: &str,
+        messages: &[(&str, &str)],
+    ) -> Result<Vec<ChatMessage>> {
+        self.get(owner, id).await?;
+        let at = self.a.clock.now();
+        let messages: Vec<ChatMessage> = messages
+            .iter()
+            .map(|(role, content)| ChatMessage {
+                role: (*role).to_string(),
+                content: (*content).to_string(),
+                at,
+            })
+            .collect();
+        self.a.session_items.append_messages(id, &messages).await?;
+        Ok(messages)
+    }
+
     /// Appends a chat turn; it touches no session row, so it contends with nothing.
     pub async fn add_message(
         &self,
