@@ -12,8 +12,12 @@
 //! 3. `POST /v1/sessions/{id}/score/edits`: the edit alone over HTTP;
 //! 4. `Scores::edit` in process: the edit alone, the reference for what the chat adds.
 //!
-//! Then the parts of a chat message besides the edit, each alone: `Sessions::view` (once per
-//! message), `Scores::state` (three times) and `Sessions::add_message` (three times).
+//! Then the parts of a chat message besides the edit, each alone: `Sessions::recent_messages`
+//! and `Scores::summary` (read side by side), `Sessions::add_message` (the user's message) and
+//! `Sessions::add_messages` (the turn's records, one write).
+//!
+//! The data folder is a fresh temporary one (`TMPDIR` chooses where: scripts/bench_chat.sh
+//! runs it on disk and on tmpfs, to show what the storage's syncs cost).
 //!
 //! Each mode gets its own session (so the chat's history grows only with its own turns) and
 //! 10 warm-up calls that are not counted. Prints one table row per mode: p50, p99, mean, max
@@ -163,19 +167,35 @@ async fn main() -> anyhow::Result<()> {
     .await;
 
     // What one chat message does besides the edit, timed alone on the chat's session (its
-    // history now full): `Sessions::view` (the history and the current score), `Scores::state`
-    // (the planner's context, twice, and the reply's score) and `Sessions::add_message` (3).
-    let view = time(n, |_| {
+    // history now full): `Sessions::recent_messages` (the history the model sees),
+    // `Scores::summary` (the planner's context; the reply's score is the edit's own answer),
+    // `Sessions::add_message` (the user's message) and `Sessions::add_messages` (the turn's
+    // tool record and reply, one write).
+    let history_limit = cfg.chat.chat_history_limit as usize;
+    let recent = time(n, |_| {
         let (sessions, owner, sid) = (&app.services.sessions, &owner, &sid);
         async move {
-            sessions.view(owner, sid).await.expect("Sessions::view");
+            sessions
+                .recent_messages(owner, sid, history_limit)
+                .await
+                .expect("Sessions::recent_messages");
         }
     })
     .await;
-    let state = time(n, |_| {
+    let summary = time(n, |_| {
         let (scores, owner, sid) = (&app.services.scores, &owner, &sid);
         async move {
-            scores.state(owner, sid, None).await.expect("Scores::state");
+            scores.summary(owner, sid).await.expect("Scores::summary");
+        }
+    })
+    .await;
+    let add_messages = time(n, |i| {
+        let (sessions, owner, sid) = (&app.services.sessions, &owner, &sid);
+        async move {
+            sessions
+                .add_messages(owner, sid, &[("tool", "{}"), ("assistant", message(i))])
+                .await
+                .expect("Sessions::add_messages");
         }
     })
     .await;
@@ -252,9 +272,10 @@ async fn main() -> anyhow::Result<()> {
         ("Chat::send (in process)", &in_process_chat),
         ("POST /v1/sessions/{id}/score/edits (HTTP)", &http_edit),
         ("Scores::edit (in process)", &direct_edit),
-        ("part of a chat: Sessions::view (x1)", &view),
-        ("part of a chat: Scores::state (x3)", &state),
-        ("part of a chat: Sessions::add_message (x3)", &add_message),
+        ("part of a chat: Sessions::recent_messages", &recent),
+        ("part of a chat: Scores::summary", &summary),
+        ("part of a chat: Sessions::add_message", &add_message),
+        ("part of a chat: Sessions::add_messages (2)", &add_messages),
     ];
     for (mode, ms) in rows {
         let s = stats(ms.clone());

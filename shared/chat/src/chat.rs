@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use coda_core::kinds::Route;
 use coda_core::model::{JobStatus, Owner};
 use coda_core::services::jobs::NewJob;
+use coda_core::services::scores::ScoreState;
 use coda_core::services::Services;
 use coda_core::{CodaError, Result};
 use serde::{Deserialize, Serialize};
@@ -135,13 +136,16 @@ pub struct Chat {
     llm: Arc<dyn Llm>,
     local: Arc<dyn LocalTools>,
     settings: ChatSettings,
+    /// The registry as the model's tool definitions, built once.
+    definitions: Arc<[ToolDefinition]>,
 }
 
 /// What running one call gave.
 struct Outcome {
     result: std::result::Result<Value, Value>,
     job_id: Option<String>,
-    score_changed: bool,
+    /// The score's state after an edit, undo or redo.
+    score: Option<ScoreState>,
     audio_url: Option<String>,
 }
 
@@ -150,7 +154,7 @@ impl Outcome {
         Outcome {
             result: Ok(v),
             job_id: None,
-            score_changed: false,
+            score: None,
             audio_url: None,
         }
     }
@@ -159,7 +163,7 @@ impl Outcome {
         Outcome {
             result: Err(error_json(e)),
             job_id: None,
-            score_changed: false,
+            score: None,
             audio_url: None,
         }
     }
@@ -180,12 +184,22 @@ impl Chat {
         local: Arc<dyn LocalTools>,
         settings: ChatSettings,
     ) -> Self {
+        let definitions = registry
+            .tools()
+            .iter()
+            .map(|t| ToolDefinition {
+                name: t.name.clone(),
+                description: t.description.clone(),
+                parameters: t.parameters.clone(),
+            })
+            .collect();
         Chat {
             services,
             registry,
             llm,
             local,
             settings,
+            definitions,
         }
     }
 
@@ -209,13 +223,23 @@ impl Chat {
             });
         }
         let sessions = &self.services.sessions;
-        let history = sessions.view(owner, id).await?.history;
-        sessions.add_message(owner, id, "user", message).await?;
+        // The user's message is kept before anything runs (the turn's records follow in one
+        // write), while the score is read for the planner: the score as the message found it,
+        // since the planner re-plans the same message on its second turn and must get the same
+        // plan (after "to G major" the key has changed).
+        let (history, context) = tokio::join!(
+            async {
+                let history = sessions
+                    .recent_messages(owner, id, self.settings.history_limit)
+                    .await?;
+                sessions.add_message(owner, id, "user", message).await?;
+                Ok::<_, CodaError>(history)
+            },
+            self.context(owner, id)
+        );
+        let history = history?;
         let mut messages: Vec<Message> = history
             .iter()
-            .rev()
-            .take(self.settings.history_limit)
-            .rev()
             .filter_map(|m| match m.role.as_str() {
                 "user" => Some(Message::User(m.content.clone())),
                 "assistant" => Some(Message::Assistant {
@@ -226,28 +250,16 @@ impl Chat {
             })
             .collect();
         messages.push(Message::User(message.to_string()));
-        let tools: Vec<ToolDefinition> = self
-            .registry
-            .tools()
-            .iter()
-            .map(|t| ToolDefinition {
-                name: t.name.clone(),
-                description: t.description.clone(),
-                parameters: t.parameters.clone(),
-            })
-            .collect();
         let mut records = Vec::new();
-        let mut score_changed = false;
+        let mut logged: Vec<String> = Vec::new();
+        let mut score: Option<ScoreState> = None;
         let mut audio_url = None;
         let mut reply = None;
-        // The score as the message found it: the planner re-plans the same message on its
-        // second turn and must get the same plan (after "to G major" the key has changed).
-        let context = self.context(owner, id).await;
         for _ in 0..self.settings.max_steps.max(1) {
             let request = LlmRequest {
                 system: SYSTEM.into(),
                 messages: messages.clone(),
-                tools: tools.clone(),
+                tools: self.definitions.clone(),
                 context: context.clone(),
             };
             let turn = match self.respond(&request).await {
@@ -268,8 +280,10 @@ impl Chat {
                 tool_calls: turn.tool_calls.clone(),
             });
             for call in &turn.tool_calls {
-                let (record, outcome) = self.run_call(owner, id, call).await;
-                score_changed |= outcome.score_changed;
+                let (record, mut outcome) = self.run_call(owner, id, call).await;
+                if let Some(s) = outcome.score.take() {
+                    score = Some(s);
+                }
                 if outcome.audio_url.is_some() {
                     audio_url = outcome.audio_url.clone();
                 }
@@ -277,14 +291,7 @@ impl Chat {
                     Ok(v) => (v.clone(), false),
                     Err(e) => (json!({"error": e}), true),
                 };
-                sessions
-                    .add_message(
-                        owner,
-                        id,
-                        "tool",
-                        &serde_json::to_string(&record).unwrap_or_default(),
-                    )
-                    .await?;
+                logged.push(serde_json::to_string(&record).unwrap_or_default());
                 records.push(record);
                 messages.push(Message::ToolResult {
                     call_id: call.id.clone(),
@@ -300,14 +307,13 @@ impl Chat {
                 self.settings.max_steps
             )
         });
-        sessions.add_message(owner, id, "assistant", &reply).await?;
-        let (current_score, score_rev) = if score_changed {
-            match self.services.scores.state(owner, id, None).await {
-                Ok(s) => (Some(s.score), Some(s.rev)),
-                Err(_) => (None, None),
-            }
-        } else {
-            (None, None)
+        let mut turn: Vec<(&str, &str)> = logged.iter().map(|r| ("tool", r.as_str())).collect();
+        turn.push(("assistant", &reply));
+        sessions.add_messages(owner, id, &turn).await?;
+        // The state the last edit, undo or redo answered: the score as this turn left it.
+        let (current_score, score_rev) = match score {
+            Some(s) => (Some(s.score), Some(s.rev)),
+            None => (None, None),
         };
         Ok(ChatReply {
             reply,
@@ -350,21 +356,19 @@ impl Chat {
 
     /// What the planner (and a provider's prompt) knows of the session's score.
     async fn context(&self, owner: &Owner, id: &str) -> PlanContext {
-        let Ok(state) = self.services.scores.state(owner, id, None).await else {
+        let Ok(state) = self.services.scores.summary(owner, id).await else {
             return PlanContext::default();
         };
-        let parts = state.score["parts"]
-            .as_array()
-            .map(|ps| {
-                ps.iter()
-                    .map(|p| p["name"].as_str().unwrap_or_default().to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let parts = state
+            .score
+            .parts
+            .iter()
+            .map(|p| p.name.clone().unwrap_or_default())
+            .collect();
         PlanContext {
             parts,
             key_fifths: state.info.key_signature_fifths,
-            key_mode: first_key_mode(&state.score),
+            key_mode: first_mode(&state.score),
             measures: state.info.measures,
             has_score: true,
         }
@@ -490,12 +494,12 @@ impl Chat {
     ) -> Result<Outcome> {
         let scores = &self.services.scores;
         let in_session = !id.is_empty();
-        let edited = |s: coda_core::services::scores::ScoreState| Outcome {
+        let edited = |s: ScoreState| Outcome {
             result: Ok(
                 json!({"rev": s.rev, "head": s.head, "can_undo": s.can_undo, "can_redo": s.can_redo, "info": s.info}),
             ),
             job_id: None,
-            score_changed: true,
+            score: Some(s),
             audio_url: None,
         };
         match spec.name.as_str() {
@@ -512,11 +516,11 @@ impl Chat {
                 Ok(edited(s))
             }
             "score_info" if in_session => {
-                let s = scores.state(owner, id, None).await?;
+                let s = scores.summary(owner, id).await?;
                 let key = s
                     .info
                     .key_signature_fifths
-                    .map(|f| describe_key(f, first_key_mode(&s.score).as_deref()));
+                    .map(|f| describe_key(f, first_mode(&s.score).as_deref()));
                 Ok(Outcome::ok(
                     json!({"rev": s.rev, "key": key, "info": s.info}),
                 ))
@@ -659,7 +663,7 @@ impl Chat {
                             self.settings.tool_wait.as_secs_f64())}),
                         ),
                         job_id: Some(job_id),
-                        score_changed: false,
+                        score: None,
                         audio_url: None,
                     }
                 }
@@ -696,7 +700,7 @@ impl Chat {
                     return Outcome {
                         result: Ok(result),
                         job_id: Some(view.job_id),
-                        score_changed: false,
+                        score: None,
                         audio_url,
                     };
                 }
@@ -720,7 +724,7 @@ impl Chat {
                             "details": {"job_id": view.job_id},
                         })),
                         job_id: Some(view.job_id),
-                        score_changed: false,
+                        score: None,
                         audio_url: None,
                     };
                 }
@@ -811,18 +815,17 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 /// The mode of the score's first key signature, when written.
-fn first_key_mode(score: &Value) -> Option<String> {
-    fn find(v: &Value) -> Option<&Value> {
-        match v {
-            Value::Object(o) => {
-                if o.contains_key("fifths") {
-                    return Some(v);
-                }
-                o.values().find_map(find)
-            }
-            Value::Array(a) => a.iter().find_map(find),
-            _ => None,
-        }
-    }
-    find(score)?.get("mode")?.as_str().map(str::to_string)
+fn first_mode(score: &coda_music::Score) -> Option<String> {
+    let key = score.parts.iter().flat_map(|p| &p.measures).find_map(|m| {
+        m.attributes
+            .as_ref()
+            .and_then(|a| a.key.as_ref())
+            .or_else(|| {
+                m.items.iter().find_map(|i| match i {
+                    coda_music::Item::Attributes(a) => a.key.as_ref(),
+                    _ => None,
+                })
+            })
+    })?;
+    key.mode.clone()
 }

@@ -62,8 +62,8 @@ pub struct LlmRequest {
     pub system: String,
     /// The conversation, oldest first.
     pub messages: Vec<Message>,
-    /// The tools it may call.
-    pub tools: Vec<ToolDefinition>,
+    /// The tools it may call (shared: built once, sent every turn).
+    pub tools: std::sync::Arc<[ToolDefinition]>,
     /// The session's score as the planner sees it (providers get it in the system prompt).
     pub context: PlanContext,
 }

@@ -160,7 +160,7 @@ pub fn tool_config(request: &LlmRequest) -> Result<Option<ToolConfiguration>, Ll
         return Ok(None);
     }
     let mut b = ToolConfiguration::builder();
-    for t in &request.tools {
+    for t in request.tools.iter() {
         let spec = built(
             ToolSpecification::builder()
                 .name(&t.name)

@@ -32,7 +32,8 @@ fn request(messages: Vec<Message>) -> LlmRequest {
                 description: "The score's summary.".into(),
                 parameters: json!({"type": "object", "properties": {}}),
             },
-        ],
+        ]
+        .into(),
         context: PlanContext {
             parts: vec!["Soprano".into(), "Alto".into()],
             key_fifths: Some(1),
