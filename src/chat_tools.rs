@@ -39,21 +39,30 @@ impl LocalTools for SingingTools {
 
 /// The chat's limits from the configuration.
 pub fn chat_settings(config: &Config) -> ChatSettings {
-    let c = &config.chat;
-    ChatSettings::from_config(
-        c.chat_tool_wait_secs,
-        c.chat_max_steps,
-        c.chat_history_limit,
-        c.chat_llm_timeout_secs,
-    )
+    ChatSettings::from_config(&config.chat)
 }
 
 /// The chat of a `coda serve` process: the configured model over the deployment's registry.
 pub async fn chat(config: &Config, services: &Services, kinds: &KindRegistry) -> Chat {
+    chat_with(
+        config,
+        services,
+        kinds,
+        coda_llm::from_config(&config.chat).await,
+    )
+}
+
+/// The same chat over a given model (a test's replayed provider).
+pub fn chat_with(
+    config: &Config,
+    services: &Services,
+    kinds: &KindRegistry,
+    llm: Arc<dyn coda_chat::llm::Llm>,
+) -> Chat {
     Chat::new(
         services.clone(),
         Arc::new(ToolRegistry::builtin(kinds)),
-        coda_llm::from_config(&config.chat).await,
+        llm,
         Arc::new(SingingTools::new(config)),
         chat_settings(config),
     )

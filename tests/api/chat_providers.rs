@@ -2,9 +2,15 @@
 //! that replays Chat Completions answers in their documented format (no live LLM runs here):
 //! results go back to the model, bad calls come back to it as tool errors, 429 waits its
 //! Retry-After, a model that does not answer in time gets an honest reply, and nothing is lost.
+//! Then the same loop with Bedrock Converse replayed (the app's chat with its model swapped,
+//! since the SDK's endpoint and credentials are not settings): toolUse, toolResult, throttling,
+//! input that does not fit the schema, a timeout.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use coda_chat::chat::Chat;
+use coda_core::model::Owner;
 use coda_llm::replay::{Answer, ReplayServer};
 use serde_json::{json, Value};
 
@@ -215,4 +221,149 @@ async fn a_model_that_does_not_answer_in_time_gets_an_honest_reply_and_loses_not
     assert_eq!(history[0]["content"], "make it softer");
     assert_eq!(history[1]["role"], "assistant");
     assert_eq!(view["score_rev"], 1);
+}
+
+/// The app's chat with its model swapped for Bedrock against `server`: the same services,
+/// registry and loop that `POST /v1/sessions/{id}/chat` runs.
+async fn bedrock_chat(app: &TestApp, server: &ReplayServer, llm_timeout: f64) -> Chat {
+    let running = app.app.as_ref().unwrap();
+    let mut config = coda::config::Config::default();
+    config.chat.chat_llm_timeout_secs = llm_timeout;
+    let llm =
+        coda_llm::replay::bedrock_against(server, "anthropic.claude-3-5-sonnet-20240620-v1:0")
+            .await;
+    coda::chat_tools::chat_with(
+        &config,
+        &running.services,
+        &running.services.jobs.kinds().registry,
+        Arc::new(llm),
+    )
+}
+
+/// The `toolResult` block of the last user message in Bedrock request `n`.
+fn tool_result(server: &ReplayServer, n: usize) -> Value {
+    let body = &server.received()[n].body;
+    body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find_map(|m| {
+            m["content"]
+                .as_array()?
+                .iter()
+                .find_map(|c| c.get("toolResult").cloned())
+        })
+        .unwrap_or_else(|| panic!("no toolResult in {body}"))
+}
+
+#[tokio::test]
+async fn the_bedrock_loop_sends_tool_results_back_refuses_bad_input_and_waits_out_throttling() {
+    let bad_input = fixture("bedrock_tool_use.json").replace(
+        r#""input": {"edits": [{"op": "dynamics", "step": -1}]}"#,
+        r#""input": {"edits": "softer please"}"#,
+    );
+    assert_ne!(bad_input, fixture("bedrock_tool_use.json"));
+    let server = ReplayServer::start(vec![
+        Answer::ok(&fixture("bedrock_tool_use.json")),
+        Answer::status(429, &fixture("bedrock_throttled.json"))
+            .header(
+                "x-amzn-errortype",
+                "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/",
+            )
+            .header("retry-after", "1"),
+        Answer::ok(&fixture("bedrock_final_answer.json")),
+        Answer::ok(&bad_input),
+        Answer::ok(&fixture("bedrock_final_answer.json")),
+    ])
+    .await
+    .unwrap();
+    let app = spawn_app_with(|_| {}, runners()).await;
+    let sid = session_with_score(&app).await;
+    let chat = bedrock_chat(&app, &server, 10.0).await;
+    let owner = Owner("ana".into());
+
+    // toolUse runs, the throttled turn waits its Retry-After, the toolResult goes back.
+    let started = Instant::now();
+    let reply = chat.send(&owner, &sid, "make it softer").await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1"
+    );
+    assert_eq!(reply.reply, "Done: it now starts at mp in every part.");
+    assert_eq!(reply.tool_calls.len(), 1);
+    let call = &reply.tool_calls[0];
+    assert_eq!(
+        (call.tool.as_str(), call.route.as_str(), call.ok),
+        ("modify_score", "cpu", true)
+    );
+    assert_eq!(reply.score_rev, Some(2));
+    let first_dynamic = reply.current_score.as_ref().unwrap().to_string();
+    assert!(first_dynamic.contains("\"mp\""), "softer: {first_dynamic}");
+    assert_eq!(server.received().len(), 3);
+    assert_eq!(server.received()[1].body, server.received()[2].body);
+    let result = tool_result(&server, 2);
+    assert_eq!(result["toolUseId"], "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q");
+    assert_eq!(result["status"], "success");
+    assert_eq!(result["content"][0]["json"]["rev"], 2);
+
+    // Input that does not fit the tool's schema: no edit; the model hears why.
+    let reply = chat.send(&owner, &sid, "softer").await.unwrap();
+    let call = &reply.tool_calls[0];
+    assert!(!call.ok, "{call:?}");
+    assert_eq!(call.error.as_ref().unwrap()["code"], "INVALID_EDIT");
+    assert_eq!(reply.current_score, None);
+    let result = tool_result(&server, 4);
+    assert_eq!(result["status"], "error");
+    assert_eq!(
+        result["content"][0]["json"]["error"]["code"],
+        "INVALID_EDIT"
+    );
+
+    // Both turns are in the history, and only the first edit changed the score.
+    let view: Value = app
+        .get("ana", &format!("/v1/sessions/{sid}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let roles: Vec<&str> = view["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        roles,
+        ["user", "tool", "assistant", "user", "tool", "assistant"]
+    );
+    assert_eq!(view["score_rev"], 2);
+}
+
+#[tokio::test]
+async fn a_bedrock_model_that_does_not_answer_in_time_gets_an_honest_reply() {
+    let server = ReplayServer::start(vec![
+        Answer::ok(&fixture("bedrock_final_answer.json")).after(Duration::from_secs(5))
+    ])
+    .await
+    .unwrap();
+    let app = spawn_app_with(|_| {}, runners()).await;
+    let sid = session_with_score(&app).await;
+    let chat = bedrock_chat(&app, &server, 0.2).await;
+    let started = Instant::now();
+    let reply = chat
+        .send(&Owner("ana".into()), &sid, "make it softer")
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "bounded retries"
+    );
+    assert_eq!(server.received().len(), 3, "one try and two retries");
+    assert!(
+        reply.reply.contains("could not reach the model"),
+        "{}",
+        reply.reply
+    );
+    assert!(reply.tool_calls.is_empty());
 }

@@ -50,8 +50,18 @@ pub struct ChatSettings {
 }
 
 impl ChatSettings {
-    /// From the `[chat]` settings (seconds as floats), clamped to sane bounds.
-    pub fn from_config(
+    /// From the `[chat]` settings, clamped to sane bounds.
+    pub fn from_config(chat: &coda_config::ChatConfig) -> Self {
+        Self::from_values(
+            chat.chat_tool_wait_secs,
+            chat.chat_max_steps,
+            chat.chat_history_limit,
+            chat.chat_llm_timeout_secs,
+        )
+    }
+
+    /// From the limits as numbers (seconds as floats), clamped to sane bounds.
+    pub fn from_values(
         tool_wait_secs: f64,
         max_steps: u32,
         history_limit: u32,

@@ -140,13 +140,7 @@ where
         kinds_from_config(&config)?,
         Arc::new(GatewayClaimsAuth),
     );
-    let c = &config.chat;
-    let settings = coda_chat::chat::ChatSettings::from_config(
-        c.chat_tool_wait_secs,
-        c.chat_max_steps,
-        c.chat_history_limit,
-        c.chat_llm_timeout_secs,
-    );
+    let settings = coda_chat::chat::ChatSettings::from_config(&config.chat);
     let chat = coda_chat::chat::Chat::new(
         state.services.clone(),
         Arc::new(coda_chat::registry::ToolRegistry::builtin(

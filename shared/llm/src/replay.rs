@@ -160,3 +160,21 @@ async fn answer(
     }
     r
 }
+
+/// A Bedrock model that talks to `server` instead of AWS: signed with fixed test credentials
+/// in `us-east-1`, so the requests are the SDK's real ones.
+pub async fn bedrock_against(server: &ReplayServer, model_id: &str) -> crate::bedrock::BedrockLlm {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&server.base_url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "replay",
+        ))
+        .load()
+        .await;
+    crate::bedrock::BedrockLlm::from_sdk_config(&config, model_id)
+}

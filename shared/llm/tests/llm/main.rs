@@ -242,19 +242,7 @@ async fn openai_a_slow_server_is_cut_off_by_the_callers_timeout() {
 }
 
 async fn bedrock(server: &ReplayServer) -> BedrockLlm {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&server.base_url)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
-            "AKIDEXAMPLE",
-            "secret",
-            None,
-            None,
-            "replay",
-        ))
-        .load()
-        .await;
-    BedrockLlm::from_sdk_config(&config, "anthropic.claude-3-5-sonnet-20240620-v1:0")
+    coda_llm::replay::bedrock_against(server, "anthropic.claude-3-5-sonnet-20240620-v1:0").await
 }
 
 #[tokio::test]
