@@ -8,6 +8,8 @@
 #    rendered with Debian's fluidsynth + fluid-soundfont-gm, installed with apt when missing);
 #  - the music21 corpus set in ~/.cache/coda-tests/music21-corpus-v1 (every MusicXML/MXL file of music21 10.5.1
 #    from PyPI, with music21's own counts), which coda-music's corpus test compares with;
+#  - the key reference in ~/.cache/coda-tests/key-reference-v1 (music21's analyze('key'), key signature and final
+#    bass note of each corpus file), which coda-theory's key test compares with;
 #  - cfn-lint on infra/template.yaml;
 #  - cargo test for the whole workspace (unit, contract on SQLite and on moto, end to end);
 #  - cargo lambda build --release of every function.
@@ -37,6 +39,9 @@ echo "== separation test set (music21 chorales rendered per voice with fluidsynt
 
 echo "== score corpus (every MusicXML and MXL file of the music21 corpus, counted by music21)"
 ./scripts/score_corpus.sh
+
+echo "== key reference (music21's keys of the score corpus, the signature and the final bass)"
+./scripts/key_reference.sh
 
 echo "== cfn-lint infra/template.yaml"
 .venv/bin/cfn-lint infra/template.yaml

@@ -43,8 +43,8 @@ pub use formats::{
 };
 pub use melody::{sung_line, MelodyError, SungLine, SungLyric, SungNote};
 pub use midi::{
-    read_midi, read_midi_with_options, timing, write_midi, write_midi_with_report, MidiError,
-    MidiOptions, MidiWritten, Timing,
+    read_midi, read_midi_with_options, sounding_notes, timing, write_midi, write_midi_with_report,
+    MidiError, MidiOptions, MidiWritten, PlayedNote, Timing,
 };
 pub use model::*;
 pub use musicxml::{

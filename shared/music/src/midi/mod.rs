@@ -23,7 +23,9 @@ pub mod read;
 pub mod write;
 
 pub use read::{read_midi, read_midi_with_options};
-pub use write::{timing, write_midi, write_midi_with_report, MidiWritten, Timing};
+pub use write::{
+    sounding_notes, timing, write_midi, write_midi_with_report, MidiWritten, PlayedNote, Timing,
+};
 
 /// Why a MIDI file could not be read or a score could not be written.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -92,6 +92,75 @@ pub struct Timing {
 
 /// Times `score` the way [`write_midi`] plays it (first part wins where parts disagree on tempo).
 pub fn timing(score: &Score) -> Result<Timing, MidiError> {
+    Ok(flatten(score)?.1)
+}
+
+/// One note as the score sounds it: ties merged, grace notes left out, the part's
+/// transposition applied.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlayedNote {
+    /// The part (0-based, score order).
+    pub part: usize,
+    /// The MIDI key it sounds (a percussion part's instrument key).
+    pub key: u8,
+    /// Its onset in quarters.
+    pub on: Rational,
+    /// Where it ends, in quarters.
+    pub end: Rational,
+    /// Its onset in seconds under the score's tempo changes.
+    pub on_s: f64,
+    /// Its end in seconds.
+    pub end_s: f64,
+    /// The MIDI velocity the dynamics give it.
+    pub velocity: u8,
+    /// Whether the part is percussion (its keys are instruments, not pitches).
+    pub percussion: bool,
+}
+
+/// Every note `score` sounds, as [`write_midi`] plays it, by onset (then part, then key), with
+/// the score's [`Timing`].
+pub fn sounding_notes(score: &Score) -> Result<(Vec<PlayedNote>, Timing), MidiError> {
+    let (flat, timing) = flatten(score)?;
+    let mut notes: Vec<PlayedNote> = flat
+        .parts
+        .iter()
+        .enumerate()
+        .flat_map(|(part, fp)| {
+            let timing = &timing;
+            fp.notes.iter().map(move |n| PlayedNote {
+                part,
+                key: n.key,
+                on: n.on,
+                end: n.end,
+                on_s: seconds_at(&timing.tempos, n.on),
+                end_s: seconds_at(&timing.tempos, n.end),
+                velocity: n.velocity,
+                percussion: fp.percussion,
+            })
+        })
+        .collect();
+    notes.sort_by(|a, b| {
+        a.on.cmp(&b.on)
+            .then(a.part.cmp(&b.part))
+            .then(a.key.cmp(&b.key))
+    });
+    Ok((notes, timing))
+}
+
+/// Seconds from the start to quarter offset `q` under `tempos` (sorted, the first at 0).
+fn seconds_at(tempos: &[(Rational, f64)], q: Rational) -> f64 {
+    let mut seconds = 0.0;
+    for (i, &(at, bpm)) in tempos.iter().enumerate() {
+        if at >= q {
+            break;
+        }
+        let until = tempos.get(i + 1).map_or(q, |n| n.0.min(q));
+        seconds += (until.to_f64() - at.to_f64()) * 60.0 / bpm;
+    }
+    seconds
+}
+
+fn flatten(score: &Score) -> Result<(Flat, Timing), MidiError> {
     let mut counts = Counts::default();
     let mut flat = Flat::default();
     for (index, part) in score.parts.iter().enumerate() {
@@ -117,19 +186,13 @@ pub fn timing(score: &Score) -> Result<Timing, MidiError> {
     if tempos.first().is_none_or(|t| !t.0.is_zero()) {
         tempos.insert(0, (Rational::ZERO, 120.0));
     }
-    let mut seconds = 0.0;
-    for (i, &(at, bpm)) in tempos.iter().enumerate() {
-        if at >= quarters {
-            break;
-        }
-        let until = tempos.get(i + 1).map_or(quarters, |n| n.0.min(quarters));
-        seconds += (until.to_f64() - at.to_f64()) * 60.0 / bpm;
-    }
-    Ok(Timing {
+    let seconds = seconds_at(&tempos, quarters);
+    let timing = Timing {
         tempos,
         quarters,
         seconds,
-    })
+    };
+    Ok((flat, timing))
 }
 
 /// Writes a score as a Standard MIDI File and reports the PPQ and every approximation.

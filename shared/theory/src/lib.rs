@@ -1,0 +1,20 @@
+//! Coda's music theory on notes, pure and synchronous: what the analysis and tab jobs compute
+//! from a score or from transcribed notes.
+//!
+//! - [`key`]: key finding by correlation with six published key profiles ([`KeyProfile`]),
+//!   with confidence, runner-up keys and keys over time ([`key_segments`]).
+//! - [`notes`]: [`TimedNote`], the input every analysis takes, from a score
+//!   ([`notes_of_score`]) or from transcription, and the duration-weighted pitch-class
+//!   histogram ([`pitch_class_histogram`]; [`key_histogram`] weights the ending, as key
+//!   finding reads it).
+
+#![warn(missing_docs)]
+
+pub mod key;
+pub mod notes;
+
+pub use key::{
+    estimate_key, key_segments, Key, KeyCandidate, KeyEstimate, KeyProfile, KeySegment, Mode,
+    SegmentOptions,
+};
+pub use notes::{key_histogram, notes_of_score, pitch_class_histogram, EndingWeight, TimedNote};
