@@ -6,19 +6,26 @@
 //! - [`fingering`]: [`fingering()`] (the least-cost path), [`greedy`] (the lowest-fret
 //!   baseline), [`position_shifts`] (how often the hand moves).
 //! - [`ascii`]: `tab.txt` ([`ascii_tab`]).
+//! - [`musicxml`]: `tab.musicxml`, a TAB staff with the tuning, capo, strings and frets
+//!   ([`tab_musicxml`]).
+//! - [`alphatex`]: `tab.alphatex`, for alphaTab-based viewers ([`tab_alphatex`]).
 //!
 //! The tab's JSON form (`tab.json`) is [`Tab`] serialized: each note's `start_s`, `end_s`,
 //! `pitch_midi`, `string` (1 = the highest-pitched, as MusicXML numbers them) and `fret`.
 
 #![warn(missing_docs)]
 
+pub mod alphatex;
 pub mod ascii;
 pub mod fingering;
 pub mod instrument;
+pub mod musicxml;
 
+pub use alphatex::tab_alphatex;
 pub use ascii::ascii_tab;
 pub use fingering::{fingering, greedy, position_shifts, Costs, Tab, TabNote, MAX_SPAN};
 pub use instrument::Instrument;
+pub use musicxml::{tab_musicxml, Meter};
 
 /// What stops a tab.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -297,3 +297,193 @@ fn tab_txt_has_a_line_per_string_and_bars() {
         assert!(json["notes"][0].get(k).is_some(), "{k}");
     }
 }
+
+/// The workspace's virtual environment's Python (scripts/test.sh makes it, with music21).
+fn python() -> PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("the workspace root")
+        .to_path_buf();
+    let py = root.join(".venv/bin/python");
+    assert!(
+        py.exists(),
+        "{}: missing: run scripts/test.sh (it makes .venv with music21)",
+        py.display()
+    );
+    py
+}
+
+#[test]
+fn music21_reads_tab_musicxml_back_with_every_string_and_fret() {
+    let dir = tempfile_dir();
+    let mut cases: Vec<(String, Tab)> = vec![];
+    for (name, score) in chorales(4) {
+        let notes = coda_theory::notes_of_score(&score).unwrap();
+        cases.push((
+            format!("{name} on guitar"),
+            fingering(&notes, &Instrument::guitar(), &Costs::default()),
+        ));
+        let mut bass_line = score.clone();
+        bass_line.parts = vec![score.parts[score.parts.len() - 1].clone()];
+        let notes = coda_theory::notes_of_score(&bass_line).unwrap();
+        let bass = Instrument::new("standard", Some(4), 20, 0).unwrap();
+        cases.push((
+            format!("{name} bass on bass"),
+            fingering(&notes, &bass, &Costs::default()),
+        ));
+    }
+    let capoed = Instrument::new("dadgad", None, 22, 3).unwrap();
+    let notes: Vec<TimedNote> = (0..24)
+        .map(|i| {
+            note(
+                i as f64 * 0.37,
+                i as f64 * 0.37 + 0.6,
+                50 + (i * 5 % 19) as u8,
+            )
+        })
+        .collect();
+    cases.push((
+        "an off-grid line, DADGAD, capo 3".into(),
+        fingering(&notes, &capoed, &Costs::default()),
+    ));
+    for (i, (what, tab)) in cases.iter().enumerate() {
+        let xml = tab_musicxml(
+            tab,
+            Meter {
+                tempo_bpm: 96.0,
+                beats: if i % 2 == 0 { 4 } else { 3 },
+            },
+            "Guitar",
+        );
+        assert!(
+            xml.contains("<sign>TAB</sign>") && xml.contains("<staff-tuning line=\"1\">"),
+            "{what}"
+        );
+        assert_eq!(
+            xml.contains("<capo>3</capo>"),
+            tab.instrument.capo == 3,
+            "{what}"
+        );
+        let path = dir.join(format!("tab{i}.musicxml"));
+        std::fs::write(&path, &xml).unwrap();
+        let out = std::process::Command::new(python())
+            .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tabs/read_tab.py"))
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let got: Vec<(u64, u64, u64)> = read["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                assert!(
+                    n.get("missing").is_none(),
+                    "{what}: a note without string or fret: {n}"
+                );
+                (
+                    n["string"].as_u64().unwrap(),
+                    n["fret"].as_u64().unwrap(),
+                    n["pitch_midi"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        // The tab's notes in the order the file writes them: by onset, chords lowest pitch first.
+        let mut want: Vec<(u64, u64, u64)> = vec![];
+        let mut k = 0;
+        while k < tab.notes.len() {
+            let start = tab.notes[k].start_s;
+            let chord: Vec<&TabNote> = tab.notes[k..]
+                .iter()
+                .take_while(|n| n.start_s - start <= 0.02)
+                .collect();
+            k += chord.len();
+            let mut chord = chord;
+            chord.sort_by_key(|n| n.pitch_midi);
+            want.extend(chord.iter().map(|n| {
+                (
+                    u64::from(n.string),
+                    u64::from(n.fret),
+                    u64::from(n.pitch_midi),
+                )
+            }));
+        }
+        assert_eq!(got.len(), want.len(), "{what}: every note is read back");
+        assert_eq!(got, want, "{what}");
+    }
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("coda-tabs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn tab_alphatex_writes_the_same_bars_strings_and_frets() {
+    let inst = Instrument::new("drop-d", None, 22, 2).unwrap();
+    // A bar of 4/4 at 60 bpm: a dotted quarter chord, an eighth, a half; then a quarter.
+    let notes = vec![
+        note(0.0, 1.5, 40),
+        note(0.0, 1.5, 47),
+        note(1.5, 2.0, 52),
+        note(2.0, 4.0, 54),
+        note(4.0, 5.0, 59),
+    ];
+    let tab = fingering(&notes, &inst, &Costs::default());
+    assert_playable(&tab);
+    let tex = tab_alphatex(
+        &tab,
+        Meter {
+            tempo_bpm: 60.0,
+            beats: 4,
+        },
+        "Guitar \"1\"",
+    );
+    assert!(tex.contains("\\title \"Guitar \\\"1\\\"\""), "{tex}");
+    assert!(
+        tex.contains("\\tuning (E4 B3 G3 D3 A2 D2)"),
+        "string 1 first: {tex}"
+    );
+    assert!(
+        tex.contains("\\capo 2") && tex.contains("\\ts 4 4") && tex.contains("\\tempo 60"),
+        "{tex}"
+    );
+    let body: Vec<&str> = tex.lines().filter(|l| !l.starts_with('\\')).collect();
+    assert_eq!(body.len(), 2, "two bars: {tex}");
+    assert!(body[0].ends_with(" |"), "{tex}");
+    let first: Vec<&str> = body[0].trim_end_matches(" |").split(' ').collect();
+    // (chord).4 {d}, note.8, note.2
+    assert!(first[0].starts_with('(') && first[2] == "{d}", "{tex}");
+    assert!(
+        first[3].ends_with(".8") && first[4].ends_with(".2"),
+        "{tex}"
+    );
+    // Every fret.string pair is the tab's, in order.
+    let pairs: Vec<(u8, u8)> = tex
+        .lines()
+        .filter(|l| !l.starts_with('\\'))
+        .flat_map(|l| l.split([' ', '(', ')']))
+        .filter_map(|t| {
+            let mut p = t.split('.');
+            let (f, s) = (p.next()?.parse().ok()?, p.next()?.parse().ok()?);
+            Some((f, s))
+        })
+        .collect();
+    let want: Vec<(u8, u8)> = tab.notes.iter().map(|n| (n.fret, n.string)).collect();
+    assert_eq!(pairs, want, "{tex}");
+    assert!(
+        body[1].starts_with(&format!("{}.{}.4", tab.notes[4].fret, tab.notes[4].string)),
+        "{tex}"
+    );
+    assert!(
+        body[1].contains("r."),
+        "the rest of the last bar is rests: {tex}"
+    );
+}
