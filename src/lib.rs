@@ -7,6 +7,7 @@ pub mod logging;
 pub mod score_cmd;
 pub mod separate_cmd;
 pub mod sing_cmd;
+pub mod tab_cmd;
 pub mod transcribe_cmd;
 pub mod worker;
 

@@ -235,6 +235,31 @@ enum Command {
         #[arg(long)]
         expand_repeats: bool,
     },
+    /// Guitar or bass tablature of a score (MusicXML, MXL, MIDI) or notes.json: prints tab.txt
+    /// and writes tab.txt, tab.json, tab.musicxml and tab.alphatex into the output folder.
+    Tab {
+        /// The score or notes.json.
+        input: PathBuf,
+        /// Output folder (default: `<input name>.tab`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// standard, drop-d, dadgad, open-g, open-d, seven-string, bass, bass-five, or the
+        /// open strings low to high ("D2,A2,D3,G3,B3,E4").
+        #[arg(long, default_value = "standard")]
+        tuning: String,
+        /// The capo's fret.
+        #[arg(long, default_value_t = 0)]
+        capo: u8,
+        /// Strings: with standard, 4 is a bass, 5 a five-string bass, 7 a seven-string.
+        #[arg(long)]
+        strings: Option<u8>,
+        /// Frets on the neck (default 22, 20 for a bass).
+        #[arg(long)]
+        frets: Option<u8>,
+        /// One part of a score, by index from 0 (default: every part, as chords).
+        #[arg(long)]
+        part: Option<usize>,
+    },
     /// Sing a part of a score on its lyrics: FILE.wav, with FILE.alignment.json, FILE.f0.json and FILE.pitch.png beside it.
     Sing {
         /// The score (.musicxml, .xml, .mxl, .mid, .json).
@@ -527,6 +552,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("repaired: {w}");
             }
             print_stdout(&output.display().to_string())
+        }
+        Command::Tab {
+            input,
+            out,
+            tuning,
+            capo,
+            strings,
+            frets,
+            part,
+        } => {
+            let out = out.unwrap_or_else(|| coda::tab_cmd::default_out_dir(&input));
+            let params = coda_jobs::tab::TabParams {
+                tuning,
+                strings,
+                frets,
+                capo,
+                part,
+                ..Default::default()
+            };
+            let (text, warnings) = coda::tab_cmd::run(&input, &out, &params)?;
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
+            eprintln!(
+                "wrote tab.txt, tab.json, tab.musicxml and tab.alphatex in {}",
+                out.display()
+            );
+            print_stdout(text.trim_end())
         }
         Command::Sing {
             input,

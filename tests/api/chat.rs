@@ -392,6 +392,7 @@ async fn the_tool_registry_lists_every_tool_with_its_route_and_schemas() {
         "get_voicebank_info",
         "convert",
         "undo_score",
+        "tab",
     ] {
         assert_eq!(route(name), "cpu", "{name}");
     }

@@ -21,6 +21,7 @@ mod score_cli;
 mod scores;
 mod separate;
 mod sing;
+mod tab;
 mod transcribe;
 mod webhooks_api;
 mod webhooks_delivery;

@@ -153,7 +153,7 @@ pub async fn delete_session(
         )),
         (status = 404, description = "no such live session of the caller", body = ErrorBody),
         (status = 413, description = "the file exceeds the upload limit", body = ErrorBody),
-        (status = 415, description = "not audio, MIDI or MusicXML", body = ErrorBody),
+        (status = 415, description = "not audio, MIDI, MusicXML or JSON", body = ErrorBody),
         (status = 422, description = "a score that cannot be read (`INVALID_SCORE` with where, or the hostile input's own code); nothing is stored", body = ErrorBody)))]
 pub async fn add_session_file(
     State(s): State<SharedState>,

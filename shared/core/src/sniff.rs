@@ -28,6 +28,8 @@ pub enum Sniffed {
     Xml,
     /// ZIP (compressed MusicXML, `.mxl`).
     Zip,
+    /// A JSON document: a score in Coda's JSON, or notes.json from a transcription.
+    Json,
 }
 
 impl Sniffed {
@@ -43,6 +45,7 @@ impl Sniffed {
             Sniffed::Midi => "audio/midi",
             Sniffed::Xml => "application/vnd.recordare.musicxml+xml",
             Sniffed::Zip => "application/vnd.recordare.musicxml",
+            Sniffed::Json => "application/json",
         }
     }
 
@@ -76,6 +79,7 @@ impl Sniffed {
             Sniffed::Midi => "mid",
             Sniffed::Xml => "musicxml",
             Sniffed::Zip => "mxl",
+            Sniffed::Json => "json",
         }
     }
 }
@@ -130,6 +134,12 @@ pub fn sniff(b: &[u8]) -> Option<Sniffed> {
     {
         return Some(Sniffed::Xml);
     }
+    // JSON only when the whole of it parses: an object or a list, never a bare value.
+    if (text.starts_with(b"{") || text.starts_with(b"["))
+        && serde_json::from_slice::<serde::de::IgnoredAny>(text).is_ok()
+    {
+        return Some(Sniffed::Json);
+    }
     None
 }
 
@@ -152,6 +162,8 @@ mod tests {
             sniff(b"\n<score-timewise version=\"4.0\">"),
             Some(Sniffed::Xml)
         );
+        assert_eq!(sniff(b" [{\"start_s\": 0}]\n"), Some(Sniffed::Json));
+        assert_eq!(sniff(b"{\"parts\": []}"), Some(Sniffed::Json));
     }
 
     #[test]
@@ -161,5 +173,9 @@ mod tests {
         assert_eq!(sniff(b"hello world"), None);
         assert_eq!(sniff(&[0xFF, 0xFF, 0xFF, 0xFF]), None);
         assert_eq!(sniff(b"%PDF-1.7"), None);
+        // Only whole JSON documents, and only objects or lists.
+        assert_eq!(sniff(b"[{\"start_s\": 0"), None);
+        assert_eq!(sniff(b"{} trailing"), None);
+        assert_eq!(sniff(b"42"), None);
     }
 }

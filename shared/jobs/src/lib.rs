@@ -12,6 +12,7 @@ pub mod separate;
 #[cfg(feature = "runners")]
 pub mod stemsplot;
 pub mod synthesize;
+pub mod tab;
 pub mod tool;
 pub mod transcribe;
 
@@ -31,6 +32,7 @@ pub const KINDS: &[Kind] = &[
     separate::KIND,
     convert::KIND,
     synthesize::KIND,
+    tab::KIND,
     tool::KIND,
 ];
 
@@ -117,6 +119,7 @@ mod registry_tests {
             Sniffed::Midi,
             Sniffed::Xml,
             Sniffed::Zip,
+            Sniffed::Json,
         ];
         for s in all {
             assert_eq!(AUDIO_INPUT[0].accepts(s.mime()), s.is_audio(), "{s:?}");
@@ -135,6 +138,7 @@ mod registry_tests {
                 "separate",
                 "convert",
                 "synthesize",
+                "tab",
                 "tool"
             ]
         );

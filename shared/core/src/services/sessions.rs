@@ -379,7 +379,7 @@ pub(crate) fn too_large(size: u64, max: u64) -> CodaError {
 pub(crate) fn unsupported(name: &str) -> CodaError {
     CodaError::UnsupportedMediaType {
         message: format!(
-            "'{name}' is not a supported file: expected audio (WAV, FLAC, MP3, OGG, M4A, AIFF), MIDI or MusicXML"
+            "'{name}' is not a supported file: expected audio (WAV, FLAC, MP3, OGG, M4A, AIFF), MIDI, MusicXML or JSON"
         ),
         details: serde_json::json!({ "filename": name }),
     }
