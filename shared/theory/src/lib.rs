@@ -17,4 +17,6 @@ pub use key::{
     estimate_key, key_segments, Key, KeyCandidate, KeyEstimate, KeyProfile, KeySegment, Mode,
     SegmentOptions,
 };
-pub use notes::{key_histogram, notes_of_score, pitch_class_histogram, EndingWeight, TimedNote};
+pub use notes::{
+    key_histogram, notes_and_timing, notes_of_score, pitch_class_histogram, EndingWeight, TimedNote,
+};

@@ -24,8 +24,13 @@ impl TimedNote {
 /// The pitched notes `score` sounds (ties merged, grace notes and percussion left out), timed
 /// under its tempo marks (120 per quarter where it has none).
 pub fn notes_of_score(score: &Score) -> Result<Vec<TimedNote>, MidiError> {
-    let (played, _) = sounding_notes(score)?;
-    Ok(played
+    Ok(notes_and_timing(score)?.0)
+}
+
+/// [`notes_of_score`] with the tempo map they were timed under.
+pub fn notes_and_timing(score: &Score) -> Result<(Vec<TimedNote>, coda_music::Timing), MidiError> {
+    let (played, timing) = sounding_notes(score)?;
+    let notes = played
         .into_iter()
         .filter(|n| !n.percussion)
         .map(|n| TimedNote {
@@ -33,7 +38,8 @@ pub fn notes_of_score(score: &Score) -> Result<Vec<TimedNote>, MidiError> {
             end_s: n.end_s,
             pitch_midi: n.key,
         })
-        .collect())
+        .collect();
+    Ok((notes, timing))
 }
 
 /// Each pitch class's total sounding time (index 0 = C), from the part of each note inside

@@ -50,8 +50,8 @@ fn notes_of(bytes: &[u8], params: &TabParams) -> Result<(Vec<TimedNote>, Meter)>
         }
         score.parts = vec![score.parts[p].clone()];
     }
-    let (played, timing) =
-        coda_music::sounding_notes(&score).map_err(|e| CodaError::Unprocessable {
+    let (notes, timing) =
+        coda_theory::notes_and_timing(&score).map_err(|e| CodaError::Unprocessable {
             code: "INVALID_SCORE",
             message: format!("the score cannot be played: {e}"),
             details: json!({ "input": "notes" }),
@@ -74,15 +74,6 @@ fn notes_of(bytes: &[u8], params: &TabParams) -> Result<(Vec<TimedNote>, Meter)>
             meter.beats = u8::try_from(quarters.clamp(1, 32)).unwrap_or(4);
         }
     }
-    let notes = played
-        .into_iter()
-        .filter(|n| !n.percussion)
-        .map(|n| TimedNote {
-            start_s: n.on_s,
-            end_s: n.end_s,
-            pitch_midi: n.key,
-        })
-        .collect();
     Ok((notes, meter))
 }
 
