@@ -402,7 +402,29 @@ pub fn key_segments(
         .iter()
         .map(|n| n.start_s)
         .fold(f64::INFINITY, f64::min);
-    if notes.is_empty() || !end.is_finite() || !start.is_finite() || end <= start {
+    if notes.is_empty() {
+        return vec![];
+    }
+    key_segments_by(
+        (start, end),
+        |lo, hi| pitch_class_histogram(notes, Some((lo, hi))),
+        profile,
+        options,
+        fifths,
+    )
+}
+
+/// The keys over time of whatever `histogram(lo, hi)` measures between `span`'s ends (notes,
+/// or an audio chroma), as [`key_segments`] finds them. Empty when the span is empty.
+pub fn key_segments_by(
+    span: (f64, f64),
+    histogram: impl Fn(f64, f64) -> [f64; 12],
+    profile: KeyProfile,
+    options: SegmentOptions,
+    fifths: Option<i8>,
+) -> Vec<KeySegment> {
+    let (start, end) = span;
+    if !end.is_finite() || !start.is_finite() || end <= start {
         return vec![];
     }
     let hop = if options.hop_s.is_finite() && options.hop_s > 0.0 {
@@ -420,7 +442,7 @@ pub fn key_segments(
     let scores: Vec<Vec<f64>> = (0..steps)
         .map(|i| {
             let centre = start + (i as f64 + 0.5) * hop;
-            let h = pitch_class_histogram(notes, Some((centre - half, centre + half)));
+            let h = histogram(centre - half, centre + half);
             keys.iter()
                 .map(|&(t, m)| profile.correlation(&h, t, m))
                 .collect()
@@ -530,7 +552,7 @@ pub fn key_segments(
     runs.into_iter()
         .map(|(a, b, k)| {
             let (s, e) = (start + a as f64 * hop, start + b as f64 * hop);
-            let h = pitch_class_histogram(notes, Some((s, e)));
+            let h = histogram(s, e);
             let (t, m) = keys[k];
             KeySegment {
                 start_s: s,

@@ -1,0 +1,1 @@
+//! Placeholder until the rendered-set tests land.
