@@ -10,6 +10,9 @@
 #    from PyPI, with music21's own counts), which coda-music's corpus test compares with;
 #  - the key reference in ~/.cache/coda-tests/key-reference-v1 (music21's analyze('key'), key signature and final
 #    bass note of each corpus file), which coda-theory's key test compares with;
+#  - the audio-analysis set in ~/.cache/coda-tests/analysis-set-v1 (tempo and beat, chord and key pieces rendered
+#    with fluidsynth, with their references; the key pieces are chorales the key reference decides), and mir_eval
+#    (PyPI) for scripts/mir_eval_score.py, which scores the tempo, beat and chord estimates on it;
 #  - cfn-lint on infra/template.yaml;
 #  - cargo test for the whole workspace (unit, contract on SQLite and on moto, end to end);
 #  - cargo lambda build --release of every function.
@@ -34,6 +37,8 @@ have mcp || "$PY" -m pip install --quiet --disable-pip-version-check mcp==2.3.0
 if ! have praat-parselmouth || ! have librosa; then
   "$PY" -m pip install --quiet --disable-pip-version-check praat-parselmouth==0.4.6 librosa==0.11.0
 fi
+# The tempo, beat and chord scorer (scripts/mir_eval_score.py): the MIREX measures from mir_eval.
+have mir_eval || "$PY" -m pip install --quiet --disable-pip-version-check mir_eval==0.8.2
 
 echo "== model files (ONNX Runtime and Basic Pitch from PyPI wheels, checked against pinned SHA-256s)"
 cargo run -q --bin coda -- models install --python "$PWD/.venv/bin/python"
@@ -46,6 +51,9 @@ echo "== score corpus (every MusicXML and MXL file of the music21 corpus, counte
 
 echo "== key reference (music21's keys of the score corpus, the signature and the final bass)"
 ./scripts/key_reference.sh
+
+echo "== analysis set (tempo, chord and key renders with fluidsynth)"
+./scripts/analysis_set.sh
 
 echo "== cfn-lint infra/template.yaml"
 .venv/bin/cfn-lint infra/template.yaml

@@ -33,7 +33,7 @@ pub enum AnalysisError {
 }
 
 /// The stages of an audio analysis, in order, as progress reports name them.
-pub const STAGES: [&str; 5] = ["resample", "onsets", "beats", "chroma", "chords"];
+pub const STAGES: [&str; 5] = ["resample", "onsets", "chroma", "beats", "chords"];
 
 /// An analysis of a recording and what its picture is drawn from.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,6 +100,28 @@ fn harmonic_change(chroma: &[[f64; 12]], beats_s: &[f64], period_s: f64) -> Vec<
         .collect()
 }
 
+/// How much the harmony changes at each chroma frame: one minus the cosine between the
+/// square-rooted treble chroma two frames before and two after.
+fn chord_novelty(treble: &[[f64; 12]]) -> Vec<f32> {
+    let root = |c: &[f64; 12]| c.map(|v| v.max(0.0).sqrt());
+    (0..treble.len())
+        .map(|i| {
+            if i < 2 || i + 2 >= treble.len() {
+                return 0.0;
+            }
+            let (a, b) = (root(&treble[i - 2]), root(&treble[i + 2]));
+            let dot: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            let na = a.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let nb = b.iter().map(|v| v * v).sum::<f64>().sqrt();
+            if na > 0.0 && nb > 0.0 {
+                (1.0 - dot / (na * nb)) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
 /// The largest value of `env` within `radius` frames of `at`.
 fn peak_near(env: &[f32], at: usize, radius: usize) -> f64 {
     let (a, b) = (at.saturating_sub(radius), (at + radius + 1).min(env.len()));
@@ -133,9 +155,21 @@ pub fn analyze_audio(
     let env = onset::onsets(&mono, options.threads)?;
     lap("onsets", &mut clock);
 
+    progress("chroma");
+    let nnls = chroma::chroma(&mono, options.threads)?;
+    let folded: Vec<([f64; 12], [f64; 12])> = nnls.notes.iter().map(chroma::fold).collect();
+    let treble: Vec<[f64; 12]> = folded.iter().map(|f| f.0).collect();
+    lap("chroma", &mut clock);
+
     progress("beats");
+    let novelty = chord_novelty(&treble);
     let fps = onset::frame_rate();
-    let tempo = rhythm::estimate_tempo(&env.all, fps, &options.rhythm);
+    let tempo = rhythm::estimate_tempo(
+        &env.all,
+        fps,
+        Some((&novelty, chroma::frame_rate())),
+        &options.rhythm,
+    );
     let beat_frames = tempo.map_or(vec![], |t| {
         rhythm::track_beats(&env.all, fps, t, options.rhythm.tightness)
     });
@@ -149,12 +183,6 @@ pub fn analyze_audio(
         tempo
     };
     lap("beats", &mut clock);
-
-    progress("chroma");
-    let nnls = chroma::chroma(&mono, options.threads)?;
-    let folded: Vec<([f64; 12], [f64; 12])> = nnls.notes.iter().map(chroma::fold).collect();
-    let treble: Vec<[f64; 12]> = folded.iter().map(|f| f.0).collect();
-    lap("chroma", &mut clock);
 
     progress("chords");
     let (time_signature, downbeats) = if beats.len() >= 6 {

@@ -4,6 +4,9 @@
 //! Without `runners` this crate is only the specs: what the API side (a
 //! Lambda) needs to validate submissions, with no audio or model code.
 
+pub mod analyze;
+#[cfg(feature = "runners")]
+pub mod chordsplot;
 pub mod convert;
 #[cfg(feature = "runners")]
 pub mod pianoroll;
@@ -33,6 +36,7 @@ pub const KINDS: &[Kind] = &[
     convert::KIND,
     synthesize::KIND,
     tab::KIND,
+    analyze::KIND,
     tool::KIND,
 ];
 
@@ -139,6 +143,7 @@ mod registry_tests {
                 "convert",
                 "synthesize",
                 "tab",
+                "analyze",
                 "tool"
             ]
         );

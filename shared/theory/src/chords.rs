@@ -244,7 +244,7 @@ pub struct ChordSpan {
 }
 
 /// The pitch-class content of one stretch of time: treble and bass chroma (any scale; each is
-/// normalised before scoring).
+/// normalised before scoring; the treble is square-rooted first).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChromaFrame {
     /// Where it starts, in seconds.
@@ -275,9 +275,9 @@ pub struct ChordOptions {
 impl Default for ChordOptions {
     fn default() -> Self {
         ChordOptions {
-            switch_penalty: 0.6,
+            switch_penalty: 0.05,
             bass_weight: 0.25,
-            inversion_cost: 0.1,
+            inversion_cost: 0.03,
             no_chord_score: 0.45,
             silence_fraction: 0.02,
         }
@@ -373,10 +373,13 @@ pub fn decode_chords(
         let mut treble = [0.0; 12];
         let mut bass = [0.0; 12];
         if !silent {
-            let norm = f.treble.iter().map(|x| x * x).sum::<f64>().sqrt();
+            // Square roots: a loud doubled root must not drown the third that tells major
+            // from minor.
+            let tr: Vec<f64> = f.treble.iter().map(|x| x.max(0.0).sqrt()).collect();
+            let norm = tr.iter().map(|x| x * x).sum::<f64>().sqrt();
             let peak = f.bass.iter().cloned().fold(0.0, f64::max);
             for k in 0..12 {
-                treble[k] = f.treble[k] / norm;
+                treble[k] = tr[k] / norm;
                 bass[k] = if peak > 0.0 { f.bass[k] / peak } else { 0.0 };
             }
         }
