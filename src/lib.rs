@@ -1,5 +1,6 @@
 //! The `coda` command's library: configuration, local wiring, logging and the local commands.
 
+pub mod analyze_cmd;
 pub mod app;
 pub mod chat_tools;
 pub mod config;

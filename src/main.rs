@@ -235,10 +235,31 @@ enum Command {
         #[arg(long)]
         expand_repeats: bool,
     },
-    /// Guitar or bass tablature of a score (MusicXML, MXL, MIDI) or notes.json: prints tab.txt
-    /// and writes tab.txt, tab.json, tab.musicxml and tab.alphatex into the output folder.
+    /// Key, keys over time, chords, tempo, beats, downbeats and time signature of a recording or
+    /// a score: prints a summary (or analysis.json with --json) and writes analysis.json and
+    /// chords.png into the output folder.
+    Analyze {
+        /// The recording (WAV, FLAC, MP3, Ogg, AAC, AIFF) or score (MusicXML, MXL, MIDI).
+        input: PathBuf,
+        /// Output folder (default: `<input stem>.analysis`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print analysis.json instead of the summary.
+        #[arg(long)]
+        json: bool,
+        /// The key profile: albrecht-shanahan (default), albrecht-shanahan-aarden, aarden-essen,
+        /// bellman-budge, temperley-kostka-payne, krumhansl-kessler.
+        #[arg(long)]
+        key_profile: Option<String>,
+        /// Print each stage's seconds on stderr.
+        #[arg(long)]
+        timings: bool,
+    },
+    /// Guitar or bass tablature of a score (MusicXML, MXL, MIDI), notes.json or a recording
+    /// (transcribed first): prints tab.txt and writes tab.txt, tab.json, tab.musicxml and
+    /// tab.alphatex into the output folder.
     Tab {
-        /// The score or notes.json.
+        /// The score, notes.json or recording.
         input: PathBuf,
         /// Output folder (default: `<input name>.tab`).
         #[arg(long)]
@@ -553,6 +574,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             print_stdout(&output.display().to_string())
         }
+        Command::Analyze {
+            input,
+            out,
+            json,
+            key_profile,
+            timings,
+        } => {
+            let out = out.unwrap_or_else(|| coda::analyze_cmd::default_out_dir(&input));
+            let params = coda_jobs::analyze::AnalyzeParams {
+                key_profile,
+                ..Default::default()
+            };
+            let files = coda::analyze_cmd::run(&input, &out, &params)?;
+            if timings {
+                let total: f64 = files.stage_seconds.iter().map(|s| s.1).sum();
+                for (stage, s) in &files.stage_seconds {
+                    eprintln!("{stage:<9} {s:7.3} s");
+                }
+                eprintln!("{:<9} {total:7.3} s", "total");
+            }
+            eprintln!("wrote analysis.json and chords.png in {}", out.display());
+            if json {
+                return print_stdout(&serde_json::to_string_pretty(&files.analysis)?);
+            }
+            print_stdout(&coda::analyze_cmd::summary(&files))
+        }
         Command::Tab {
             input,
             out,
@@ -571,7 +618,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 part,
                 ..Default::default()
             };
-            let (text, warnings) = coda::tab_cmd::run(&input, &out, &params)?;
+            let model = coda::config::model_settings(&config);
+            let (text, warnings) = coda::tab_cmd::run(&input, &out, &params, &model)?;
             for w in &warnings {
                 eprintln!("warning: {w}");
             }

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
-use coda_jobs::tab::{tab_files, TabParams};
+use coda_jobs::tab::{is_audio, tab_files, transcribed_notes_json, TabParams};
+use coda_jobs::transcribe::{ModelSettings, SharedModel};
 
 /// `<input name>.tab` beside where the command runs.
 pub fn default_out_dir(input: &Path) -> PathBuf {
@@ -15,11 +16,37 @@ pub fn default_out_dir(input: &Path) -> PathBuf {
 }
 
 /// Writes tab.txt, tab.json, tab.musicxml and tab.alphatex into `out`; returns tab.txt's
-/// text and the warnings.
-pub fn run(input: &Path, out: &Path, params: &TabParams) -> anyhow::Result<(String, Vec<String>)> {
+/// text and the warnings. A recording is transcribed first with the model in `model`.
+pub fn run(
+    input: &Path,
+    out: &Path,
+    params: &TabParams,
+    model: &ModelSettings,
+) -> anyhow::Result<(String, Vec<String>)> {
     use coda_core::kinds::KindParams;
     params.check().map_err(|e| anyhow!("{e}"))?;
-    let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let mut bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let mut notes = vec![];
+    if is_audio(&bytes) {
+        let bar = crate::progress_bar(" windows");
+        bar.set_message("transcribing");
+        let shared = SharedModel::new(model.clone());
+        bytes = transcribed_notes_json(
+            &shared,
+            &bytes,
+            &mut |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            },
+            &|| false,
+        )
+        .map_err(|e| anyhow!("{}: {}: {e}", e.code(), input.display()))?;
+        bar.finish_and_clear();
+        notes.push(
+            "tabbed from a transcription of the recording (Basic Pitch, default settings)"
+                .to_string(),
+        );
+    }
     let files =
         tab_files(&bytes, params).map_err(|e| anyhow!("{}: {}: {e}", e.code(), input.display()))?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -31,5 +58,6 @@ pub fn run(input: &Path, out: &Path, params: &TabParams) -> anyhow::Result<(Stri
             text = String::from_utf8_lossy(bytes).into_owned();
         }
     }
-    Ok((text, files.tab.warnings))
+    notes.extend(files.tab.warnings);
+    Ok((text, notes))
 }

@@ -238,6 +238,22 @@ impl TestApp {
             .to_string()
     }
 
+    /// The bytes of the output named `name` of an ended `job`.
+    pub async fn output(&self, user: &str, job: &Value, name: &str) -> bytes::Bytes {
+        let key = job["outputs"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no outputs in {job}"))
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {job}"))["key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = self.get(user, &format!("/v1/blobs/{key}")).await;
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap()
+    }
+
     pub async fn job(&self, user: &str, id: &str) -> Value {
         let r = self.get(user, &format!("/v1/jobs/{id}")).await;
         assert_eq!(r.status(), 200);

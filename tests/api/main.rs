@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on a loopback port, real SQLite, real files.
 //! One binary for all suites keeps link time down.
 
+mod analyze;
 mod aws;
 mod aws_chaos;
 mod bad_input;

@@ -5,27 +5,12 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::spawn_app;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("shared/music/tests/data")
         .join(name)
-}
-
-async fn output(app: &TestApp, job: &Value, name: &str) -> bytes::Bytes {
-    let key = job["outputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {job}"))["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = app.get("tia", &format!("/v1/blobs/{key}")).await;
-    assert_eq!(r.status(), 200);
-    r.bytes().await.unwrap()
 }
 
 /// Every note of tab.json is on a string of `open` (high to low) at a fret within `frets`, and
@@ -68,23 +53,23 @@ async fn tab_job_fingers_a_score_and_notes_json_and_refuses_bad_params() {
         names,
         ["tab.txt", "tab.json", "tab.musicxml", "tab.alphatex"]
     );
-    let tab: Value = serde_json::from_slice(&output(&app, &job, "tab.json").await).unwrap();
+    let tab: Value = serde_json::from_slice(&app.output("tia", &job, "tab.json").await).unwrap();
     // Drop D, high to low: E4 B3 G3 D3 A2 D2; capo 2.
     assert_eq!(assert_playable(&tab, &[64, 59, 55, 50, 45, 38], 2, 22), 6);
-    let xml = String::from_utf8(output(&app, &job, "tab.musicxml").await.to_vec()).unwrap();
+    let xml = String::from_utf8(app.output("tia", &job, "tab.musicxml").await.to_vec()).unwrap();
     assert!(xml.contains("<capo>2</capo>"), "{xml}");
     assert!(
         xml.contains("<tuning-step>D</tuning-step><tuning-octave>2</tuning-octave>")
             || xml.contains("<tuning-step>D</tuning-step>\n"),
         "no low D string in {xml}"
     );
-    let text = String::from_utf8(output(&app, &job, "tab.txt").await.to_vec()).unwrap();
+    let text = String::from_utf8(app.output("tia", &job, "tab.txt").await.to_vec()).unwrap();
     assert_eq!(
         text.lines().filter(|l| l.contains('|')).count() % 6,
         0,
         "{text}"
     );
-    let tex = String::from_utf8(output(&app, &job, "tab.alphatex").await.to_vec()).unwrap();
+    let tex = String::from_utf8(app.output("tia", &job, "tab.alphatex").await.to_vec()).unwrap();
     assert!(tex.contains("\\capo 2"), "{tex}");
 
     // notes.json, as a transcribe job writes it, on a bass: a low E1 is below its range and
@@ -102,7 +87,7 @@ async fn tab_job_fingers_a_score_and_notes_json_and_refuses_bad_params() {
         .await;
     let job = app.wait_ended("tia", &id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
-    let tab: Value = serde_json::from_slice(&output(&app, &job, "tab.json").await).unwrap();
+    let tab: Value = serde_json::from_slice(&app.output("tia", &job, "tab.json").await).unwrap();
     assert_eq!(assert_playable(&tab, &[43, 38, 33, 28], 0, 20), 3);
     assert_eq!(tab["notes"][2]["pitch_midi"], 36, "{tab}");
     let warned = job["warnings"].to_string() + &tab["warnings"].to_string();

@@ -1,5 +1,6 @@
-//! `tab`: guitar or bass tablature of a score (MusicXML, MXL, MIDI) or of transcribed notes
-//! (`notes.json`, as `transcribe` writes it; chain one with `job:{id}/notes.json`).
+//! `tab`: guitar or bass tablature of a score (MusicXML, MXL, MIDI), of transcribed notes
+//! (`notes.json`, as `transcribe` writes it; chain one with `job:{id}/notes.json`), or of a
+//! recording, which the job transcribes first with Basic Pitch.
 //!
 //! The CLI (`coda tab`) and the job run the same [`tab_files`], so both write the same bytes.
 
@@ -24,16 +25,22 @@ pub const TAB_INPUT: &[Slot] = &[Slot {
         "application/vnd.recordare.musicxml",
         "audio/midi",
         "application/json",
+        "audio/wav",
+        "audio/flac",
+        "audio/mpeg",
+        "audio/ogg",
+        "audio/mp4",
+        "audio/aiff",
     ],
     description:
-        "a score (MusicXML, .mxl or MIDI) or notes.json from a transcribe job (job:{id}/notes.json)",
+        "a score (MusicXML, .mxl or MIDI), notes.json from a transcribe job (job:{id}/notes.json), or a recording, which is transcribed first",
 }];
 
 /// The `tab` kind.
 pub const KIND: Kind = Kind {
     spec: KindSpec::new::<TabParams>(
         "tab",
-        "Guitar or bass tablature of a score or of transcribed notes: tab.txt, tab.json, tab.musicxml and tab.alphatex.",
+        "Guitar or bass tablature of a score, of transcribed notes or of a recording (transcribed first): tab.txt, tab.json, tab.musicxml and tab.alphatex.",
         Route::Cpu,
         "TabParams",
     )
@@ -44,9 +51,14 @@ pub const KIND: Kind = Kind {
             content_types: &["text/plain", "application/json", "application/vnd.recordare.musicxml+xml", "text/x-alphatex"],
             description: "tab.txt (ASCII tab in bars), tab.json (each note's start_s, end_s, pitch_midi, string and fret; string 1 is the highest), tab.musicxml (a TAB staff with the tuning and capo) and tab.alphatex (for alphaTab viewers)",
         },
-    ]),
+    ])
+    .artifacts(&["onnxruntime", "basic-pitch"]),
     #[cfg(feature = "runners")]
-    runner: |_| std::sync::Arc::new(TabRunner),
+    runner: |ctx| {
+        std::sync::Arc::new(TabRunner {
+            model: ctx.basic_pitch.clone(),
+        })
+    },
 };
 
 /// Parameters of a `tab` job.

@@ -1,8 +1,11 @@
 //! The `tab` runner and the files it writes.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use coda_core::model::JobKind;
 use coda_core::services::scores::invalid_score;
+use coda_core::sniff::sniff;
 use coda_core::worker::{JobContext, JobRunner, NewOutput};
 use coda_core::{CodaError, Result};
 use coda_tabs::{ascii_tab, fingering, tab_alphatex, tab_musicxml, Costs, Meter, Tab};
@@ -10,6 +13,43 @@ use coda_theory::TimedNote;
 use serde_json::json;
 
 use super::TabParams;
+use crate::transcribe::{
+    model_error, params_from_options, transcribe_audio, SharedModel, TranscribeOptions,
+};
+
+/// The notes of a recording as notes.json bytes: Basic Pitch with its default settings, as a
+/// `transcribe` job would run it. `on_window` hears (windows done, windows in all).
+pub fn transcribed_notes_json(
+    model: &SharedModel,
+    bytes: &[u8],
+    on_window: &mut dyn FnMut(usize, usize),
+    cancel: &dyn Fn() -> bool,
+) -> Result<Vec<u8>> {
+    let loaded = model.get().map_err(model_error)?;
+    let params = params_from_options(&TranscribeOptions::default(), model.settings().batch_size);
+    let mut on_stage = |stage| {
+        if let crate::transcribe::Stage::Inference { done, total } = stage {
+            on_window(done, total);
+        }
+    };
+    let done = transcribe_audio(&loaded, bytes, &params, &mut on_stage, cancel)?;
+    let notes: Vec<TimedNote> = done
+        .transcription
+        .notes
+        .iter()
+        .map(|n| TimedNote {
+            start_s: n.start_s,
+            end_s: n.end_s,
+            pitch_midi: n.pitch_midi,
+        })
+        .collect();
+    serde_json::to_vec(&notes).map_err(CodaError::internal)
+}
+
+/// Whether `bytes` are a recording (which a tab is transcribed from first).
+pub fn is_audio(bytes: &[u8]) -> bool {
+    sniff(bytes).is_some_and(|s| s.is_audio())
+}
 
 /// A tab's four files: (name, content type, bytes), and the tab itself.
 pub struct TabFiles {
@@ -125,8 +165,11 @@ pub fn tab_files(bytes: &[u8], params: &TabParams) -> Result<TabFiles> {
     })
 }
 
-/// Runs `tab` jobs.
-pub struct TabRunner;
+/// Runs `tab` jobs; recordings go through the shared Basic Pitch model first.
+pub struct TabRunner {
+    /// The process's one Basic Pitch session.
+    pub model: Arc<SharedModel>,
+}
 
 #[async_trait]
 impl JobRunner for TabRunner {
@@ -138,10 +181,25 @@ impl JobRunner for TabRunner {
         let params: TabParams = ctx.params()?;
         let progress = ctx.progress();
         let input = ctx.input("notes").await?;
-        progress.set(10);
-        let out = tokio::task::spawn_blocking(move || tab_files(&input, &params))
-            .await
-            .map_err(|e| CodaError::Internal(format!("tab task failed: {e}")))??;
+        progress.set(5);
+        let model = self.model.clone();
+        let p = progress.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            if !is_audio(&input) {
+                return tab_files(&input, &params);
+            }
+            let notes = transcribed_notes_json(
+                &model,
+                &input,
+                &mut |done, total| p.set_between(5, 80, done, total),
+                &|| p.is_canceled(),
+            )?;
+            p.check()?;
+            p.warn("tabbed from a transcription of the recording (Basic Pitch, default settings)");
+            tab_files(&notes, &params)
+        })
+        .await
+        .map_err(|e| CodaError::Internal(format!("tab task failed: {e}")))??;
         progress.check()?;
         progress.set(90);
         for w in &out.tab.warnings {
