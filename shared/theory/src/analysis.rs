@@ -113,19 +113,27 @@ fn bars(part: &Part) -> Vec<Bar> {
     out
 }
 
-/// Seconds from the start to quarter offset `q` under `tempos` (sorted, the first at 0).
-fn seconds_at(tempos: &[(Rational, f64)], q: f64) -> f64 {
-    let mut seconds = 0.0;
-    for (i, &(at, bpm)) in tempos.iter().enumerate() {
-        let at = at.to_f64();
-        if at >= q {
-            break;
+/// Seconds from the start to each of the ascending quarter offsets `qs` under `tempos`
+/// (sorted, the first at 0), in one pass over both.
+fn seconds_of(tempos: &[(Rational, f64)], qs: &[f64]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(qs.len());
+    // The tempo in force, where it starts in quarters, and the seconds to there.
+    let (mut i, mut seconds_at_i) = (0usize, 0.0f64);
+    for &q in qs {
+        while i + 1 < tempos.len() && tempos[i + 1].0.to_f64() <= q {
+            let (a, b) = (tempos[i].0.to_f64(), tempos[i + 1].0.to_f64());
+            seconds_at_i += (b - a) * 60.0 / tempos[i].1;
+            i += 1;
         }
-        let until = tempos.get(i + 1).map_or(q, |n| n.0.to_f64().min(q));
-        seconds += (until - at) * 60.0 / bpm;
+        let (at, bpm) = tempos.get(i).map_or((0.0, 120.0), |t| (t.0.to_f64(), t.1));
+        out.push(seconds_at_i + (q - at).max(0.0) * 60.0 / bpm);
     }
-    seconds
+    out
 }
+
+/// The most beats a score's analysis lists: a day at 120 bpm is 172,800. A measure that claims
+/// more (a hostile or broken file) is cut short there.
+const MAX_BEATS: usize = 200_000;
 
 /// The beat of a signature in quarters: the denominator's note, dotted in compound time
 /// (6/8, 9/8, 12/8 beat in dotted quarters).
@@ -159,6 +167,9 @@ pub fn analyze_score(score: &Score, options: &AnalysisOptions) -> Result<Analysi
     let mut beats_q: Vec<f64> = Vec::new();
     let mut downbeats_q: Vec<f64> = Vec::new();
     for (i, b) in bars.iter().enumerate() {
+        if beats_q.len() >= MAX_BEATS {
+            break;
+        }
         let unit = beat_quarters(b.beats, b.beat_type);
         let (start, length) = (b.start.to_f64(), b.length.to_f64());
         let nominal = f64::from(b.beats) * 4.0 / f64::from(b.beat_type);
@@ -166,7 +177,7 @@ pub fn analyze_score(score: &Score, options: &AnalysisOptions) -> Result<Analysi
             // A pickup: beats counted back from the bar line.
             let mut t = start + length - unit;
             let mut back = vec![];
-            while t >= start - 1e-9 {
+            while t >= start - 1e-9 && back.len() < MAX_BEATS {
                 back.push(t.max(start));
                 t -= unit;
             }
@@ -175,14 +186,13 @@ pub fn analyze_score(score: &Score, options: &AnalysisOptions) -> Result<Analysi
         }
         downbeats_q.push(start);
         let mut t = start;
-        while t < start + length - 1e-9 {
+        while t < start + length - 1e-9 && beats_q.len() < MAX_BEATS {
             beats_q.push(t);
             t += unit;
         }
     }
-    let secs = |q: &f64| seconds_at(&timing.tempos, *q);
-    let beats: Vec<f64> = beats_q.iter().map(secs).collect();
-    let downbeats: Vec<f64> = downbeats_q.iter().map(secs).collect();
+    let beats = seconds_of(&timing.tempos, &beats_q);
+    let downbeats = seconds_of(&timing.tempos, &downbeats_q);
     let first = bars.iter().find(|b| b.length > Rational::ZERO);
     let time_signature = first.map(|b| format!("{}/{}", b.beats, b.beat_type));
     let tempo_bpm = timing.tempos.first().map(|&(_, qpm)| {
@@ -216,4 +226,91 @@ pub fn analyze_score(score: &Score, options: &AnalysisOptions) -> Result<Analysi
         time_signature,
         tuning_cents: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-part score: `time` (beats, beat type), a tempo, and measures of (notes as
+    /// (step, octave, duration in divisions of 2 per quarter)).
+    fn score(time: (u32, u32), bpm: u32, measures: &[&[(&str, u8, u32)]]) -> Score {
+        let mut xml = String::from(
+            r#"<?xml version="1.0"?><score-partwise version="4.0"><part-list><score-part id="P1"><part-name>P</part-name></score-part></part-list><part id="P1">"#,
+        );
+        for (i, m) in measures.iter().enumerate() {
+            xml.push_str(&format!("<measure number=\"{}\">", i + 1));
+            if i == 0 {
+                xml.push_str(&format!(
+                    "<attributes><divisions>2</divisions><key><fifths>0</fifths></key><time><beats>{}</beats><beat-type>{}</beat-type></time></attributes><direction><sound tempo=\"{bpm}\"/></direction>",
+                    time.0, time.1
+                ));
+            }
+            for (step, octave, d) in m.iter() {
+                xml.push_str(&format!(
+                    "<note><pitch><step>{step}</step><octave>{octave}</octave></pitch><duration>{d}</duration></note>"
+                ));
+            }
+            xml.push_str("</measure>");
+        }
+        xml.push_str("</part></score-partwise>");
+        coda_music::read_score(xml.as_bytes()).unwrap().score
+    }
+
+    #[test]
+    fn beats_downbeats_and_tempo_come_from_the_score_with_its_pickup() {
+        // 3/4 at 60: a one-beat pickup, then two full bars, then a C-major ending.
+        let s = score(
+            (3, 4),
+            60,
+            &[
+                &[("G", 4, 2)],
+                &[("C", 4, 2), ("E", 4, 2), ("G", 4, 2)],
+                &[("G", 3, 2), ("B", 3, 2), ("D", 4, 2)],
+                &[("C", 4, 6)],
+            ],
+        );
+        let a = analyze_score(&s, &AnalysisOptions::default()).unwrap();
+        assert_eq!(a.time_signature.as_deref(), Some("3/4"));
+        assert_eq!(a.tempo_bpm, Some(60.0));
+        assert_eq!(a.beats, (0..10).map(f64::from).collect::<Vec<_>>());
+        // The pickup's start is no downbeat.
+        assert_eq!(a.downbeats, vec![1.0, 4.0, 7.0]);
+        assert_eq!(a.duration_s, 10.0);
+        let key = a.key.unwrap();
+        assert_eq!(
+            (key.key.tonic.as_str(), key.key.mode),
+            ("C", crate::Mode::Major)
+        );
+        let last = a.chords.last().unwrap();
+        assert_eq!(last.label, "C:maj", "{:?}", a.chords);
+    }
+
+    #[test]
+    fn compound_time_beats_in_dotted_quarters() {
+        // 6/8 at a quarter = 90: two dotted-quarter beats a bar, at 60 a minute.
+        let s = score((6, 8), 90, &[&[("C", 4, 3), ("E", 4, 3)], &[("G", 4, 6)]]);
+        let a = analyze_score(&s, &AnalysisOptions::default()).unwrap();
+        assert_eq!(a.tempo_bpm, Some(60.0));
+        assert_eq!(a.beats, vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(a.downbeats, vec![0.0, 2.0]);
+    }
+
+    #[test]
+    fn a_huge_measure_is_cut_at_the_beat_limit() {
+        // One whole-note chord lasting 400,000 quarters.
+        let s = score((4, 4), 120, &[&[("C", 4, 800_000)]]);
+        let a = analyze_score(&s, &AnalysisOptions::default()).unwrap();
+        assert_eq!(a.beats.len(), MAX_BEATS);
+        assert!(!a.chords.is_empty());
+    }
+
+    #[test]
+    fn tempo_changes_move_the_beats() {
+        let tempos = vec![(Rational::ZERO, 60.0), (Rational::from_int(2), 120.0)];
+        assert_eq!(
+            seconds_of(&tempos, &[0.0, 1.0, 2.0, 3.0, 4.0]),
+            vec![0.0, 1.0, 2.0, 2.5, 3.0]
+        );
+    }
 }

@@ -460,15 +460,24 @@ pub fn decode_chords(
 /// treble is the duration-weighted pitch classes sounding in it, its bass the pitch class of the
 /// lowest sounding note, weighted by how long it is lowest.
 pub fn score_chord_frames(notes: &[TimedNote], grid: &[f64]) -> Vec<ChromaFrame> {
-    let mut sorted: Vec<&TimedNote> = notes.iter().filter(|n| n.end_s > n.start_s).collect();
+    let mut sorted: Vec<&TimedNote> = notes
+        .iter()
+        .filter(|n| n.end_s > n.start_s && n.start_s.is_finite() && n.end_s.is_finite())
+        .collect();
     sorted.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    // No note starts more than this before a window it sounds in: where each search begins.
+    let longest = sorted
+        .iter()
+        .map(|n| n.end_s - n.start_s)
+        .fold(0.0, f64::max);
     let mut frames = Vec::with_capacity(grid.len().saturating_sub(1));
     for w in grid.windows(2) {
         let (lo, hi) = (w[0], w[1]);
-        if hi <= lo {
+        if hi.is_nan() || lo.is_nan() || hi <= lo {
             continue;
         }
-        let inside: Vec<&TimedNote> = sorted
+        let from = sorted.partition_point(|n| n.start_s < lo - longest);
+        let inside: Vec<&TimedNote> = sorted[from..]
             .iter()
             .copied()
             .take_while(|n| n.start_s < hi)
