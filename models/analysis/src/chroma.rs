@@ -167,26 +167,16 @@ fn nnls(dict: &Dictionary, y: &[f32], x: &mut [f64]) {
 /// Magnitude spectra of the frames `frames` of `samples`, handed to `each` one at a time.
 fn spectra(samples: &[f32], frames: &[usize], mut each: impl FnMut(usize, &[f32])) {
     let fft = RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT);
-    let window: Vec<f32> = (0..N_FFT)
-        .map(|i| {
-            let x = std::f32::consts::PI * i as f32 / N_FFT as f32;
-            x.sin() * x.sin()
-        })
+    let window: Vec<f32> = crate::frames::hann(N_FFT)
+        .iter()
+        .map(|&w| w as f32)
         .collect();
     let mut input = fft.make_input_vec();
     let mut output = fft.make_output_vec();
     let mut scratch = fft.make_scratch_vec();
     let mut mag = vec![0.0f32; N_FFT / 2 + 1];
     for &t in frames {
-        let start = (t * HOP) as isize - (N_FFT / 2) as isize;
-        for (i, slot) in input.iter_mut().enumerate() {
-            let idx = start + i as isize;
-            *slot = if idx >= 0 && (idx as usize) < samples.len() {
-                samples[idx as usize] * window[i]
-            } else {
-                0.0
-            };
-        }
+        crate::frames::windowed_frame(samples, t * HOP, &window, &mut input);
         let _ = fft.process_with_scratch(&mut input, &mut output, &mut scratch);
         for (m, c) in mag.iter_mut().zip(&output) {
             *m = c.norm();

@@ -3,6 +3,7 @@
 //! - [`onset`]: the log-mel spectral-flux onset envelope, whole band and bass.
 //! - [`rhythm`]: tempo from an autocorrelation tempogram under a log-normal prior, beats by
 //!   dynamic programming (Ellis 2007), and meter and downbeats from the accents.
+//! - [`frames`]: the Hann window and windowed frames the others share.
 //! - [`chroma`]: NNLS chroma (Mauch and Dixon 2010): tuned log-frequency spectrum, whitening,
 //!   note activations, treble and bass chroma.
 //!
@@ -12,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod chroma;
+pub mod frames;
 pub mod onset;
 pub mod rhythm;
 

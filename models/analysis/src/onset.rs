@@ -81,11 +81,9 @@ pub fn onsets(samples: &[f32], threads: usize) -> Result<Onsets, coda_dsp::DspEr
         });
     }
     let (filters, centres) = mel_filters();
-    let window: Vec<f32> = (0..N_FFT)
-        .map(|i| {
-            let x = std::f32::consts::PI * i as f32 / N_FFT as f32;
-            x.sin() * x.sin()
-        })
+    let window: Vec<f32> = crate::frames::hann(N_FFT)
+        .iter()
+        .map(|&w| w as f32)
         .collect();
     let fft = RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT);
     let indices: Vec<usize> = (0..frames).collect();
@@ -97,15 +95,7 @@ pub fn onsets(samples: &[f32], threads: usize) -> Result<Onsets, coda_dsp::DspEr
         chunk
             .iter()
             .map(|&t| {
-                let start = (t * HOP) as isize - (N_FFT / 2) as isize;
-                for (i, slot) in input.iter_mut().enumerate() {
-                    let idx = start + i as isize;
-                    *slot = if idx >= 0 && (idx as usize) < samples.len() {
-                        samples[idx as usize] * window[i]
-                    } else {
-                        0.0
-                    };
-                }
+                crate::frames::windowed_frame(samples, t * HOP, &window, &mut input);
                 let _ = fft.process_with_scratch(&mut input, &mut output, &mut scratch);
                 filters
                     .iter()

@@ -45,12 +45,7 @@ fn tempogram_with(env: &[f32], fps: f64, max_lag: usize, window_s: f64) -> Vec<f
     let w = ((window_s * fps) as usize).clamp(16, env.len().max(16));
     let hop = (w / 4).max(1);
     let mut acc = vec![0.0f64; max_lag + 1];
-    let hann: Vec<f64> = (0..w)
-        .map(|i| {
-            let x = std::f64::consts::PI * i as f64 / w as f64;
-            x.sin() * x.sin()
-        })
-        .collect();
+    let hann = crate::frames::hann(w);
     let mut start = 0usize;
     let mut windows = 0usize;
     loop {
@@ -112,12 +107,7 @@ fn tempogram_with(env: &[f32], fps: f64, max_lag: usize, window_s: f64) -> Vec<f
 fn pulse_spectrum(env: &[f32], fps: f64, lags: &[usize]) -> Vec<f64> {
     let w = ((WINDOW_S * fps) as usize).clamp(16, env.len().max(16));
     let hop = (w / 4).max(1);
-    let hann: Vec<f64> = (0..w)
-        .map(|i| {
-            let x = std::f64::consts::PI * i as f64 / w as f64;
-            x.sin() * x.sin()
-        })
-        .collect();
+    let hann = crate::frames::hann(w);
     let mut acc = vec![0.0f64; lags.len()];
     let mut start = 0usize;
     while start < env.len() {

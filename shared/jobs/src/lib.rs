@@ -50,6 +50,21 @@ pub struct Kind {
     pub runner: fn(&RunnerContext) -> std::sync::Arc<dyn coda_core::worker::JobRunner>,
 }
 
+/// A runner's files, (name, content type, bytes) each, as the worker stores them.
+#[cfg(feature = "runners")]
+pub(crate) fn outputs(
+    files: Vec<(&'static str, &'static str, Vec<u8>)>,
+) -> Vec<coda_core::worker::NewOutput> {
+    files
+        .into_iter()
+        .map(|(name, content_type, bytes)| coda_core::worker::NewOutput {
+            name: name.into(),
+            content_type: content_type.into(),
+            bytes: bytes.into(),
+        })
+        .collect()
+}
+
 /// The one audio input most kinds take.
 pub const AUDIO_INPUT: &[Slot] = &[Slot {
     name: "audio",

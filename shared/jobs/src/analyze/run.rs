@@ -82,17 +82,9 @@ pub fn analysis_files(
             "chroma" => 0.4,
             _ => 0.8,
         };
-        let mono: Vec<f32> = if audio.channels > 1 {
-            audio
-                .samples
-                .chunks(usize::from(audio.channels))
-                .map(|c| c.iter().sum::<f32>() / c.len() as f32)
-                .collect()
-        } else {
-            audio.samples
-        };
+        // decode_mono has already mixed the channels down.
         let out = analyze_audio(
-            &mono,
+            &audio.samples,
             audio.sample_rate,
             &AudioOptions {
                 analysis: options,
@@ -175,14 +167,6 @@ impl JobRunner for AnalyzeRunner {
         progress.check()?;
         progress.set(95);
         tracing::info!(stages = ?out.stage_seconds, "analyzed");
-        Ok(out
-            .files
-            .into_iter()
-            .map(|(name, content_type, bytes)| NewOutput {
-                name: name.into(),
-                content_type: content_type.into(),
-                bytes: bytes.into(),
-            })
-            .collect())
+        Ok(crate::outputs(out.files))
     }
 }

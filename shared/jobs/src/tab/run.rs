@@ -205,14 +205,6 @@ impl JobRunner for TabRunner {
         for w in &out.tab.warnings {
             progress.warn(w.clone());
         }
-        Ok(out
-            .files
-            .into_iter()
-            .map(|(name, content_type, bytes)| NewOutput {
-                name: name.into(),
-                content_type: content_type.into(),
-                bytes: bytes.into(),
-            })
-            .collect())
+        Ok(crate::outputs(out.files))
     }
 }
