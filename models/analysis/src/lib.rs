@@ -176,11 +176,16 @@ pub fn analyze_audio(
         rhythm::track_beats(&env.all, fps, t, options.rhythm.tightness)
     });
     let beats: Vec<f64> = beat_frames.iter().map(|&f| f as f64 / fps).collect();
-    // The tempo reported is the beats' own: the median beat interval.
+    // The tempo reported is the beats' own: the median of four-beat spans (single beats when
+    // fewer), so that the envelope's 11.6 ms frame grid does not round it by up to 2 %.
     let tempo_bpm = if beats.len() >= 3 {
-        let mut ibi: Vec<f64> = beats.windows(2).map(|w| w[1] - w[0]).collect();
-        ibi.sort_by(f64::total_cmp);
-        Some(60.0 / ibi[ibi.len() / 2])
+        let span = 4.min(beats.len() - 1);
+        let mut spans: Vec<f64> = beats
+            .windows(span + 1)
+            .map(|w| (w[span] - w[0]) / span as f64)
+            .collect();
+        spans.sort_by(f64::total_cmp);
+        Some(60.0 / spans[spans.len() / 2])
     } else {
         tempo
     };
